@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs everything fmn needs on a fresh Debian machine, idempotently:
+# Debian packages (ngircd, rabbitmq-server), and a project venv (.venv) with
+# moto[server], cfn-lint, cargo-lambda and awscli. Safe to run repeatedly; fast when done.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="$root/.venv"
+stamp="$venv/.fmn-bootstrap-v1"
+
+need_apt=()
+command -v ngircd >/dev/null 2>&1 || [ -x /usr/sbin/ngircd ] || need_apt+=(ngircd)
+command -v rabbitmq-server >/dev/null 2>&1 || [ -x /usr/sbin/rabbitmq-server ] || need_apt+=(rabbitmq-server)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "bootstrap: apt-get install ${need_apt[*]}" >&2
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+if [ ! -f "$stamp" ]; then
+  echo "bootstrap: creating $venv" >&2
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --upgrade pip
+  "$venv/bin/pip" install -q -r "$root/localstack/requirements.txt"
+  touch "$stamp"
+fi
