@@ -1,0 +1,38 @@
+//! Preferences and the rules engine.
+//!
+//! A user's [`Preferences`] hold one [`Context`] per delivery channel; a context holds
+//! [`Filter`]s, a filter holds [`Rule`]s. A filter matches when all its rules match (a filter
+//! without rules matches nothing); a context notifies when any active filter matches.
+//! [`Matcher`] compiles every user's preferences once and then answers, for each message,
+//! who is notified where and because of which filters.
+//!
+//! ```
+//! use fmn_rules::{Matcher, Preferences};
+//! let prefs: Preferences = serde_json::from_value(serde_json::json!({
+//!     "user": "alice",
+//!     "contexts": {"email": {
+//!         "addresses": [{"address": "alice@example.org", "confirmed": true}],
+//!         "filters": [{"id": "f1", "name": "kernel", "rules": [
+//!             {"kind": "artifact", "artifacts": [{"type": "rpms", "name": "kernel"}]},
+//!             {"kind": "agent", "negate": true}
+//!         ]}]
+//!     }}
+//! })).unwrap();
+//! let matcher = Matcher::build([prefs]).unwrap();
+//! let raw = serde_json::json!({
+//!     "topic": "org.fedoraproject.prod.buildsys.build.state.change", "msg_id": "m1",
+//!     "msg": {"owner": "bob", "name": "kernel", "version": "6.1", "release": "1", "build_id": 1},
+//! });
+//! let message = fmn_messages::Catalog::builtin().normalize(&raw).unwrap();
+//! let hits = matcher.matches(&message);
+//! assert_eq!(hits.len(), 1);
+//! assert_eq!(hits[0].addresses, ["alice@example.org"]);
+//! ```
+
+mod matcher;
+mod prefs;
+
+pub use matcher::{BuildError, Matcher, Notification};
+pub use prefs::{
+    Address, ArtifactRef, Context, ContextKind, Filter, FilterRef, Preferences, Rule, RuleKind,
+};
