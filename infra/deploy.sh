@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Deploys fmn to AWS: builds the Lambda zips with cargo-lambda, uploads them to
+# S3 under a content-hash prefix (so CloudFormation sees new code as a change),
+# and creates or updates the CloudFormation stack from infra/template.yaml.
+#
+# Usage: infra/deploy.sh            (from anywhere; AWS credentials as for the aws CLI)
+#
+# Environment (all optional):
+#   STACK                       stack name (default: fmn)
+#   CODE_BUCKET                 S3 bucket for the zips (default: fmn-code-<account>-<region>,
+#                               created if missing)
+#   SENDER_ADDRESS              From address of notification email; must be a verified
+#                               SES identity (default: the template's, notifications@fmn.example.org)
+#   LOG_LEVEL                   trace|debug|info|warn|error (default: the template's, info)
+#   EVENT_SOURCE_MAPPINGS_ENABLED  "false" pauses queue consumption (default: "true")
+#   SKIP_BUILD=1                upload the zips already in target/lambda instead of building
+#   CARGO_LAMBDA_COMPILER       cargo-lambda backend (default: cargo; "zig" cross-links
+#                               against an older glibc if your build host is too new)
+#   AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL ...  honoured by the aws CLI as usual
+#
+# Uses the project venv's aws and cargo-lambda (localstack/bootstrap.sh installs them)
+# when present, otherwise the ones on PATH. Prints the stack outputs when done.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+stack="${STACK:-fmn}"
+template="infra/template.yaml"
+# package -> binary; the binary's zip lands in target/lambda/<binary>/bootstrap.zip
+# and is uploaded as <prefix><name>.zip, the key the template expects.
+packages=(fmn-matcher-fn fmn-email-sender-fn)
+binaries=(fmn-matcher fmn-email-sender)
+names=(matcher email-sender)
+
+tool() { # NAME: the venv's copy if present, else PATH's
+  if [ -x "$root/.venv/bin/$1" ]; then echo "$root/.venv/bin/$1"
+  elif command -v "$1" >/dev/null 2>&1; then command -v "$1"
+  else echo "deploy: $1 not found (run localstack/bootstrap.sh)" >&2; exit 1
+  fi
+}
+aws_bin="$(tool aws)"
+aws() { "$aws_bin" "$@"; }
+if [ -x "$root/.venv/bin/python3" ]; then py="$root/.venv/bin/python3"; else py="python3"; fi
+
+# --- 1. build ----------------------------------------------------------------
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+  cargo_lambda="$(tool cargo-lambda)"
+  pkg_args=()
+  for p in "${packages[@]}"; do pkg_args+=(--package "$p"); done
+  echo "deploy: building ${packages[*]}" >&2
+  # x86_64 to match the functions' Architectures in the template.
+  "$cargo_lambda" lambda build --release --x86-64 \
+    --compiler "${CARGO_LAMBDA_COMPILER:-cargo}" --output-format zip "${pkg_args[@]}"
+fi
+
+zips=()
+for b in "${binaries[@]}"; do
+  z="target/lambda/$b/bootstrap.zip"
+  [ -f "$z" ] || { echo "deploy: $z missing (build failed, or SKIP_BUILD without a build)" >&2; exit 1; }
+  zips+=("$z")
+done
+
+# provided.al2023 ships glibc 2.34. `--compiler cargo` links against the build
+# host's glibc, so refuse a binary that needs newer symbol versions: it would
+# only fail at cold start, with "GLIBC_2.3x not found".
+"$py" - "${zips[@]}" <<'EOF'
+import re, sys, zipfile
+bad = []
+for path in sys.argv[1:]:
+    data = zipfile.ZipFile(path).read("bootstrap")
+    versions = {tuple(map(int, v.split(b"."))) for v in re.findall(rb"GLIBC_(2\.\d+)", data)}
+    newest = max(versions, default=(2, 0))
+    if newest > (2, 34):
+        bad.append(f"{path} needs GLIBC_{newest[0]}.{newest[1]} (> 2.34 on provided.al2023)")
+if bad:
+    sys.exit("deploy: " + "; ".join(bad) + "\ndeploy: build on an older host, or with CARGO_LAMBDA_COMPILER=zig")
+EOF
+
+# --- 2. upload under a content-hash prefix -----------------------------------
+region="${AWS_REGION:-${AWS_DEFAULT_REGION:-$(aws configure get region || true)}}"
+[ -n "$region" ] || { echo "deploy: no region (set AWS_REGION)" >&2; exit 1; }
+export AWS_REGION="$region" AWS_DEFAULT_REGION="$region"
+if [ -z "${CODE_BUCKET:-}" ]; then
+  account="$(aws sts get-caller-identity --query Account --output text)"
+  CODE_BUCKET="fmn-code-$account-$region"
+fi
+if ! aws s3api head-bucket --bucket "$CODE_BUCKET" >/dev/null 2>&1; then
+  echo "deploy: creating bucket s3://$CODE_BUCKET" >&2
+  aws s3 mb "s3://$CODE_BUCKET" --region "$region" >/dev/null
+fi
+
+hash="$(cat "${zips[@]}" | sha256sum | cut -c1-16)"
+prefix="fmn/$hash/"
+for i in "${!binaries[@]}"; do
+  aws s3 cp --only-show-errors "${zips[$i]}" "s3://$CODE_BUCKET/$prefix${names[$i]}.zip"
+done
+echo "deploy: code at s3://$CODE_BUCKET/$prefix" >&2
+
+# --- 3. create or update the stack -------------------------------------------
+overrides=("CodeBucket=$CODE_BUCKET" "CodePrefix=$prefix")
+[ -z "${SENDER_ADDRESS:-}" ] || overrides+=("SenderAddress=$SENDER_ADDRESS")
+[ -z "${LOG_LEVEL:-}" ] || overrides+=("LogLevel=$LOG_LEVEL")
+[ -z "${EVENT_SOURCE_MAPPINGS_ENABLED:-}" ] || overrides+=("EventSourceMappingsEnabled=$EVENT_SOURCE_MAPPINGS_ENABLED")
+
+aws cloudformation deploy \
+  --template-file "$template" \
+  --stack-name "$stack" \
+  --capabilities CAPABILITY_IAM \
+  --no-fail-on-empty-changeset \
+  --parameter-overrides "${overrides[@]}"
+
+aws cloudformation describe-stacks --stack-name "$stack" \
+  --query 'Stacks[0].Outputs[].[OutputKey,OutputValue]' --output text
