@@ -18,9 +18,15 @@
 //! assert_eq!(message.app, "buildsys");
 //! assert!(message.artifacts.rpms.contains("kernel"));
 //! ```
+//!
+//! [`meta_line`] / [`meta_line_json`] produce what `fmn meta` prints for one input line, and
+//! [`Catalog::applications`] lists the applications the catalog knows.
 
 mod catalog;
+mod expr;
 mod message;
+mod meta;
 
 pub use catalog::{Catalog, CatalogError};
 pub use message::{Artifacts, Generation, Message, MessageError, Severity};
+pub use meta::{meta_line, meta_line_json};

@@ -130,4 +130,13 @@ pub enum MessageError {
     /// The input is JSON but neither a fedmsg envelope nor a fedora-messaging message.
     #[error("not a bus message: {0}")]
     Shape(String),
+    /// A fedora-messaging body that its schema (as the catalog records it) rejects; the bus
+    /// consumer would refuse it too.
+    #[error("body invalid for schema {schema}: {reason}")]
+    Invalid {
+        /// The schema name (or the topic when the message carried none).
+        schema: String,
+        /// Why, e.g. `'agent' is a required property (/agent)`.
+        reason: String,
+    },
 }

@@ -1,0 +1,22 @@
+//! What travels on fmn's queues, owned by one crate so producers and consumers agree.
+//!
+//! - `incoming`: the raw bus message as received (a fedmsg envelope or a fedora-messaging
+//!   `{topic, headers, body, id}` object), with the topic in the [`TOPIC_ATTRIBUTE`] message
+//!   attribute. The matcher normalises it.
+//! - one queue per delivery context: a [`NotificationJob`] as JSON.
+//!
+//! [`process_batch`] runs a per-record handler over an SQS event and reports the records
+//! that failed, so one bad record never fails its batch.
+
+mod batch;
+mod job;
+mod sqs;
+
+pub use batch::{RecordError, process_batch};
+pub use job::{MessageDigest, NotificationJob};
+pub use sqs::{Outgoing, Queue, QueueError, SqsQueue};
+
+/// Message attribute carrying the bus topic on the `incoming` queue.
+pub const TOPIC_ATTRIBUTE: &str = "topic";
+/// Message attribute carrying why a message was quarantined (on the incoming DLQ).
+pub const QUARANTINE_REASON_ATTRIBUTE: &str = "quarantine_reason";

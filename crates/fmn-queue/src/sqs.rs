@@ -1,0 +1,162 @@
+//! Sending to a queue: a small trait, and its SQS implementation with batching and retries.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
+
+/// One message to send: a body and string attributes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Outgoing {
+    /// The message body.
+    pub body: String,
+    /// String message attributes.
+    pub attributes: Vec<(String, String)>,
+}
+
+impl Outgoing {
+    /// A message with a body and no attributes.
+    pub fn new(body: impl Into<String>) -> Self {
+        Outgoing {
+            body: body.into(),
+            attributes: Vec::new(),
+        }
+    }
+
+    /// Adds a string attribute.
+    pub fn with_attribute(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.attributes.push((name.to_owned(), value.into()));
+        self
+    }
+}
+
+/// Sending failed even after retries; the caller decides (report a batch failure, spool…).
+#[derive(Debug, thiserror::Error)]
+#[error("sending to {queue}: {message}")]
+pub struct QueueError {
+    /// The queue URL.
+    pub queue: String,
+    /// What went wrong.
+    pub message: String,
+    /// How many of the messages were not accepted.
+    pub failed: usize,
+}
+
+/// A queue that accepts messages.
+pub trait Queue {
+    /// Sends every message, or fails (some may have been sent: consumers are idempotent).
+    fn send_all(
+        &self,
+        messages: Vec<Outgoing>,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
+}
+
+/// An SQS queue, sent to in batches of ten with retries and backoff on failed entries.
+#[derive(Debug, Clone)]
+pub struct SqsQueue {
+    client: Client,
+    url: String,
+    attempts: u32,
+}
+
+impl SqsQueue {
+    /// The queue at `url`, with 4 attempts per batch.
+    pub fn new(client: Client, url: impl Into<String>) -> Self {
+        SqsQueue {
+            client,
+            url: url.into(),
+            attempts: 4,
+        }
+    }
+
+    /// Sets how many times a batch is tried before giving up (at least 1).
+    pub fn with_attempts(mut self, attempts: u32) -> Self {
+        self.attempts = attempts.max(1);
+        self
+    }
+
+    /// The queue URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    async fn send_batch(&self, batch: &[Outgoing]) -> Result<(), QueueError> {
+        let mut pending: HashMap<String, &Outgoing> = batch
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (i.to_string(), m))
+            .collect();
+        let mut last_error = String::new();
+        for attempt in 0..self.attempts {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(100 * 2u64.pow(attempt))).await;
+            }
+            let mut request = self.client.send_message_batch().queue_url(&self.url);
+            for (id, m) in &pending {
+                let mut entry = SendMessageBatchRequestEntry::builder()
+                    .id(id)
+                    .message_body(&m.body);
+                for (name, value) in &m.attributes {
+                    let attribute = MessageAttributeValue::builder()
+                        .data_type("String")
+                        .string_value(value)
+                        .build()
+                        .map_err(|e| self.error(e.to_string(), pending.len()))?;
+                    entry = entry.message_attributes(name, attribute);
+                }
+                request = request.entries(
+                    entry
+                        .build()
+                        .map_err(|e| self.error(e.to_string(), pending.len()))?,
+                );
+            }
+            match request.send().await {
+                Ok(out) => {
+                    for ok in out.successful {
+                        pending.remove(&ok.id);
+                    }
+                    if let Some(f) = out.failed.first() {
+                        last_error =
+                            format!("{}: {}", f.code, f.message.clone().unwrap_or_default());
+                    }
+                    if pending.is_empty() {
+                        return Ok(());
+                    }
+                }
+                Err(e) => last_error = error_chain(&e),
+            }
+            tracing::debug!(queue = %self.url, attempt, error = %last_error, "send_message_batch incomplete");
+        }
+        Err(self.error(last_error, pending.len()))
+    }
+
+    fn error(&self, message: String, failed: usize) -> QueueError {
+        QueueError {
+            queue: self.url.clone(),
+            message,
+            failed,
+        }
+    }
+}
+
+impl Queue for SqsQueue {
+    async fn send_all(&self, messages: Vec<Outgoing>) -> Result<(), QueueError> {
+        for batch in messages.chunks(10) {
+            self.send_batch(batch).await?;
+        }
+        Ok(())
+    }
+}
+
+/// An error with its sources, for logs.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

@@ -1,0 +1,43 @@
+//! fmn's state in DynamoDB.
+//!
+//! - [`PreferenceTable`]: each user's [`Preferences`](fmn_rules::Preferences) as one item,
+//!   plus a version stamp bumped in the same transaction as every write, so that a warm
+//!   matcher re-reads preferences only when something changed.
+//! - [`DeliveryTable`]: one record per (message, user, context, address) delivery with a TTL,
+//!   which makes redelivered jobs send nothing twice.
+
+mod deliveries;
+mod preferences;
+
+pub use deliveries::{Claim, DeliveryTable};
+pub use preferences::PreferenceTable;
+
+/// A table operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// DynamoDB answered with an error or could not be reached; worth retrying.
+    #[error("dynamodb: {0}")]
+    Dynamo(String),
+    /// A stored item is not what fmn writes.
+    #[error("corrupt item {key}: {problem}")]
+    Corrupt {
+        /// The item's key.
+        key: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+}
+
+impl StoreError {
+    fn dynamo<E: std::error::Error>(e: E) -> Self {
+        // The SDK's Display is terse; the source chain says what actually happened.
+        let mut text = e.to_string();
+        let mut source = e.source();
+        while let Some(s) = source {
+            text.push_str(": ");
+            text.push_str(&s.to_string());
+            source = s.source();
+        }
+        StoreError::Dynamo(text)
+    }
+}

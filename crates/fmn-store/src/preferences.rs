@@ -1,0 +1,137 @@
+//! The preferences table: `pk = USER#<name>`, `sk = PREFS`, the document as JSON in `doc`;
+//! `pk = META`, `sk = VERSION` holds a counter bumped with every write.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use fmn_rules::Preferences;
+
+use crate::StoreError;
+
+const PREFS_SK: &str = "PREFS";
+
+/// Preferences of every user, in DynamoDB.
+#[derive(Debug, Clone)]
+pub struct PreferenceTable {
+    client: Client,
+    table: String,
+}
+
+fn user_key(user: &str) -> String {
+    format!("USER#{user}")
+}
+
+impl PreferenceTable {
+    /// The table named `table`.
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        PreferenceTable {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// Stores one user's preferences (replacing them) and bumps the version, atomically.
+    pub async fn put(&self, prefs: &Preferences) -> Result<(), StoreError> {
+        let doc = serde_json::to_string(prefs).map_err(|e| StoreError::Corrupt {
+            key: user_key(&prefs.user),
+            problem: e.to_string(),
+        })?;
+        let put = Put::builder()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(user_key(&prefs.user)))
+            .item("sk", AttributeValue::S(PREFS_SK.into()))
+            .item("doc", AttributeValue::S(doc))
+            .build()
+            .map_err(StoreError::dynamo)?;
+        let bump = Update::builder()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S("META".into()))
+            .key("sk", AttributeValue::S("VERSION".into()))
+            .update_expression("ADD version :one")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .build()
+            .map_err(StoreError::dynamo)?;
+        self.client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .transact_items(TransactWriteItem::builder().update(bump).build())
+            .send()
+            .await
+            .map_err(StoreError::dynamo)?;
+        Ok(())
+    }
+
+    /// One user's preferences, if stored.
+    pub async fn get(&self, user: &str) -> Result<Option<Preferences>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(user_key(user)))
+            .key("sk", AttributeValue::S(PREFS_SK.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::dynamo)?;
+        out.item.as_ref().map(parse).transpose()
+    }
+
+    /// The version stamp: changes whenever any user's preferences change.
+    pub async fn version(&self) -> Result<u64, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S("META".into()))
+            .key("sk", AttributeValue::S("VERSION".into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::dynamo)?;
+        Ok(out
+            .item
+            .and_then(|item| match item.get("version") {
+                Some(AttributeValue::N(n)) => n.parse().ok(),
+                _ => None,
+            })
+            .unwrap_or(0))
+    }
+
+    /// Every user's preferences (a full scan; the matcher does this only when the version
+    /// changed).
+    pub async fn load_all(&self) -> Result<Vec<Preferences>, StoreError> {
+        let mut all = Vec::new();
+        let mut pages = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("sk = :prefs")
+            .expression_attribute_values(":prefs", AttributeValue::S(PREFS_SK.into()))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(item) = pages.next().await {
+            all.push(parse(&item.map_err(StoreError::dynamo)?)?);
+        }
+        Ok(all)
+    }
+}
+
+fn parse(item: &HashMap<String, AttributeValue>) -> Result<Preferences, StoreError> {
+    let key = match item.get("pk") {
+        Some(AttributeValue::S(s)) => s.clone(),
+        _ => "?".into(),
+    };
+    let Some(AttributeValue::S(doc)) = item.get("doc") else {
+        return Err(StoreError::Corrupt {
+            key,
+            problem: "no doc attribute".into(),
+        });
+    };
+    serde_json::from_str(doc).map_err(|e| StoreError::Corrupt {
+        key,
+        problem: e.to_string(),
+    })
+}
