@@ -14,17 +14,36 @@ use serde_json::Value;
 
 /// What an expression can see of the message being normalised.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Ctx<'a> {
+pub(crate) struct Ctx<'v, 'a> {
     pub body: &'a Value,
     pub topic: &'a str,
     /// The topic without its `org.<domain>.<env>.` prefix.
     pub short: &'a str,
     pub agent: Option<&'a str>,
+    /// The values of the file's `[[var]]` definitions computed so far (`$name`).
+    pub vars: &'v [Bound<'a>],
+}
+
+/// A named value computed once per message (`[[var]]` in a catalog file).
+#[derive(Debug, Clone)]
+pub(crate) struct Bound<'a> {
+    pub name: &'a str,
+    pub values: Vec<V<'a>>,
+}
+
+impl<'a> Bound<'a> {
+    /// A var holding one rendered text.
+    pub(crate) fn text(name: &'a str, text: Option<String>) -> Self {
+        Bound {
+            name,
+            values: text.map(|t| V::S(Cow::Owned(t))).into_iter().collect(),
+        }
+    }
 }
 
 /// One value flowing through an expression: a borrowed piece of the body or a computed text.
 #[derive(Debug, Clone)]
-enum V<'a> {
+pub(crate) enum V<'a> {
     J(&'a Value),
     S(Cow<'a, str>),
 }
@@ -99,11 +118,17 @@ fn lex(input: &str) -> Result<Vec<Tok>, ParseError> {
                 while let Some((_, d)) = chars.next() {
                     if d == '\\' {
                         if let Some((_, e)) = chars.next() {
-                            s.push(match e {
-                                'n' => '\n',
-                                't' => '\t',
-                                e => e,
-                            });
+                            // `\n`, `\t` and escaped quotes or backslashes are read;
+                            // any other escape (`\s`, `\d`, `\.`) is kept for regexes.
+                            match e {
+                                'n' => s.push('\n'),
+                                't' => s.push('\t'),
+                                '\\' | '"' | '\'' => s.push(e),
+                                e => {
+                                    s.push('\\');
+                                    s.push(e);
+                                }
+                            }
                         }
                     } else if d == c {
                         closed = true;
@@ -253,8 +278,25 @@ impl Parser {
 
     fn alt(&mut self) -> Result<Alt, ParseError> {
         let source = match self.next() {
+            Some(Tok::LParen) => {
+                let inner = self.expr()?;
+                if !self.eat(&Tok::RParen) {
+                    return Err(self.err("expected ')'"));
+                }
+                Source::Group(Box::new(inner))
+            }
             Some(Tok::Str(s)) => Source::Lit(s),
             Some(Tok::Word(w)) if w.starts_with('/') => Source::Path(parse_path(&w)),
+            Some(Tok::Word(w)) if w.starts_with('$') => {
+                let (name, path) = match w[1..].find('/') {
+                    Some(i) => (&w[1..=i], parse_path(&w[i + 1..])),
+                    None => (&w[1..], Vec::new()),
+                };
+                if name.is_empty() {
+                    return Err(self.err("expected a name after '$'"));
+                }
+                Source::Var(name.to_owned(), path)
+            }
             Some(Tok::Word(w)) if w.starts_with('@') => {
                 let args = self.args()?;
                 let index = |default: isize| -> Result<isize, ParseError> {
@@ -295,6 +337,25 @@ impl Parser {
             let test = match self.peek() {
                 Some(Tok::EqEq | Tok::NotEq | Tok::Tilde) => {
                     let op = self.next();
+                    let operand_is_expr = match self.peek() {
+                        Some(Tok::LParen) => true,
+                        Some(Tok::Word(w)) => {
+                            w.starts_with('/') || w.starts_with('@') || w.starts_with('$')
+                        }
+                        _ => false,
+                    };
+                    if operand_is_expr && matches!(op, Some(Tok::EqEq | Tok::NotEq)) {
+                        let other = self.expr()?;
+                        clauses.push(Clause {
+                            negate,
+                            expr,
+                            test: Test::EqExpr(other, matches!(op, Some(Tok::EqEq))),
+                        });
+                        if !self.eat(&Tok::AndAnd) {
+                            break;
+                        }
+                        continue;
+                    }
                     let (operand, is_expr) = match self.next() {
                         Some(Tok::Word(w)) => {
                             let is_expr = w.starts_with('/') || w.starts_with('@');
@@ -357,6 +418,10 @@ fn parse_path(path: &str) -> Vec<Seg> {
 enum Source {
     Path(Vec<Seg>),
     Lit(String),
+    /// `$name` or `$name/a/b`: a var of the file, or a path into its values.
+    Var(String, Vec<Seg>),
+    /// `(a || b)`: a parenthesised expression, so that filters apply to every alternative.
+    Group(Box<Expr>),
     Topic,
     Short,
     Seg(isize),
@@ -389,6 +454,10 @@ enum Filter {
     Map(Vec<(String, String)>, Option<String>),
     Sub(Regex, String),
     Capture(Regex),
+    /// Every match of a regex (group 1 when it has one), one value each.
+    FindAll(Regex),
+    /// Python's `s[:n] + '...'` when `len(s) >= n` (fedmsg.meta's `truncate`).
+    Shorten(usize),
     Get(Vec<Seg>),
     Split(String),
     Keys,
@@ -469,6 +538,12 @@ impl Filter {
             "filter" => Filter::Keep(regex(one("regex")?)?),
             "reject" => Filter::Reject(regex(one("regex")?)?),
             "capture" => Filter::Capture(regex(one("regex")?)?),
+            "findall" => Filter::FindAll(regex(one("regex")?)?),
+            "shorten" => Filter::Shorten(
+                one("length")?
+                    .parse()
+                    .map_err(|_| format!("filter {name}: length must be a number"))?,
+            ),
             "truncate" => Filter::Truncate(
                 one("length")?
                     .parse()
@@ -517,10 +592,11 @@ impl Expr {
     }
 
     /// The values of the first alternative that yields any.
-    fn eval<'a>(&self, ctx: &Ctx<'a>) -> Vec<V<'a>> {
+    pub(crate) fn eval<'a>(&self, ctx: &Ctx<'_, 'a>) -> Vec<V<'a>> {
         for alt in &self.alts {
             let values = alt.eval(ctx);
-            if !values.is_empty() {
+            // An alternative that finds only nulls (`"alias": null`) yields nothing.
+            if values.iter().any(|v| !matches!(v, V::J(Value::Null))) {
                 return values;
             }
         }
@@ -529,14 +605,14 @@ impl Expr {
 
     /// The texts the expression yields (null, objects, empty strings dropped; arrays
     /// flattened one level).
-    pub(crate) fn strings(&self, ctx: &Ctx<'_>, out: &mut Vec<String>) {
+    pub(crate) fn strings(&self, ctx: &Ctx<'_, '_>, out: &mut Vec<String>) {
         for v in self.eval(ctx) {
             push_texts(&v, &mut |s| out.push(s.into_owned()));
         }
     }
 
     /// The first text the expression yields.
-    pub(crate) fn first(&self, ctx: &Ctx<'_>) -> Option<String> {
+    pub(crate) fn first(&self, ctx: &Ctx<'_, '_>) -> Option<String> {
         let mut first = None;
         for v in self.eval(ctx) {
             push_texts(&v, &mut |s| {
@@ -551,7 +627,7 @@ impl Expr {
         first
     }
 
-    fn truthy(&self, ctx: &Ctx<'_>) -> bool {
+    fn truthy(&self, ctx: &Ctx<'_, '_>) -> bool {
         self.eval(ctx).iter().any(V::truthy)
     }
 }
@@ -664,11 +740,25 @@ fn python_repr(value: &Value, out: &mut String) {
 }
 
 impl Alt {
-    fn eval<'a>(&self, ctx: &Ctx<'a>) -> Vec<V<'a>> {
+    fn eval<'a>(&self, ctx: &Ctx<'_, 'a>) -> Vec<V<'a>> {
         let mut values = Vec::new();
         match &self.source {
             Source::Path(segs) => walk(ctx.body, segs, &mut values),
             Source::Lit(s) => values.push(V::S(Cow::Owned(s.clone()))),
+            Source::Group(e) => values = e.eval(ctx),
+            Source::Var(name, path) => {
+                if let Some(b) = ctx.vars.iter().rev().find(|b| b.name == name.as_str()) {
+                    if path.is_empty() {
+                        values.extend(b.values.iter().cloned());
+                    } else {
+                        for v in &b.values {
+                            if let V::J(j) = v {
+                                walk(j, path, &mut values);
+                            }
+                        }
+                    }
+                }
+            }
             Source::Topic => values.push(V::S(Cow::Borrowed(ctx.topic))),
             Source::Short => values.push(V::S(Cow::Borrowed(ctx.short))),
             Source::Seg(i) => {
@@ -788,6 +878,27 @@ fn apply<'a>(filter: &Filter, values: Vec<V<'a>>) -> Vec<V<'a>> {
             let caps = re.captures(&s)?;
             let m = caps.get(1).or_else(|| caps.get(0))?;
             Some(Cow::Owned(m.as_str().to_owned()))
+        }),
+        F::FindAll(re) => {
+            let mut out = Vec::new();
+            for v in &values {
+                push_texts(v, &mut |s| {
+                    for caps in re.captures_iter(&s) {
+                        if let Some(m) = caps.get(1).or_else(|| caps.get(0)) {
+                            out.push(V::S(Cow::Owned(m.as_str().to_owned())));
+                        }
+                    }
+                });
+            }
+            out
+        }
+        F::Shorten(n) => map_text(values, |s| {
+            Some(if s.chars().count() >= *n {
+                let end = s.char_indices().nth(*n).map_or(s.len(), |(i, _)| i);
+                Cow::Owned(format!("{}...", &s[..end]))
+            } else {
+                s
+            })
         }),
         F::Split(sep) => {
             let mut out = Vec::new();
@@ -974,7 +1085,7 @@ impl Cond {
         Ok(c)
     }
 
-    pub(crate) fn holds(&self, ctx: &Ctx<'_>) -> bool {
+    pub(crate) fn holds(&self, ctx: &Ctx<'_, '_>) -> bool {
         self.clauses.iter().all(|c| {
             let result = match &c.test {
                 Test::Truthy => c.expr.truthy(ctx),
@@ -1070,7 +1181,7 @@ impl Template {
     }
 
     /// The rendered text, or `None` when a hole yields nothing.
-    pub(crate) fn render(&self, ctx: &Ctx<'_>) -> Option<String> {
+    pub(crate) fn render(&self, ctx: &Ctx<'_, '_>) -> Option<String> {
         let mut out = String::new();
         for piece in &self.pieces {
             match piece {
@@ -1104,12 +1215,13 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn ctx(body: &Value) -> Ctx<'_> {
+    fn ctx(body: &Value) -> Ctx<'static, '_> {
         Ctx {
             body,
             topic: "org.fedoraproject.prod.bodhi.update.comment",
             short: "bodhi.update.comment",
             agent: Some("alice"),
+            vars: &[],
         }
     }
 
