@@ -459,6 +459,8 @@ enum Filter {
     /// Python's `s[:n] + '...'` when `len(s) >= n` (fedmsg.meta's `truncate`).
     Shorten(usize),
     Get(Vec<Seg>),
+    /// Keeps the values whose text at a path matches a regex (`where(/distro, '^Fedora$')`).
+    Where(Vec<Seg>, Regex),
     Split(String),
     Keys,
     Values,
@@ -535,6 +537,10 @@ impl Filter {
             "split" => Filter::Split(one("separator")?),
             "join" => Filter::Join(one("separator")?),
             "get" => Filter::Get(parse_path(&one("path")?)),
+            "where" => match pos.as_slice() {
+                [p, r] => Filter::Where(parse_path(p), regex((*r).to_owned())?),
+                _ => return Err(format!("filter {name} takes a path and a regex")),
+            },
             "filter" => Filter::Keep(regex(one("regex")?)?),
             "reject" => Filter::Reject(regex(one("regex")?)?),
             "capture" => Filter::Capture(regex(one("regex")?)?),
@@ -960,6 +966,28 @@ fn apply<'a>(filter: &Filter, values: Vec<V<'a>>) -> Vec<V<'a>> {
             for v in values {
                 if let V::J(j) = v {
                     walk(j, segs, &mut out);
+                }
+            }
+            out
+        }
+        F::Where(segs, re) => {
+            let mut out = Vec::new();
+            for v in values {
+                let mut items = Vec::new();
+                if let V::J(Value::Array(a)) = v {
+                    items.extend(a.iter());
+                } else if let V::J(j) = v {
+                    items.push(j);
+                }
+                for item in items {
+                    let mut found = Vec::new();
+                    walk(item, segs, &mut found);
+                    if found
+                        .iter()
+                        .any(|f| f.text().is_some_and(|t| re.is_match(&t)))
+                    {
+                        out.push(V::J(item));
+                    }
                 }
             }
             out
