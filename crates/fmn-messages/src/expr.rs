@@ -459,6 +459,9 @@ enum Filter {
     /// Python's `s[:n] + '...'` when `len(s) >= n` (fedmsg.meta's `truncate`).
     Shorten(usize),
     Get(Vec<Seg>),
+    /// Each text used as a key into the object at a path of the body (`lookup(/fas_usernames)`);
+    /// texts without an entry are dropped.
+    Lookup(Vec<Seg>),
     /// Keeps the values whose text at a path matches a regex (`where(/distro, '^Fedora$')`).
     Where(Vec<Seg>, Regex),
     Split(String),
@@ -537,6 +540,7 @@ impl Filter {
             "split" => Filter::Split(one("separator")?),
             "join" => Filter::Join(one("separator")?),
             "get" => Filter::Get(parse_path(&one("path")?)),
+            "lookup" => Filter::Lookup(parse_path(&one("path")?)),
             "where" => match pos.as_slice() {
                 [p, r] => Filter::Where(parse_path(p), regex((*r).to_owned())?),
                 _ => return Err(format!("filter {name} takes a path and a regex")),
@@ -779,7 +783,26 @@ impl Alt {
             }
         }
         for filter in &self.filters {
-            values = apply(filter, values);
+            values = match filter {
+                Filter::Lookup(segs) => {
+                    let mut tables = Vec::new();
+                    walk(ctx.body, segs, &mut tables);
+                    let mut out = Vec::new();
+                    for v in &values {
+                        push_texts(v, &mut |key| {
+                            for t in &tables {
+                                if let V::J(Value::Object(map)) = t {
+                                    if let Some(found) = map.get(key.as_ref()) {
+                                        out.push(V::J(found));
+                                    }
+                                }
+                            }
+                        });
+                    }
+                    out
+                }
+                f => apply(f, values),
+            };
         }
         values
     }
@@ -970,6 +993,8 @@ fn apply<'a>(filter: &Filter, values: Vec<V<'a>>) -> Vec<V<'a>> {
             }
             out
         }
+        // Needs the body: applied in `Alt::eval`.
+        F::Lookup(_) => values,
         F::Where(segs, re) => {
             let mut out = Vec::new();
             for v in values {
