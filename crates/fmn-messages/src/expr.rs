@@ -1268,7 +1268,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn ctx(body: &Value) -> Ctx<'static, '_> {
+    fn ctx(body: &Value) -> Ctx<'_, '_> {
         Ctx {
             body,
             topic: "org.fedoraproject.prod.bodhi.update.comment",
