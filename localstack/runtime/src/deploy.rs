@@ -1,0 +1,181 @@
+//! Deploying the CloudFormation template to an emulator.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use aws_sdk_cloudformation::types::{Capability, Parameter, StackStatus};
+
+/// A deployed stack's outputs (queue URLs, table and function names).
+#[derive(Debug, Clone)]
+pub struct Stack {
+    /// The stack name.
+    pub name: String,
+    /// Output name → value.
+    pub outputs: BTreeMap<String, String>,
+}
+
+impl Stack {
+    /// An output the template declares.
+    pub fn output(&self, name: &str) -> anyhow::Result<&str> {
+        self.outputs
+            .get(name)
+            .map(String::as_str)
+            .with_context(|| format!("stack {} has no output {name}", self.name))
+    }
+}
+
+/// A zip holding one `bootstrap` that says it is a placeholder: the local runtime runs the
+/// handlers in-process, the emulator only needs a package to create the function.
+fn placeholder_zip() -> anyhow::Result<Vec<u8>> {
+    let mut buffer = std::io::Cursor::new(Vec::new());
+    let mut zip = zip::ZipWriter::new(&mut buffer);
+    zip.start_file(
+        "bootstrap",
+        zip::write::SimpleFileOptions::default().unix_permissions(0o755),
+    )?;
+    zip.write_all(
+        b"#!/bin/sh\necho 'placeholder: fmn-local runs this function in-process' >&2\nexit 1\n",
+    )?;
+    zip.finish()?;
+    Ok(buffer.into_inner())
+}
+
+/// Deploys `template` as `stack_name` with the event-source mappings disabled (the local
+/// runtime polls the queues itself), creating or updating the stack.
+pub async fn deploy(
+    aws: &aws_config::SdkConfig,
+    template: &str,
+    stack_name: &str,
+    sender_address: &str,
+) -> anyhow::Result<Stack> {
+    let s3 = aws_sdk_s3::Client::new(aws);
+    let bucket = format!("{stack_name}-code");
+    if s3.head_bucket().bucket(&bucket).send().await.is_err() {
+        s3.create_bucket()
+            .bucket(&bucket)
+            .send()
+            .await
+            .context("creating the code bucket")?;
+    }
+    let zip = placeholder_zip()?;
+    let keys = regex::Regex::new(r"\$\{CodePrefix\}([A-Za-z0-9_-]+\.zip)")?;
+    for key in keys.captures_iter(template).map(|c| c[1].to_owned()) {
+        s3.put_object()
+            .bucket(&bucket)
+            .key(format!("local/{key}"))
+            .body(zip.clone().into())
+            .send()
+            .await
+            .with_context(|| format!("uploading {key}"))?;
+    }
+
+    let cfn = aws_sdk_cloudformation::Client::new(aws);
+    let parameter = |k: &str, v: &str| {
+        Parameter::builder()
+            .parameter_key(k)
+            .parameter_value(v)
+            .build()
+    };
+    let parameters = vec![
+        parameter("CodeBucket", &bucket),
+        parameter("CodePrefix", "local/"),
+        parameter("EventSourceMappingsEnabled", "false"),
+        parameter("SenderAddress", sender_address),
+    ];
+    let exists = cfn
+        .describe_stacks()
+        .stack_name(stack_name)
+        .send()
+        .await
+        .is_ok_and(|out| {
+            out.stacks()
+                .iter()
+                .any(|s| s.stack_status() != Some(&StackStatus::DeleteComplete))
+        });
+    // moto gives stacks made through change sets no outputs, so create/update directly.
+    if exists {
+        let updated = cfn
+            .update_stack()
+            .stack_name(stack_name)
+            .template_body(template)
+            .capabilities(Capability::CapabilityIam)
+            .set_parameters(Some(parameters))
+            .send()
+            .await;
+        if let Err(e) = updated {
+            let text = format!("{:?}", e.as_service_error());
+            if !text.contains("No updates") {
+                return Err(e).context("updating the stack");
+            }
+        }
+    } else {
+        cfn.create_stack()
+            .stack_name(stack_name)
+            .template_body(template)
+            .capabilities(Capability::CapabilityIam)
+            .set_parameters(Some(parameters))
+            .send()
+            .await
+            .context("creating the stack")?;
+    }
+    wait_for_stack(&cfn, stack_name).await
+}
+
+/// Verifies `sender_address` in SES (an operator does this once per account in AWS).
+pub async fn verify_sender(
+    aws: &aws_config::SdkConfig,
+    sender_address: &str,
+) -> anyhow::Result<()> {
+    let ses = aws_sdk_sesv2::Client::new(aws);
+    if ses
+        .get_email_identity()
+        .email_identity(sender_address)
+        .send()
+        .await
+        .is_err()
+    {
+        ses.create_email_identity()
+            .email_identity(sender_address)
+            .send()
+            .await
+            .context("verifying the sender address in SES")?;
+    }
+    Ok(())
+}
+
+async fn wait_for_stack(cfn: &aws_sdk_cloudformation::Client, name: &str) -> anyhow::Result<Stack> {
+    for _ in 0..600 {
+        let out = cfn.describe_stacks().stack_name(name).send().await?;
+        let Some(stack) = out.stacks().first() else {
+            bail!("stack {name} vanished")
+        };
+        let status = stack
+            .stack_status()
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default();
+        if status.ends_with("_COMPLETE")
+            && !status.contains("ROLLBACK")
+            && !status.contains("DELETE")
+        {
+            let outputs = stack
+                .outputs()
+                .iter()
+                .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
+                .collect();
+            return Ok(Stack {
+                name: name.to_owned(),
+                outputs,
+            });
+        }
+        if status.contains("FAILED") || status.contains("ROLLBACK") {
+            bail!(
+                "stack {name}: {status}: {}",
+                stack.stack_status_reason().unwrap_or_default()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    bail!("stack {name} did not finish deploying")
+}

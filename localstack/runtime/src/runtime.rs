@@ -1,0 +1,290 @@
+//! A local Lambda runtime for SQS-triggered functions.
+//!
+//! For each event-source mapping deployed in the emulator, a poller long-polls the queue,
+//! gathers up to the mapping's batch size within its batching window, invokes the handler
+//! in-process with a real `SqsEvent`, and deletes the records the handler did not report as
+//! failed. Failed records become visible again after the queue's visibility timeout, and SQS
+//! itself moves them to the DLQ after `maxReceiveCount` receives, as with Lambda.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageAttribute};
+use aws_sdk_sqs::types::{
+    DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName,
+};
+use futures::future::BoxFuture;
+use tokio_util::sync::CancellationToken;
+
+/// An SQS-triggered handler, as the function's `main` would run it.
+pub type Handler = Arc<dyn Fn(SqsEvent) -> BoxFuture<'static, SqsBatchResponse> + Send + Sync>;
+
+/// How Lambda would feed one function from one queue.
+#[derive(Debug, Clone)]
+pub struct Mapping {
+    /// The function's name.
+    pub function: String,
+    /// The queue's ARN.
+    pub queue_arn: String,
+    /// The queue's URL.
+    pub queue_url: String,
+    /// Records per invocation (at most 10 per receive call).
+    pub batch_size: i32,
+    /// How long to gather a batch.
+    pub batching_window: Duration,
+    /// The queue's visibility timeout (seconds).
+    pub visibility_timeout: i32,
+}
+
+/// Reads the event-source mappings of `function` as deployed.
+pub async fn mappings(aws: &aws_config::SdkConfig, function: &str) -> anyhow::Result<Vec<Mapping>> {
+    let lambda = aws_sdk_lambda::Client::new(aws);
+    let sqs = aws_sdk_sqs::Client::new(aws);
+    let listed = lambda
+        .list_event_source_mappings()
+        .function_name(function)
+        .send()
+        .await
+        .with_context(|| format!("listing event source mappings of {function}"))?;
+    let mut out = Vec::new();
+    for esm in listed.event_source_mappings() {
+        let Some(arn) = esm.event_source_arn() else {
+            continue;
+        };
+        let Some(name) = arn.rsplit(':').next() else {
+            continue;
+        };
+        let url = sqs
+            .get_queue_url()
+            .queue_name(name)
+            .send()
+            .await?
+            .queue_url
+            .unwrap_or_default();
+        let attributes = sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(QueueAttributeName::VisibilityTimeout)
+            .send()
+            .await?;
+        let visibility_timeout = attributes
+            .attributes()
+            .and_then(|a| a.get(&QueueAttributeName::VisibilityTimeout))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(30);
+        out.push(Mapping {
+            function: function.to_owned(),
+            queue_arn: arn.to_owned(),
+            queue_url: url,
+            batch_size: esm.batch_size().unwrap_or(10).clamp(1, 10_000),
+            batching_window: Duration::from_secs(
+                esm.maximum_batching_window_in_seconds().unwrap_or(0).max(0) as u64,
+            ),
+            visibility_timeout,
+        });
+    }
+    Ok(out)
+}
+
+fn to_event_record(m: aws_sdk_sqs::types::Message, mapping: &Mapping) -> SqsMessage {
+    let mut record = SqsMessage::default();
+    record.message_id = m.message_id;
+    record.receipt_handle = m.receipt_handle;
+    record.body = m.body;
+    record.md5_of_body = m.md5_of_body;
+    record.md5_of_message_attributes = m.md5_of_message_attributes;
+    record.attributes = m
+        .attributes
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k.as_str().to_owned(), v))
+        .collect();
+    record.message_attributes = m
+        .message_attributes
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| {
+            let mut a = SqsMessageAttribute::default();
+            a.string_value = v.string_value;
+            a.data_type = Some(v.data_type);
+            (k, a)
+        })
+        .collect();
+    record.event_source_arn = Some(mapping.queue_arn.clone());
+    record.event_source = Some("aws:sqs".into());
+    record.aws_region = Some("us-east-1".into());
+    record
+}
+
+/// Feeds `handler` from `mapping` until `stop` is cancelled.
+pub async fn poll(
+    sqs: aws_sdk_sqs::Client,
+    mapping: Mapping,
+    handler: Handler,
+    stop: CancellationToken,
+) {
+    tracing::info!(function = %mapping.function, queue = %mapping.queue_url,
+        batch_size = mapping.batch_size, "local runtime: polling");
+    while !stop.is_cancelled() {
+        let batch = tokio::select! {
+            () = stop.cancelled() => break,
+            b = gather(&sqs, &mapping) => b,
+        };
+        let messages = match batch {
+            Ok(m) if m.is_empty() => continue,
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(queue = %mapping.queue_url, error = %e, "local runtime: receive failed");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let receipts: HashMap<String, String> = messages
+            .iter()
+            .filter_map(|m| Some((m.message_id.clone()?, m.receipt_handle.clone()?)))
+            .collect();
+        let mut event = SqsEvent::default();
+        event.records = messages
+            .into_iter()
+            .map(|m| to_event_record(m, &mapping))
+            .collect();
+        // A panicking handler fails the whole batch, as a crashed Lambda invocation would.
+        let response = tokio::spawn((handler)(event)).await;
+        let failed: Vec<String> = match response {
+            Ok(r) => r
+                .batch_item_failures
+                .into_iter()
+                .map(|f| f.item_identifier)
+                .collect(),
+            Err(e) => {
+                tracing::error!(function = %mapping.function, error = %e, "handler crashed");
+                receipts.keys().cloned().collect()
+            }
+        };
+        let done: Vec<_> = receipts
+            .iter()
+            .filter(|(id, _)| !failed.contains(id))
+            .collect();
+        for chunk in done.chunks(10) {
+            let mut request = sqs.delete_message_batch().queue_url(&mapping.queue_url);
+            for (i, (_, receipt)) in chunk.iter().enumerate() {
+                if let Ok(entry) = DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(receipt.as_str())
+                    .build()
+                {
+                    request = request.entries(entry);
+                }
+            }
+            if let Err(e) = request.send().await {
+                tracing::warn!(error = %e, "local runtime: delete failed; records will be redelivered");
+            }
+        }
+    }
+}
+
+/// Receives up to a batch: one long poll, then, once something arrived, more until the
+/// batch is full or the batching window has passed.
+async fn gather(
+    sqs: &aws_sdk_sqs::Client,
+    mapping: &Mapping,
+) -> anyhow::Result<Vec<aws_sdk_sqs::types::Message>> {
+    let batch_size = mapping.batch_size as usize;
+    let receive = |want: usize, wait: i32| {
+        sqs.receive_message()
+            .queue_url(&mapping.queue_url)
+            .max_number_of_messages(want.min(10) as i32)
+            .wait_time_seconds(wait)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .message_attribute_names("All")
+            .send()
+    };
+    let mut out = receive(batch_size, 1).await?.messages.unwrap_or_default();
+    if out.is_empty() {
+        return Ok(out);
+    }
+    let deadline = tokio::time::Instant::now() + mapping.batching_window;
+    while out.len() < batch_size && tokio::time::Instant::now() < deadline {
+        let got = receive(batch_size - out.len(), 0)
+            .await?
+            .messages
+            .unwrap_or_default();
+        if got.is_empty() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        out.extend(got);
+    }
+    Ok(out)
+}
+
+/// The functions of the stack, as handlers, keyed by function name.
+pub async fn handlers(
+    aws: &aws_config::SdkConfig,
+    ses: &aws_config::SdkConfig,
+    stack: &crate::Stack,
+    sender_address: &str,
+) -> anyhow::Result<Vec<(String, Handler)>> {
+    let matcher_config = fmn_matcher_fn::Config {
+        preferences_table: stack.output("PreferencesTableName")?.to_owned(),
+        quarantine_queue_url: stack.output("IncomingDeadLetterQueueUrl")?.to_owned(),
+        context_queues: [(
+            fmn_rules::ContextKind::Email,
+            stack.output("EmailQueueUrl")?.to_owned(),
+        )]
+        .into_iter()
+        .collect(),
+    };
+    let matcher = Arc::new(fmn_matcher_fn::deployed(aws, &matcher_config));
+    let sender_config = fmn_email_sender_fn::Config {
+        deliveries_table: stack.output("DeliveriesTableName")?.to_owned(),
+        sender_address: sender_address.to_owned(),
+    };
+    let sender = Arc::new(fmn_email_sender_fn::EmailSender::new(
+        fmn_store::DeliveryTable::new(
+            aws_sdk_dynamodb::Client::new(aws),
+            &sender_config.deliveries_table,
+        ),
+        fmn_email::SesMailer::new(
+            aws_sdk_sesv2::Client::new(ses),
+            &sender_config.sender_address,
+        ),
+    ));
+    let matcher_handler: Handler = Arc::new(move |event| {
+        let m = matcher.clone();
+        Box::pin(async move { m.handle(event).await })
+    });
+    let sender_handler: Handler = Arc::new(move |event| {
+        let s = sender.clone();
+        Box::pin(async move { s.handle(event).await })
+    });
+    Ok(vec![
+        (
+            stack.output("MatcherFunctionName")?.to_owned(),
+            matcher_handler,
+        ),
+        (
+            stack.output("EmailSenderFunctionName")?.to_owned(),
+            sender_handler,
+        ),
+    ])
+}
+
+/// Starts a poller for every mapping of every function; returns their tasks.
+pub async fn start(
+    aws: &aws_config::SdkConfig,
+    ses: &aws_config::SdkConfig,
+    stack: &crate::Stack,
+    sender_address: &str,
+    stop: CancellationToken,
+) -> anyhow::Result<tokio::task::JoinSet<()>> {
+    let sqs = aws_sdk_sqs::Client::new(aws);
+    let mut tasks = tokio::task::JoinSet::new();
+    for (function, handler) in handlers(aws, ses, stack, sender_address).await? {
+        for mapping in mappings(aws, &function).await? {
+            tasks.spawn(poll(sqs.clone(), mapping, handler.clone(), stop.clone()));
+        }
+    }
+    Ok(tasks)
+}
