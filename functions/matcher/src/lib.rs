@@ -168,8 +168,12 @@ impl<P: PreferenceSource + Sync, Q: Queue + Sync> MatcherFn<P, Q> {
                 .or_default()
                 .push(Outgoing::new(body));
         }
-        tracing::info!(id = %message.id, topic = %message.topic,
-            jobs = by_context.values().map(Vec::len).sum::<usize>(), "matched");
+        let jobs = by_context.values().map(Vec::len).sum::<usize>();
+        if jobs > 0 {
+            tracing::info!(id = %message.id, topic = %message.topic, jobs, "matched");
+        } else {
+            tracing::debug!(id = %message.id, topic = %message.topic, "no one wants it");
+        }
         for (context, jobs) in by_context {
             match self.queues.get(&context) {
                 Some(queue) => queue

@@ -1,0 +1,145 @@
+//! Test harness: a real moto server on 127.0.0.1, the template deployed to it, and the
+//! functions running in the local runtime. A missing emulator fails the test, never skips it.
+
+use std::time::Duration;
+
+use fmn_local::{Stack, deploy, emulator, runtime};
+use tokio_util::sync::CancellationToken;
+
+/// A running stack on a fresh moto server.
+#[derive(Debug)]
+pub struct Harness {
+    /// The emulator (stopped on drop).
+    pub moto: emulator::Moto,
+    /// AWS configuration pointing at it.
+    pub aws: aws_config::SdkConfig,
+    /// The deployed stack's outputs.
+    pub stack: Stack,
+    /// Cancels everything the harness started.
+    pub stop: CancellationToken,
+    tasks: tokio::task::JoinSet<()>,
+}
+
+impl Harness {
+    /// Starts moto, deploys the template, verifies the sender, stores `prefs`.
+    pub async fn deploy(prefs: &[fmn_rules::Preferences]) -> anyhow::Result<Harness> {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            )
+            .with_test_writer()
+            .try_init();
+        let root = fmn_local::repo_root();
+        let moto = emulator::Moto::start(&root, emulator::free_port()?).await?;
+        let aws = fmn_local::emulator_config(&moto.endpoint).await;
+        let template = std::fs::read_to_string(root.join("infra/template.yaml"))?;
+        let stack = deploy::deploy(&aws, &template, "fmn-e2e", fmn_local::demo::SENDER).await?;
+        deploy::verify_sender(&aws, fmn_local::demo::SENDER).await?;
+        let table = fmn_store::PreferenceTable::new(
+            aws_sdk_dynamodb::Client::new(&aws),
+            stack.output("PreferencesTableName")?,
+        );
+        for p in prefs {
+            table.put(p).await?;
+        }
+        Ok(Harness {
+            moto,
+            aws,
+            stack,
+            stop: CancellationToken::new(),
+            tasks: Default::default(),
+        })
+    }
+
+    /// Starts the functions in the local runtime.
+    pub async fn start_functions(&mut self) -> anyhow::Result<()> {
+        let pollers = runtime::start(
+            &self.aws,
+            &self.aws,
+            &self.stack,
+            fmn_local::demo::SENDER,
+            self.stop.clone(),
+        )
+        .await?;
+        self.tasks = pollers;
+        Ok(())
+    }
+
+    /// Starts the bridge on `endpoints`.
+    pub fn start_bridge(&mut self, endpoints: Vec<fmn_bridge::Endpoint>) -> anyhow::Result<()> {
+        let config = fmn_bridge::Config {
+            fedmsg: endpoints,
+            queue_url: self.stack.output("IncomingQueueUrl")?.to_owned(),
+        };
+        let sqs = aws_sdk_sqs::Client::new(&self.aws);
+        let stop = self.stop.clone();
+        self.tasks.spawn(async move {
+            if let Err(e) = fmn_bridge::run(config, sqs, stop).await {
+                panic!("bridge failed: {e}");
+            }
+        });
+        Ok(())
+    }
+
+    /// Every email the emulator accepted so far.
+    pub async fn emails(&self) -> anyhow::Result<Vec<fmn_local::emails::SentEmail>> {
+        fmn_local::emails::list(&self.moto.endpoint).await
+    }
+
+    /// Waits until at least `n` emails were accepted, or `timeout`.
+    pub async fn wait_for_emails(
+        &self,
+        n: usize,
+        timeout: Duration,
+    ) -> anyhow::Result<Vec<fmn_local::emails::SentEmail>> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let emails = self.emails().await?;
+            if emails.len() >= n || tokio::time::Instant::now() >= deadline {
+                return Ok(emails);
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Messages on a queue, visible or in flight.
+    pub async fn queue_depth(&self, url: &str) -> anyhow::Result<u64> {
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        let out = aws_sdk_sqs::Client::new(&self.aws)
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(A::ApproximateNumberOfMessages)
+            .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await?;
+        let attrs = out.attributes().cloned().unwrap_or_default();
+        let get = |a: &A| {
+            attrs
+                .get(a)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        Ok(get(&A::ApproximateNumberOfMessages) + get(&A::ApproximateNumberOfMessagesNotVisible))
+    }
+
+    /// Stops everything and waits for it.
+    pub async fn shutdown(mut self) {
+        self.stop.cancel();
+        while self.tasks.join_next().await.is_some() {}
+        self.moto.stop().await;
+    }
+}
+
+/// A fedmsg publisher socket: sends the two fedmsg frames.
+pub async fn publish(
+    socket: &mut zeromq::PubSocket,
+    topic: &str,
+    body: &[u8],
+) -> anyhow::Result<()> {
+    use zeromq::SocketSend;
+    let mut frames = zeromq::ZmqMessage::from(topic.to_owned());
+    frames.push_back(body.to_vec().into());
+    socket.send(frames).await?;
+    Ok(())
+}
