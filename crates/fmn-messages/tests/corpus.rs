@@ -206,8 +206,8 @@ fn accuracy_over_the_corpus() {
         let got = t.percent("fedora-messaging", field);
         assert!(got >= 97.0, "fedora-messaging {field}: {got:.1} %");
     }
-    // fedmsg era: floors at what the catalog reaches today, so that a catalog change cannot
-    // silently lose ground; raise them as entries are added (targets: see the table above).
+    // fedmsg era: the targets themselves, so that a catalog change that misses one
+    // fails here.
     let floors = [
         ("usernames", FEDMSG_FLOORS[0]),
         ("packages", FEDMSG_FLOORS[1]),
@@ -221,9 +221,8 @@ fn accuracy_over_the_corpus() {
     }
 }
 
-/// usernames, packages, agent, link, summary.
-/// Targets: 98, 98, 95, 95, 90 (not all reached yet: see the differing examples).
-const FEDMSG_FLOORS: [f64; 5] = [94.2, 95.1, 91.7, 77.3, 78.7];
+/// usernames, packages, agent, link, summary: the fedmsg-era targets.
+const FEDMSG_FLOORS: [f64; 5] = [98.0, 98.0, 95.0, 95.0, 90.0];
 
 #[test]
 fn invalid_bodies_are_quarantined_with_a_reason() {
