@@ -543,6 +543,7 @@ impl Catalog {
             topic,
             short,
             agent: None,
+            key: None,
             vars: &[],
         };
         let entry = self.find(generation, schema, &ctx);

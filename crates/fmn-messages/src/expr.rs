@@ -20,6 +20,8 @@ pub(crate) struct Ctx<'v, 'a> {
     /// The topic without its `org.<domain>.<env>.` prefix.
     pub short: &'a str,
     pub agent: Option<&'a str>,
+    /// Inside `each(template)` over an object: the key of the entry being rendered (`@key`).
+    pub key: Option<&'a str>,
     /// The values of the file's `[[var]]` definitions computed so far (`$name`).
     pub vars: &'v [Bound<'a>],
 }
@@ -312,6 +314,7 @@ impl Parser {
                     "subtopic" => Source::Short,
                     "seg" => Source::Seg(index(0)?),
                     "agent" => Source::Agent,
+                    "key" => Source::Key,
                     other => return Err(self.err(&format!("unknown source @{other}"))),
                 }
             }
@@ -426,6 +429,7 @@ enum Source {
     Short,
     Seg(isize),
     Agent,
+    Key,
 }
 
 #[derive(Debug, Clone)]
@@ -464,6 +468,9 @@ enum Filter {
     Lookup(Vec<Seg>),
     /// Keeps the values whose text at a path matches a regex (`where(/distro, '^Fedora$')`).
     Where(Vec<Seg>, Regex),
+    /// A template rendered against each element of an array or each entry of an object (in
+    /// key order, the key as `@key`); elements for which it fails are dropped.
+    Each(Box<Template>),
     Split(String),
     Keys,
     Values,
@@ -545,6 +552,9 @@ impl Filter {
                 [p, r] => Filter::Where(parse_path(p), regex((*r).to_owned())?),
                 _ => return Err(format!("filter {name} takes a path and a regex")),
             },
+            "each" => Filter::Each(Box::new(
+                Template::parse(&one("template")?).map_err(|e| format!("filter {name}: {e}"))?,
+            )),
             "filter" => Filter::Keep(regex(one("regex")?)?),
             "reject" => Filter::Reject(regex(one("regex")?)?),
             "capture" => Filter::Capture(regex(one("regex")?)?),
@@ -781,6 +791,11 @@ impl Alt {
                     values.push(V::S(Cow::Borrowed(a)));
                 }
             }
+            Source::Key => {
+                if let Some(k) = ctx.key {
+                    values.push(V::S(Cow::Borrowed(k)));
+                }
+            }
         }
         for filter in &self.filters {
             values = match filter {
@@ -801,11 +816,39 @@ impl Alt {
                     }
                     out
                 }
+                Filter::Each(t) => each(t, ctx, &values),
                 f => apply(f, values),
             };
         }
         values
     }
+}
+
+/// `each(template)`: the template rendered against each element of the arrays and each entry
+/// of the objects among the values (objects in key order, with the key as `@key`).
+fn each<'a>(t: &Template, ctx: &Ctx<'_, 'a>, values: &[V<'a>]) -> Vec<V<'a>> {
+    let mut out = Vec::new();
+    let mut render = |body: &'a Value, key: Option<&'a str>| {
+        let sub = Ctx { body, key, ..*ctx };
+        if let Some(s) = t.render(&sub) {
+            out.push(V::S(Cow::Owned(s)));
+        }
+    };
+    for v in values {
+        match v {
+            V::J(Value::Object(map)) => {
+                let mut entries: Vec<(&'a String, &'a Value)> = map.iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(b.0));
+                for (k, item) in entries {
+                    render(item, Some(k.as_str()));
+                }
+            }
+            V::J(Value::Array(items)) => items.iter().for_each(|item| render(item, None)),
+            V::J(other) => render(other, None),
+            V::S(_) => {}
+        }
+    }
+    out
 }
 
 /// Applies a per-value text transform; values without text are dropped.
@@ -994,7 +1037,7 @@ fn apply<'a>(filter: &Filter, values: Vec<V<'a>>) -> Vec<V<'a>> {
             out
         }
         // Needs the body: applied in `Alt::eval`.
-        F::Lookup(_) => values,
+        F::Lookup(_) | F::Each(_) => values,
         F::Where(segs, re) => {
             let mut out = Vec::new();
             for v in values {
@@ -1274,12 +1317,34 @@ mod tests {
             topic: "org.fedoraproject.prod.bodhi.update.comment",
             short: "bodhi.update.comment",
             agent: Some("alice"),
+            key: None,
             vars: &[],
         }
     }
 
     fn render(t: &str, body: &Value) -> Option<String> {
         Template::parse(t).unwrap().render(&ctx(body))
+    }
+
+    #[test]
+    fn each_renders_a_template_per_entry() {
+        let body = json!({"d": {"b": {"x": [1, 2], "y": []}, "a": {"x": [], "y": [3]},
+                                "c": {"x": [], "y": []}},
+                          "l": [{"n": "p"}, {"m": 1}, {"n": "q"}]});
+        assert_eq!(
+            render(
+                "{/d|each('{@key}: +{/x|count}/-{/y|count}')|reject('\\+0/-0$')|join('; ')}",
+                &body
+            )
+            .as_deref(),
+            Some("a: +0/-1; b: +2/-0")
+        );
+        // Elements for which the template fails are dropped; no `@key` outside `each`.
+        assert_eq!(
+            render("{/l|each('<{/n}>')}", &body).as_deref(),
+            Some("<p>, <q>")
+        );
+        assert_eq!(render("{@key}", &body), None);
     }
 
     #[test]
