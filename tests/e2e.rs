@@ -376,3 +376,167 @@ async fn fedmsg_messages_become_emails_once() {
 
     h.shutdown().await;
 }
+
+/// The matcher's own binary, run by `cargo lambda watch` as the Lambda runtime would run it
+/// (configuration and endpoints from the environment only), invoked with an SQS event that
+/// holds one real message and one malformed one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn matcher_binary_runs_as_a_real_lambda() {
+    let example = examples()
+        .into_iter()
+        .find(|e| e.packages.contains("nethack"))
+        .expect("a nethack message in the corpus");
+    let prefs: Preferences =
+        serde_json::from_value(json!({"user": "alice", "contexts": {"email": {
+        "addresses": [{"address": "alice@example.org", "confirmed": true}],
+        "filters": [{"id": "f", "name": "nethack", "rules": [
+            {"kind": "artifact", "artifacts": [{"type": "rpms", "name": "nethack"}]}]}]}}}))
+        .unwrap();
+    let h = Harness::deploy(&[prefs]).await.expect("emulator and stack");
+    let root = fmn_local::repo_root();
+    let port = fmn_local::emulator::free_port().unwrap();
+    let cargo_lambda = root.join(".venv/bin/cargo-lambda");
+    assert!(
+        cargo_lambda.exists(),
+        "cargo-lambda missing: run localstack/bootstrap.sh"
+    );
+    let env = [
+        (
+            "FMN_PREFERENCES_TABLE",
+            h.stack.output("PreferencesTableName").unwrap().to_owned(),
+        ),
+        (
+            "FMN_EMAIL_QUEUE_URL",
+            h.stack.output("EmailQueueUrl").unwrap().to_owned(),
+        ),
+        (
+            "FMN_QUARANTINE_QUEUE_URL",
+            h.stack
+                .output("IncomingDeadLetterQueueUrl")
+                .unwrap()
+                .to_owned(),
+        ),
+        ("AWS_ENDPOINT_URL", h.moto.endpoint.clone()),
+        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("RUST_LOG", "info".to_owned()),
+    ];
+    let mut watch = tokio::process::Command::new(&cargo_lambda);
+    watch
+        .current_dir(&root)
+        .args(["lambda", "watch", "--ignore-changes"])
+        .args([
+            "--invoke-address",
+            "127.0.0.1",
+            "--invoke-port",
+            &port.to_string(),
+        ])
+        .args(["--package", "fmn-matcher-fn", "--bin", "fmn-matcher"])
+        // `cargo test` holds the workspace target directory's lock while tests run, so the
+        // function is built in its own (tests/run.sh builds it there beforehand).
+        .env("CARGO_TARGET_DIR", root.join("target/lambda-watch"))
+        .kill_on_drop(true)
+        .stdout(std::process::Stdio::null());
+    for (k, v) in &env {
+        watch.arg("--env-var").arg(format!("{k}={v}"));
+    }
+    let mut watch = watch.spawn().expect("cargo lambda watch");
+
+    let mut bad = aws_lambda_sqs_record("bad", "{\"topic\": \"org.fedoraproject.prod.x\"}");
+    bad["messageAttributes"] = json!({});
+    let event = json!({"Records": [
+        aws_lambda_sqs_record("good", &serde_json::to_string(&example.envelope).unwrap()),
+        bad,
+    ]});
+    let dir = tempfile_dir();
+    let event_file = dir.join("event.json");
+    std::fs::write(&event_file, serde_json::to_vec(&event).unwrap()).unwrap();
+
+    // The first invocation waits for the build; retry while the runtime comes up.
+    let mut response = None;
+    for _ in 0..120 {
+        let out = tokio::process::Command::new(&cargo_lambda)
+            .current_dir(&root)
+            .args([
+                "lambda",
+                "invoke",
+                "fmn-matcher",
+                "--invoke-address",
+                "127.0.0.1",
+            ])
+            .args([
+                "--invoke-port",
+                &port.to_string(),
+                "--output-format",
+                "json",
+            ])
+            .arg("--data-file")
+            .arg(&event_file)
+            .output()
+            .await
+            .unwrap();
+        if out.status.success() {
+            response = Some(String::from_utf8_lossy(&out.stdout).into_owned());
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
+    let _ = watch.kill().await;
+    let response: Value =
+        serde_json::from_str(&response.expect("cargo lambda invoke never succeeded")).unwrap();
+    assert_eq!(response["batchItemFailures"], json!([]), "{response}");
+
+    let sqs = aws_sdk_sqs::Client::new(&h.aws);
+    let jobs = sqs
+        .receive_message()
+        .queue_url(h.stack.output("EmailQueueUrl").unwrap())
+        .max_number_of_messages(10)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    assert_eq!(jobs.len(), 1);
+    let job: fmn_queue::NotificationJob = serde_json::from_str(jobs[0].body().unwrap()).unwrap();
+    assert_eq!(
+        (job.user.as_str(), job.addresses.as_slice()),
+        ("alice", ["alice@example.org".to_owned()].as_slice())
+    );
+    assert_eq!(
+        Some(job.message.id.as_str()),
+        example.envelope["msg_id"].as_str()
+    );
+    let quarantined = sqs
+        .receive_message()
+        .queue_url(h.stack.output("IncomingDeadLetterQueueUrl").unwrap())
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    assert_eq!(quarantined.len(), 1);
+    h.shutdown().await;
+}
+
+fn aws_lambda_sqs_record(id: &str, body: &str) -> Value {
+    json!({
+        "messageId": id,
+        "receiptHandle": format!("receipt-{id}"),
+        "body": body,
+        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1700000000000"},
+        "messageAttributes": {"topic": {"stringValue": "org.fedoraproject.prod.x", "dataType": "String"}},
+        "md5OfBody": "",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:incoming",
+        "awsRegion": "us-east-1"
+    })
+}
+
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("fmn-e2e-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
