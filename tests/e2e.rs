@@ -540,3 +540,86 @@ fn tempfile_dir() -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// The real fedmsg library's publisher, in both of its modes, reaches `incoming` through the
+/// bridge: the envelope as fedmsg wrote it, with the topic as a message attribute.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_fedmsg_publishers_reach_incoming() {
+    let mut h = Harness::deploy(&[]).await.expect("emulator and stack");
+    let root = fmn_local::repo_root();
+    let python = root.join(".venv/bin/python");
+    let connect_port = fmn_local::emulator::free_port().unwrap();
+    let bind_port = fmn_local::emulator::free_port().unwrap();
+    h.start_bridge(vec![
+        format!("tcp://127.0.0.1:{connect_port}").parse().unwrap(),
+        format!("bind:tcp://127.0.0.1:{bind_port}").parse().unwrap(),
+    ])
+    .unwrap();
+    let per_publisher = 5;
+    let publishers = [
+        ("bind", connect_port), // fedmsg binds, the bridge connects
+        ("connect", bind_port), // fedmsg connects (active), the bridge binds
+    ];
+    for (mode, port) in publishers {
+        let status = tokio::process::Command::new(&python)
+            .arg(root.join("tests/fedmsg_publisher.py"))
+            .args([
+                mode,
+                &format!("tcp://127.0.0.1:{port}"),
+                &per_publisher.to_string(),
+            ])
+            .status()
+            .await
+            .expect("python from the project venv (run localstack/bootstrap.sh)");
+        assert!(status.success(), "fedmsg publisher ({mode}) failed");
+    }
+
+    let sqs = aws_sdk_sqs::Client::new(&h.aws);
+    let incoming = h.stack.output("IncomingQueueUrl").unwrap().to_owned();
+    let mut received = Vec::new();
+    for _ in 0..30 {
+        let out = sqs
+            .receive_message()
+            .queue_url(&incoming)
+            .max_number_of_messages(10)
+            .message_attribute_names("All")
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        received.extend(out.messages.unwrap_or_default());
+        if received.len() >= 2 * per_publisher {
+            break;
+        }
+    }
+    assert_eq!(
+        received.len(),
+        2 * per_publisher,
+        "every fedmsg message arrives once"
+    );
+    let mut seqs = Vec::new();
+    for m in &received {
+        let topic = m
+            .message_attributes()
+            .and_then(|a| a.get(fmn_queue::TOPIC_ATTRIBUTE))
+            .and_then(|a| a.string_value())
+            .unwrap();
+        assert_eq!(topic, "org.fedoraproject.dev.bodhi.update.comment");
+        let envelope: Value = serde_json::from_str(m.body().unwrap()).unwrap();
+        assert_eq!(envelope["topic"], topic);
+        assert!(envelope["msg_id"].as_str().is_some_and(|id| !id.is_empty()));
+        assert_eq!(envelope["msg"]["text"], "caf\u{e9} \u{2603} 1e+16 -0.0");
+        let message = fmn_messages::Catalog::builtin()
+            .normalize(&envelope)
+            .unwrap();
+        assert!(message.usernames.contains("alice"), "{message:?}");
+        seqs.push(envelope["msg"]["seq"].as_u64().unwrap());
+    }
+    seqs.sort_unstable();
+    let mut expected: Vec<u64> = (0..per_publisher as u64)
+        .chain(0..per_publisher as u64)
+        .collect();
+    expected.sort_unstable();
+    assert_eq!(seqs, expected);
+    h.shutdown().await;
+}

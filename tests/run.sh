@@ -18,6 +18,19 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 step "cfn-lint infra/template.yaml"
 bash infra/lint.sh
 
+step "the template deploys on moto server (infra/check-moto.sh)"
+port="$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+.venv/bin/python localstack/moto_server.py -H 127.0.0.1 -p "$port" >/dev/null 2>&1 &
+moto_pid=$!
+trap 'kill "$moto_pid" 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  curl -sf "http://127.0.0.1:$port/moto-api/data.json" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+bash infra/check-moto.sh "http://127.0.0.1:$port" | tail -n 3
+kill "$moto_pid" 2>/dev/null || true
+trap - EXIT
+
 step "build the matcher for cargo lambda watch (its own target dir: cargo test holds the lock)"
 CARGO_TARGET_DIR=target/lambda-watch cargo build --quiet --package fmn-matcher-fn --bin fmn-matcher
 
