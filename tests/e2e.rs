@@ -2,6 +2,8 @@
 //! emulator's SES, through the bridge, the incoming queue, the matcher, the email queue and
 //! the email sender, all against a moto server with the template deployed.
 
+#![allow(clippy::unwrap_used)] // a test: a panic is a failure with its reason
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
