@@ -29,10 +29,13 @@
 //! assert_eq!(hits[0].addresses, ["alice@example.org"]);
 //! ```
 
+pub mod fmn3;
 mod matcher;
+mod ownership;
 mod prefs;
 
 pub use matcher::{BuildError, Matcher, Notification};
+pub use ownership::{Owners, Ownership, OwnershipError};
 pub use prefs::{
     Address, ArtifactRef, Context, ContextKind, Filter, FilterRef, Preferences, Rule, RuleKind,
 };

@@ -1,11 +1,16 @@
 //! Compiled preferences and message matching.
 
-use fmn_messages::Message;
+use std::cell::OnceCell;
+use std::sync::Arc;
+
+use fmn_messages::{Message, Severity};
 use serde::{Deserialize, Serialize};
 
-use crate::prefs::{ContextKind, FilterRef, Preferences, RuleKind};
+use crate::ownership::Ownership;
+use crate::prefs::{Context, ContextKind, FilterRef, Preferences, RuleKind};
 
-/// Preferences that cannot be compiled, naming where the problem is.
+/// Preferences that cannot be compiled, naming where the problem is: the user, context, filter,
+/// rule (its position from 1 and its kind; 0 for the filter itself) and argument.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("user {user}, {context} filter {filter:?}, rule {rule}: {problem}")]
 pub struct BuildError {
@@ -15,9 +20,9 @@ pub struct BuildError {
     pub context: &'static str,
     /// The filter id.
     pub filter: String,
-    /// The rule's position in the filter, from 1.
+    /// The rule's position in the filter, from 1 (0: the filter itself, e.g. its addresses).
     pub rule: usize,
-    /// What is wrong.
+    /// What is wrong: the rule kind, the argument, the problem (`topic_regex: regex: …`).
     pub problem: String,
 }
 
@@ -34,20 +39,76 @@ pub struct Notification {
     pub filters: Vec<FilterRef>,
 }
 
+/// A field condition.
 #[derive(Debug)]
-enum Test {
+pub(crate) enum FieldTest {
+    Equals(serde_json::Value),
+    OneOf(Vec<serde_json::Value>),
+    Regex(regex::Regex),
+}
+
+/// One compiled rule (without its negation).
+#[derive(Debug)]
+pub(crate) enum Test {
     Topic(regex::Regex),
+    TopicRegex(regex::Regex),
+    /// Lowercased names.
     Application(Vec<String>),
+    Severity(Vec<Severity>),
     User(Vec<String>),
     Agent(Vec<String>),
     Artifact(Vec<(String, String)>),
+    ArtifactRegex(String, regex::Regex),
+    OwnedBy(Vec<String>),
+    OwnedByGroup(Vec<String>),
+    Field(String, FieldTest),
+    BodyRegex(regex::Regex),
+}
+
+/// A message being matched, with what is derived from it lazily and at most once.
+pub(crate) struct Subject<'a> {
+    pub(crate) m: &'a Message,
+    pub(crate) ownership: &'a Ownership,
+    app_lower: String,
+    body_text: OnceCell<String>,
+}
+
+impl<'a> Subject<'a> {
+    pub(crate) fn new(m: &'a Message, ownership: &'a Ownership) -> Self {
+        Subject {
+            m,
+            ownership,
+            app_lower: m.app.to_lowercase(),
+            body_text: OnceCell::new(),
+        }
+    }
+
+    /// Every (type, name) artifact of the message.
+    pub(crate) fn artifacts(&self) -> impl Iterator<Item = (&'static str, &'a str)> + 'a {
+        let a = &self.m.artifacts;
+        [
+            ("rpms", &a.rpms),
+            ("containers", &a.containers),
+            ("modules", &a.modules),
+            ("flatpaks", &a.flatpaks),
+        ]
+        .into_iter()
+        .flat_map(|(k, set)| set.iter().map(move |n| (k, n.as_str())))
+    }
+
+    fn owners(&self) -> impl Iterator<Item = &'a crate::ownership::Owners> + '_ {
+        self.artifacts()
+            .filter_map(|(k, n)| self.ownership.owners(k, n))
+    }
 }
 
 impl Test {
-    fn holds(&self, m: &Message) -> bool {
+    pub(crate) fn holds(&self, s: &Subject<'_>) -> bool {
+        let m = s.m;
         match self {
-            Test::Topic(re) => re.is_match(&m.topic),
-            Test::Application(names) => names.iter().any(|n| n.eq_ignore_ascii_case(&m.app)),
+            Test::Topic(re) | Test::TopicRegex(re) => re.is_match(&m.topic),
+            Test::Application(names) => names.contains(&s.app_lower),
+            Test::Severity(levels) => levels.contains(&m.severity),
             Test::User(users) => users.iter().any(|u| m.usernames.contains(u)),
             Test::Agent(users) => m.agent.as_ref().is_some_and(|a| users.contains(a)),
             Test::Artifact(refs) => refs.iter().any(|(kind, name)| {
@@ -55,103 +116,202 @@ impl Test {
                     .of_type(kind)
                     .is_some_and(|set| set.contains(name))
             }),
+            Test::ArtifactRegex(kind, re) => m
+                .artifacts
+                .of_type(kind)
+                .is_some_and(|set| set.iter().any(|n| re.is_match(n))),
+            Test::OwnedBy(users) => s
+                .owners()
+                .any(|o| o.users.iter().any(|u| users.contains(u))),
+            Test::OwnedByGroup(groups) => s
+                .owners()
+                .any(|o| o.groups.iter().any(|g| groups.contains(g))),
+            Test::Field(pointer, test) => m.body.pointer(pointer).is_some_and(|v| match test {
+                FieldTest::Equals(want) => v == want,
+                FieldTest::OneOf(wants) => wants.contains(v),
+                FieldTest::Regex(re) => match v {
+                    serde_json::Value::String(t) => re.is_match(t),
+                    serde_json::Value::Number(n) => re.is_match(&n.to_string()),
+                    serde_json::Value::Bool(b) => re.is_match(if *b { "true" } else { "false" }),
+                    _ => false,
+                },
+            }),
+            Test::BodyRegex(re) => re.is_match(
+                s.body_text
+                    .get_or_init(|| serde_json::to_string(&m.body).unwrap_or_default()),
+            ),
         }
     }
 }
 
 #[derive(Debug)]
-struct CompiledFilter {
-    reference: FilterRef,
-    rules: Vec<(bool, Test)>,
+pub(crate) struct CompiledFilter {
+    pub(crate) reference: FilterRef,
+    pub(crate) rules: Vec<(bool, Test)>,
+    /// Indexes into the context's confirmed addresses this filter delivers to.
+    pub(crate) addresses: Vec<u16>,
+}
+
+impl CompiledFilter {
+    pub(crate) fn holds(&self, s: &Subject<'_>) -> bool {
+        self.rules.iter().all(|(negate, t)| t.holds(s) != *negate)
+    }
 }
 
 #[derive(Debug)]
-struct CompiledContext {
-    user: String,
-    kind: ContextKind,
-    addresses: Vec<String>,
-    filters: Vec<CompiledFilter>,
+pub(crate) struct CompiledContext {
+    pub(crate) user: String,
+    pub(crate) kind: ContextKind,
+    pub(crate) addresses: Vec<String>,
+    pub(crate) filters: Vec<CompiledFilter>,
 }
 
 /// Every user's active filters, compiled. Immutable and shareable across threads.
 #[derive(Debug, Default)]
 pub struct Matcher {
     contexts: Vec<CompiledContext>,
+    ownership: Arc<Ownership>,
 }
 
 impl Matcher {
-    /// Compiles preferences; a bad rule fails with an error naming it.
+    /// Compiles preferences without ownership data (`owned_by` rules then match nothing); a
+    /// bad rule fails with an error naming it.
     pub fn build(all: impl IntoIterator<Item = Preferences>) -> Result<Matcher, BuildError> {
+        Self::build_with(all, Arc::default())
+    }
+
+    /// Compiles preferences; `owned_by` and `owned_by_group` rules read `ownership`.
+    pub fn build_with(
+        all: impl IntoIterator<Item = Preferences>,
+        ownership: Arc<Ownership>,
+    ) -> Result<Matcher, BuildError> {
         let mut contexts = Vec::new();
         for prefs in all {
             for (kind, context) in &prefs.contexts {
-                let addresses: Vec<String> = context
-                    .addresses
-                    .iter()
-                    .filter(|a| a.confirmed)
-                    .map(|a| a.address.clone())
-                    .collect();
-                let mut filters = Vec::new();
-                for filter in &context.filters {
-                    let mut rules = Vec::new();
-                    for (i, rule) in filter.rules.iter().enumerate() {
-                        let test =
-                            compile(&prefs.user, &rule.kind).map_err(|problem| BuildError {
-                                user: prefs.user.clone(),
-                                context: kind.as_str(),
-                                filter: filter.id.clone(),
-                                rule: i + 1,
-                                problem,
-                            })?;
-                        rules.push((rule.negate, test));
-                    }
-                    if filter.active && !rules.is_empty() {
-                        filters.push(CompiledFilter {
-                            reference: FilterRef {
-                                id: filter.id.clone(),
-                                name: filter.name.clone(),
-                            },
-                            rules,
-                        });
-                    }
-                }
-                if context.enabled && !addresses.is_empty() && !filters.is_empty() {
-                    contexts.push(CompiledContext {
-                        user: prefs.user.clone(),
-                        kind: *kind,
-                        addresses,
-                        filters,
-                    });
+                if let Some(c) = compile_context(&prefs.user, *kind, context)? {
+                    contexts.push(c);
                 }
             }
         }
-        Ok(Matcher { contexts })
+        Ok(Matcher {
+            contexts,
+            ownership,
+        })
+    }
+
+    /// The ownership data the matcher reads.
+    pub fn ownership(&self) -> &Ownership {
+        &self.ownership
     }
 
     /// Who is notified of `message`, where, and because of which filters.
     pub fn matches(&self, message: &Message) -> Vec<Notification> {
+        let s = Subject::new(message, &self.ownership);
         self.contexts
             .iter()
-            .filter_map(|ctx| {
-                let filters: Vec<FilterRef> = ctx
-                    .filters
-                    .iter()
-                    .filter(|f| {
-                        f.rules
-                            .iter()
-                            .all(|(negate, t)| t.holds(message) != *negate)
-                    })
-                    .map(|f| f.reference.clone())
-                    .collect();
-                (!filters.is_empty()).then(|| Notification {
-                    user: ctx.user.clone(),
-                    context: ctx.kind,
-                    addresses: ctx.addresses.clone(),
-                    filters,
-                })
-            })
+            .filter_map(|ctx| notify(ctx, ctx.filters.iter().filter(|f| f.holds(&s))))
             .collect()
     }
+}
+
+/// The notification for a context given the filters that matched, if any address remains.
+pub(crate) fn notify<'f>(
+    ctx: &CompiledContext,
+    matched: impl Iterator<Item = &'f CompiledFilter>,
+) -> Option<Notification> {
+    let mut wanted = vec![false; ctx.addresses.len()];
+    let mut filters = Vec::new();
+    for f in matched {
+        for &i in &f.addresses {
+            wanted[usize::from(i)] = true;
+        }
+        filters.push(f.reference.clone());
+    }
+    let addresses: Vec<String> = ctx
+        .addresses
+        .iter()
+        .zip(&wanted)
+        .filter(|(_, w)| **w)
+        .map(|(a, _)| a.clone())
+        .collect();
+    (!addresses.is_empty()).then(|| Notification {
+        user: ctx.user.clone(),
+        context: ctx.kind,
+        addresses,
+        filters,
+    })
+}
+
+fn compile_context(
+    user: &str,
+    kind: ContextKind,
+    context: &Context,
+) -> Result<Option<CompiledContext>, BuildError> {
+    let err = |filter: &str, rule: usize, problem: String| BuildError {
+        user: user.to_owned(),
+        context: kind.as_str(),
+        filter: filter.to_owned(),
+        rule,
+        problem,
+    };
+    let confirmed: Vec<String> = context
+        .addresses
+        .iter()
+        .filter(|a| a.confirmed)
+        .map(|a| a.address.clone())
+        .collect();
+    if confirmed.len() > usize::from(u16::MAX) {
+        return Err(err("", 0, "addresses: too many".into()));
+    }
+    let mut filters = Vec::new();
+    for filter in &context.filters {
+        let mut rules = Vec::new();
+        for (i, rule) in filter.rules.iter().enumerate() {
+            let test = compile(user, &rule.kind)
+                .map_err(|p| err(&filter.id, i + 1, format!("{}: {p}", rule.kind.name())))?;
+            rules.push((rule.negate, test));
+        }
+        let addresses: Vec<u16> = match &filter.addresses {
+            None => (0..confirmed.len())
+                .filter_map(|i| u16::try_from(i).ok())
+                .collect(),
+            Some(chosen) => {
+                for a in chosen {
+                    if !context.addresses.iter().any(|c| &c.address == a) {
+                        return Err(err(
+                            &filter.id,
+                            0,
+                            format!("addresses: {a:?} is not one of the context's addresses"),
+                        ));
+                    }
+                }
+                confirmed
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| chosen.contains(c))
+                    .filter_map(|(i, _)| u16::try_from(i).ok())
+                    .collect()
+            }
+        };
+        if filter.active && !rules.is_empty() && !addresses.is_empty() {
+            filters.push(CompiledFilter {
+                reference: FilterRef {
+                    id: filter.id.clone(),
+                    name: filter.name.clone(),
+                },
+                rules,
+                addresses,
+            });
+        }
+    }
+    Ok(
+        (context.enabled && !filters.is_empty()).then(|| CompiledContext {
+            user: user.to_owned(),
+            kind,
+            addresses: confirmed,
+            filters,
+        }),
+    )
 }
 
 fn or_owner(users: &[String], owner: &str) -> Vec<String> {
@@ -162,30 +322,65 @@ fn or_owner(users: &[String], owner: &str) -> Vec<String> {
     }
 }
 
-fn compile(owner: &str, kind: &RuleKind) -> Result<Test, String> {
+fn non_empty<T>(arg: &str, v: &[T]) -> Result<(), String> {
+    if v.is_empty() {
+        Err(format!("{arg}: must not be empty"))
+    } else {
+        Ok(())
+    }
+}
+
+fn regex(arg: &str, re: &str) -> Result<regex::Regex, String> {
+    regex::RegexBuilder::new(re)
+        .size_limit(1 << 20)
+        .build()
+        .map_err(|e| format!("{arg}: {e}"))
+}
+
+fn artifact_type(arg: &str, kind: &str) -> Result<(), String> {
+    if matches!(kind, "rpms" | "containers" | "modules" | "flatpaks") {
+        Ok(())
+    } else {
+        Err(format!(
+            "{arg}: {kind:?} is not one of rpms, containers, modules, flatpaks"
+        ))
+    }
+}
+
+pub(crate) fn compile(owner: &str, kind: &RuleKind) -> Result<Test, String> {
     Ok(match kind {
         RuleKind::Topic { glob } => Test::Topic(fnmatch(glob).map_err(|e| format!("glob: {e}"))?),
+        RuleKind::TopicRegex { regex: re } => Test::TopicRegex(regex("regex", re)?),
         RuleKind::Application { names } => {
-            if names.is_empty() {
-                return Err("names: must not be empty".into());
+            non_empty("names", names)?;
+            Test::Application(names.iter().map(|n| n.to_lowercase()).collect())
+        }
+        RuleKind::Severity { levels } => {
+            non_empty("levels", levels)?;
+            let mut out = Vec::new();
+            for l in levels {
+                out.push(match l.to_ascii_lowercase().as_str() {
+                    "debug" => Severity::Debug,
+                    "info" => Severity::Info,
+                    "warning" => Severity::Warning,
+                    "error" => Severity::Error,
+                    _ => {
+                        return Err(format!(
+                            "levels: {l:?} is not one of debug, info, warning, error"
+                        ));
+                    }
+                });
             }
-            Test::Application(names.clone())
+            Test::Severity(out)
         }
         RuleKind::User { usernames } => Test::User(or_owner(usernames, owner)),
         RuleKind::Agent { usernames } => Test::Agent(or_owner(usernames, owner)),
         RuleKind::Artifact { artifacts } => {
-            if artifacts.is_empty() {
-                return Err("artifacts: must not be empty".into());
-            }
+            non_empty("artifacts", artifacts)?;
             for a in artifacts {
-                if !matches!(
-                    a.kind.as_str(),
-                    "rpms" | "containers" | "modules" | "flatpaks"
-                ) {
-                    return Err(format!(
-                        "artifacts.type: {:?} is not one of rpms, containers, modules, flatpaks",
-                        a.kind
-                    ));
+                artifact_type("artifacts.type", &a.kind)?;
+                if a.name.is_empty() {
+                    return Err("artifacts.name: must not be empty".into());
                 }
             }
             Test::Artifact(
@@ -195,6 +390,46 @@ fn compile(owner: &str, kind: &RuleKind) -> Result<Test, String> {
                     .collect(),
             )
         }
+        RuleKind::ArtifactRegex {
+            artifact_type: t,
+            regex: re,
+        } => {
+            artifact_type("type", t)?;
+            Test::ArtifactRegex(t.clone(), regex("regex", re)?)
+        }
+        RuleKind::OwnedBy { usernames } => Test::OwnedBy(or_owner(usernames, owner)),
+        RuleKind::OwnedByGroup { groups } => {
+            non_empty("groups", groups)?;
+            Test::OwnedByGroup(
+                groups
+                    .iter()
+                    .map(|g| g.strip_prefix('@').unwrap_or(g).to_owned())
+                    .collect(),
+            )
+        }
+        RuleKind::Field {
+            pointer,
+            equals,
+            one_of,
+            regex: re,
+        } => {
+            if !(pointer.is_empty() || pointer.starts_with('/')) {
+                return Err(format!(
+                    "pointer: {pointer:?} is not a JSON pointer (it starts with '/')"
+                ));
+            }
+            let test = match (equals, one_of, re) {
+                (Some(v), None, None) => FieldTest::Equals(v.clone()),
+                (None, Some(vs), None) => {
+                    non_empty("one_of", vs)?;
+                    FieldTest::OneOf(vs.clone())
+                }
+                (None, None, Some(re)) => FieldTest::Regex(regex("regex", re)?),
+                _ => return Err("equals, one_of, regex: give exactly one of them".into()),
+            };
+            Test::Field(pointer.clone(), test)
+        }
+        RuleKind::BodyRegex { regex: re } => Test::BodyRegex(regex("regex", re)?),
     })
 }
 
@@ -329,6 +564,185 @@ mod tests {
         for (i, (filters, m, expected)) in cases.into_iter().enumerate() {
             assert_eq!(hits(filters, m).len(), expected, "case {i}");
         }
+    }
+
+    fn one(rule: serde_json::Value) -> serde_json::Value {
+        json!([{"id": "f", "name": "f", "rules": [rule]}])
+    }
+
+    #[test]
+    fn table_of_every_rule_kind() {
+        let m = build_msg("bob", "kernel");
+        let cases = [
+            (
+                json!({"kind": "topic_regex", "regex": r"buildsys\.build\."}),
+                true,
+            ),
+            (json!({"kind": "topic_regex", "regex": "^buildsys"}), false),
+            (
+                json!({"kind": "severity", "levels": ["info", "error"]}),
+                true,
+            ),
+            (json!({"kind": "severity", "levels": ["debug"]}), false),
+            (
+                json!({"kind": "severity", "levels": ["debug"], "negate": true}),
+                true,
+            ),
+            (json!({"kind": "agent", "usernames": ["bob"]}), true),
+            (json!({"kind": "agent"}), false),
+            (
+                json!({"kind": "artifact_regex", "type": "rpms", "regex": "^kern"}),
+                true,
+            ),
+            (
+                json!({"kind": "artifact_regex", "type": "modules", "regex": "kern"}),
+                false,
+            ),
+            (
+                json!({"kind": "field", "pointer": "/name", "equals": "kernel"}),
+                true,
+            ),
+            (
+                json!({"kind": "field", "pointer": "/name", "equals": "glibc"}),
+                false,
+            ),
+            (
+                json!({"kind": "field", "pointer": "/build_id", "one_of": [6, 7]}),
+                true,
+            ),
+            (
+                json!({"kind": "field", "pointer": "/build_id", "regex": "^7$"}),
+                true,
+            ),
+            (
+                json!({"kind": "field", "pointer": "/missing", "one_of": [null]}),
+                false,
+            ),
+            (
+                json!({"kind": "body_regex", "regex": r#""owner":"bob""#}),
+                true,
+            ),
+            (json!({"kind": "body_regex", "regex": "carol"}), false),
+            (json!({"kind": "owned_by", "usernames": ["bob"]}), false),
+        ];
+        for (i, (rule, expected)) in cases.into_iter().enumerate() {
+            assert_eq!(
+                hits(one(rule.clone()), &m).len(),
+                usize::from(expected),
+                "case {i}: {rule}"
+            );
+        }
+    }
+
+    #[test]
+    fn ownership_rules_read_the_ownership_data() {
+        let m = build_msg("bob", "kernel");
+        let ownership = Arc::new(
+            Ownership::from_json(r#"{"rpms": {"kernel": ["alice", "@kernel-sig"]}}"#).unwrap(),
+        );
+        let cases = [
+            (json!({"kind": "owned_by"}), true),
+            (json!({"kind": "owned_by", "usernames": ["bob"]}), false),
+            (
+                json!({"kind": "owned_by_group", "groups": ["kernel-sig"]}),
+                true,
+            ),
+            (
+                json!({"kind": "owned_by_group", "groups": ["@kernel-sig"]}),
+                true,
+            ),
+            (
+                json!({"kind": "owned_by_group", "groups": ["python-sig"]}),
+                false,
+            ),
+        ];
+        for (i, (rule, expected)) in cases.into_iter().enumerate() {
+            let matcher = Matcher::build_with([prefs(one(rule))], ownership.clone()).unwrap();
+            assert_eq!(matcher.matches(&m).len(), usize::from(expected), "case {i}");
+        }
+    }
+
+    #[test]
+    fn validation_names_filter_rule_and_argument() {
+        let cases = [
+            (
+                json!({"kind": "topic_regex", "regex": "("}),
+                "topic_regex: regex:",
+            ),
+            (
+                json!({"kind": "severity", "levels": ["loud"]}),
+                "severity: levels: \"loud\"",
+            ),
+            (
+                json!({"kind": "severity", "levels": []}),
+                "severity: levels: must not be empty",
+            ),
+            (
+                json!({"kind": "application", "names": []}),
+                "application: names:",
+            ),
+            (
+                json!({"kind": "artifact_regex", "type": "debs", "regex": "x"}),
+                "artifact_regex: type:",
+            ),
+            (
+                json!({"kind": "owned_by_group", "groups": []}),
+                "owned_by_group: groups:",
+            ),
+            (
+                json!({"kind": "field", "pointer": "name", "equals": 1}),
+                "field: pointer:",
+            ),
+            (
+                json!({"kind": "field", "pointer": "/a"}),
+                "field: equals, one_of, regex",
+            ),
+            (
+                json!({"kind": "field", "pointer": "/a", "equals": 1, "regex": "x"}),
+                "field: equals, one_of, regex",
+            ),
+            (
+                json!({"kind": "body_regex", "regex": "[a"}),
+                "body_regex: regex:",
+            ),
+        ];
+        for (rule, want) in cases {
+            let err = Matcher::build([prefs(one(rule.clone()))]).unwrap_err();
+            assert_eq!((err.filter.as_str(), err.rule), ("f", 1), "{rule}");
+            assert!(err.to_string().contains(want), "{rule}: {err}");
+        }
+        let err = Matcher::build([prefs(
+            json!([{"id": "g", "name": "g", "addresses": ["z@x.org"],
+            "rules": [{"kind": "topic", "glob": "*"}]}]),
+        )])
+        .unwrap_err();
+        assert_eq!((err.filter.as_str(), err.rule), ("g", 0));
+        assert!(err.problem.contains("addresses: \"z@x.org\""), "{err}");
+    }
+
+    #[test]
+    fn filters_choose_their_addresses() {
+        let m = build_msg("bob", "kernel");
+        let p: Preferences = serde_json::from_value(json!({"user": "alice", "contexts": {"email": {
+            "addresses": [{"address": "a@x.org", "confirmed": true},
+                          {"address": "b@x.org", "confirmed": true},
+                          {"address": "c@x.org", "confirmed": false}],
+            "filters": [
+                {"id": "f1", "name": "f1", "addresses": ["b@x.org"], "rules": [{"kind": "topic", "glob": "*"}]},
+                {"id": "f2", "name": "f2", "addresses": ["c@x.org"], "rules": [{"kind": "topic", "glob": "*"}]},
+                {"id": "f3", "name": "f3", "addresses": ["a@x.org"], "rules": [{"kind": "topic", "glob": "x"}]}]}}}))
+        .unwrap();
+        let got = Matcher::build([p]).unwrap().matches(&m);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].addresses, ["b@x.org"]);
+        assert_eq!(
+            got[0]
+                .filters
+                .iter()
+                .map(|f| f.id.as_str())
+                .collect::<Vec<_>>(),
+            ["f1"]
+        );
     }
 
     #[test]

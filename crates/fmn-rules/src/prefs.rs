@@ -91,6 +91,10 @@ pub struct Filter {
     /// Rules, all of which must hold.
     #[serde(default)]
     pub rules: Vec<Rule>,
+    /// Which of the context's addresses this filter delivers to; absent means all of them.
+    /// Each must be one of the context's addresses (only confirmed ones are ever used).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addresses: Option<Vec<String>>,
 }
 
 /// One condition on a message, possibly negated.
@@ -113,10 +117,20 @@ pub enum RuleKind {
         /// The glob.
         glob: String,
     },
+    /// The topic matches a regular expression (unanchored; use `^…$` to anchor).
+    TopicRegex {
+        /// The regex (Rust `regex` syntax).
+        regex: String,
+    },
     /// The message's application is one of these (case-insensitive).
     Application {
         /// Application names.
         names: Vec<String>,
+    },
+    /// The message's severity is one of these (`debug`, `info`, `warning`, `error`).
+    Severity {
+        /// Severity names.
+        levels: Vec<String>,
     },
     /// The message concerns one of these users (default: the owner).
     User {
@@ -135,6 +149,66 @@ pub enum RuleKind {
         /// Artifacts by type and name.
         artifacts: Vec<ArtifactRef>,
     },
+    /// One of the message's artifacts of this type matches a regular expression.
+    ArtifactRegex {
+        /// `rpms`, `containers`, `modules` or `flatpaks`.
+        #[serde(rename = "type")]
+        artifact_type: String,
+        /// The regex, matched against the artifact's name (unanchored).
+        regex: String,
+    },
+    /// One of the message's artifacts is maintained by one of these users (default: the
+    /// owner), according to the ownership data.
+    OwnedBy {
+        /// Usernames; empty means the filter's owner.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        usernames: Vec<String>,
+    },
+    /// One of the message's artifacts is maintained by one of these groups.
+    OwnedByGroup {
+        /// Group names, without the `@`.
+        groups: Vec<String>,
+    },
+    /// A field of the body, found by a JSON pointer (RFC 6901), satisfies exactly one of
+    /// `equals`, `one_of` or `regex` (a regex applies to strings, numbers and booleans as text).
+    Field {
+        /// The JSON pointer, e.g. `/update/status`.
+        pointer: String,
+        /// The field equals this JSON value.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        equals: Option<serde_json::Value>,
+        /// The field equals one of these JSON values.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        one_of: Option<Vec<serde_json::Value>>,
+        /// The field's text matches this regex.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        regex: Option<String>,
+    },
+    /// The body's JSON text matches a regex (the legacy "regex filter").
+    BodyRegex {
+        /// The regex.
+        regex: String,
+    },
+}
+
+impl RuleKind {
+    /// The kind's name as written in JSON (`"topic_regex"`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Topic { .. } => "topic",
+            Self::TopicRegex { .. } => "topic_regex",
+            Self::Application { .. } => "application",
+            Self::Severity { .. } => "severity",
+            Self::User { .. } => "user",
+            Self::Agent { .. } => "agent",
+            Self::Artifact { .. } => "artifact",
+            Self::ArtifactRegex { .. } => "artifact_regex",
+            Self::OwnedBy { .. } => "owned_by",
+            Self::OwnedByGroup { .. } => "owned_by_group",
+            Self::Field { .. } => "field",
+            Self::BodyRegex { .. } => "body_regex",
+        }
+    }
 }
 
 /// An artifact named in a rule.
