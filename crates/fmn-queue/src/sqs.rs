@@ -140,12 +140,71 @@ impl SqsQueue {
     }
 }
 
+/// SQS's limits on one `SendMessageBatch`: ten entries, 256 KiB of payload in all.
+const MAX_BATCH_ENTRIES: usize = 10;
+const MAX_BATCH_BYTES: usize = 256 * 1024;
+
+impl Outgoing {
+    /// What SQS counts towards its size limits: the body and the attributes.
+    fn size(&self) -> usize {
+        self.body.len()
+            + self
+                .attributes
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + "String".len())
+                .sum::<usize>()
+    }
+}
+
+/// Splits messages, in order, into batches within SQS's count and size limits. A message
+/// that is too big on its own gets a batch of its own (and SQS's answer for it).
+fn batches(messages: &[Outgoing]) -> Vec<&[Outgoing]> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, m) in messages.iter().enumerate() {
+        let size = m.size();
+        if i > start && (i - start == MAX_BATCH_ENTRIES || bytes + size > MAX_BATCH_BYTES) {
+            out.push(&messages[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += size;
+    }
+    if start < messages.len() {
+        out.push(&messages[start..]);
+    }
+    out
+}
+
 impl Queue for SqsQueue {
     async fn send_all(&self, messages: Vec<Outgoing>) -> Result<(), QueueError> {
-        for batch in messages.chunks(10) {
+        for batch in batches(&messages) {
             self.send_batch(batch).await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_respect_count_and_size() {
+        let small: Vec<Outgoing> = (0..25).map(|i| Outgoing::new(i.to_string())).collect();
+        let sizes: Vec<usize> = batches(&small).iter().map(|b| b.len()).collect();
+        assert_eq!(sizes, [10, 10, 5]);
+
+        let big = |n: usize| Outgoing::new("x".repeat(n));
+        let mixed = vec![
+            big(100_000),
+            big(100_000),
+            big(100_000),
+            big(300_000),
+            big(10),
+        ];
+        let sizes: Vec<usize> = batches(&mixed).iter().map(|b| b.len()).collect();
+        assert_eq!(sizes, [2, 1, 1, 1]);
+        assert!(batches(&[]).is_empty());
     }
 }
 
