@@ -3,9 +3,10 @@
 //! AWS endpoints and credentials come from the standard AWS environment variables
 //! (`AWS_ENDPOINT_URL` for an emulator).
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read, Write};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -27,6 +28,28 @@ enum Command {
     },
     /// Normalise bus messages: JSON lines on stdin, one JSON line out per line in.
     Meta,
+    /// Match messages (JSON lines on stdin, as for `meta`) against preferences: one JSON
+    /// line per notification (message_id, user, context, addresses, filters).
+    Match {
+        #[command(flatten)]
+        rules: RulesArgs,
+        /// Print to stderr the time spent loading, building the index and matching.
+        #[arg(long)]
+        stats: bool,
+    },
+    /// Explain, for one message on stdin, every rule of every filter of one user.
+    Explain {
+        /// The user.
+        #[arg(long)]
+        user: String,
+        #[command(flatten)]
+        rules: RulesArgs,
+    },
+    /// Convert rules from another system into fmn preferences (stdin to stdout).
+    Import {
+        #[command(subcommand)]
+        from: ImportFrom,
+    },
     /// List the emails the emulator's SES accepted (local runs only).
     Emails {
         /// The emulator (default: $AWS_ENDPOINT_URL).
@@ -57,6 +80,129 @@ enum PrefsCommand {
         #[command(flatten)]
         table: TableArgs,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum ImportFrom {
+    /// FMN 3's rules as its API serves them (one rule or a list).
+    Fmn3,
+}
+
+#[derive(Debug, clap::Args)]
+struct RulesArgs {
+    /// Preferences (fmn_rules::Preferences JSON: one user's or a list; see docs/rules.md).
+    #[arg(long)]
+    prefs: PathBuf,
+    /// Maintainers, in dist-git's pagure_owner_alias.json shape.
+    #[arg(long)]
+    ownership: Option<PathBuf>,
+}
+
+impl RulesArgs {
+    fn load(&self) -> anyhow::Result<(Vec<fmn_rules::Preferences>, Arc<fmn_rules::Ownership>)> {
+        let text = std::fs::read_to_string(&self.prefs)
+            .with_context(|| format!("reading {}", self.prefs.display()))?;
+        let prefs = fmn_rules::Preferences::parse_many(&text)
+            .with_context(|| format!("parsing {}", self.prefs.display()))?;
+        let ownership = match &self.ownership {
+            None => fmn_rules::Ownership::default(),
+            Some(path) => fmn_rules::Ownership::from_json(
+                &std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?,
+            )?,
+        };
+        Ok((prefs, Arc::new(ownership)))
+    }
+}
+
+/// Normalises one input line (a raw bus message, or an already normalised one).
+fn message(line: &str) -> anyhow::Result<fmn_messages::Message> {
+    let raw: serde_json::Value = serde_json::from_str(line).context("not JSON")?;
+    if let Ok(m) = serde_json::from_value::<fmn_messages::Message>(raw.clone()) {
+        return Ok(m);
+    }
+    Ok(fmn_messages::Catalog::builtin().normalize(&raw)?)
+}
+
+fn run_match(rules: &RulesArgs, stats: bool) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let (prefs, ownership) = rules.load()?;
+    let loaded = started.elapsed();
+    let matcher = fmn_rules::Matcher::build_with(prefs, ownership)?;
+    let built = started.elapsed() - loaded;
+    let mut matching = Duration::ZERO;
+    let (mut messages, mut notifications) = (0u64, 0u64);
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for (n, line) in std::io::stdin().lock().lines().enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let m = message(&line).with_context(|| format!("line {}", n + 1))?;
+        let t = Instant::now();
+        let hits = matcher.matches(&m);
+        matching += t.elapsed();
+        messages += 1;
+        for hit in hits {
+            notifications += 1;
+            let line = serde_json::json!({
+                "message_id": m.id, "user": hit.user, "context": hit.context,
+                "addresses": hit.addresses, "filters": hit.filters,
+            });
+            writeln!(out, "{line}")?;
+        }
+    }
+    out.flush()?;
+    if stats {
+        eprintln!(
+            "loading {loaded:?}, building {built:?}, matching {matching:?} \
+             ({messages} messages, {notifications} notifications)"
+        );
+    }
+    Ok(())
+}
+
+fn run_explain(user: &str, rules: &RulesArgs) -> anyhow::Result<()> {
+    let (prefs, ownership) = rules.load()?;
+    let prefs = prefs
+        .into_iter()
+        .find(|p| p.user == user)
+        .with_context(|| format!("no preferences for {user} in {}", rules.prefs.display()))?;
+    let mut input = String::new();
+    std::io::stdin().read_to_string(&mut input)?;
+    let m = message(input.trim())?;
+    let verdicts = fmn_rules::explain(&prefs, &ownership, &m)?;
+    println!("message {} ({}, {})", m.id, m.topic, m.summary);
+    for c in &verdicts {
+        let enabled = if c.enabled { "" } else { " (disabled)" };
+        println!("{}{enabled}:", c.context.as_str());
+        for f in &c.filters {
+            let active = if f.active { "" } else { " (inactive)" };
+            let verdict = if f.matched { "MATCHED" } else { "no match" };
+            println!("  filter {:?} ({}){active}: {verdict}", f.name, f.id);
+            for r in &f.rules {
+                let mark = if r.held { "held" } else { "did not hold" };
+                println!("    {mark}: {}", serde_json::to_string(&r.rule)?);
+            }
+        }
+        if c.addresses.is_empty() {
+            println!("  => not notified");
+        } else {
+            println!("  => notified at {}", c.addresses.join(", "));
+        }
+    }
+    Ok(())
+}
+
+fn run_import_fmn3() -> anyhow::Result<()> {
+    let mut input = String::new();
+    std::io::stdin().read_to_string(&mut input)?;
+    let rules = fmn_rules::fmn3::parse(&input).context("parsing FMN 3 rules")?;
+    let prefs = fmn_rules::fmn3::import(&rules)?;
+    // Check what was produced compiles, so a bad glob surfaces now and not in the matcher.
+    fmn_rules::Matcher::build(prefs.clone())?;
+    println!("{}", serde_json::to_string_pretty(&prefs)?);
+    Ok(())
 }
 
 #[derive(Debug, clap::Args)]
@@ -136,6 +282,11 @@ async fn main() -> anyhow::Result<()> {
             }
             out.flush()?;
         }
+        Command::Match { rules, stats } => run_match(&rules, stats)?,
+        Command::Explain { user, rules } => run_explain(&user, &rules)?,
+        Command::Import {
+            from: ImportFrom::Fmn3,
+        } => run_import_fmn3()?,
         Command::Emails {
             endpoint,
             follow,

@@ -29,11 +29,13 @@
 //! assert_eq!(hits[0].addresses, ["alice@example.org"]);
 //! ```
 
+mod explain;
 pub mod fmn3;
 mod matcher;
 mod ownership;
 mod prefs;
 
+pub use explain::{ContextVerdict, FilterVerdict, RuleVerdict, explain};
 pub use matcher::{BuildError, Matcher, Notification};
 pub use ownership::{Owners, Ownership, OwnershipError};
 pub use prefs::{

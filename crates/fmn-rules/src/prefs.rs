@@ -15,6 +15,22 @@ pub struct Preferences {
     pub contexts: BTreeMap<ContextKind, Context>,
 }
 
+impl Preferences {
+    /// Parses a preferences file: one user's preferences, or a list of them.
+    pub fn parse_many(text: &str) -> Result<Vec<Preferences>, serde_json::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum OneOrMany {
+            Many(Vec<Preferences>),
+            One(Box<Preferences>),
+        }
+        Ok(match serde_json::from_str(text)? {
+            OneOrMany::Many(v) => v,
+            OneOrMany::One(p) => vec![*p],
+        })
+    }
+}
+
 /// A delivery channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
