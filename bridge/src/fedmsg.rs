@@ -3,11 +3,14 @@
 
 use std::str::FromStr;
 
+use std::sync::Arc;
+
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use zeromq::{Socket, SocketRecv, SubSocket};
 
-use crate::BusMessage;
+use crate::metrics::Metrics;
+use crate::{BusMessage, Delivery};
 
 /// How to reach a fedmsg endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,8 +86,9 @@ pub fn decode(frames: &[&[u8]]) -> Result<BusMessage, FrameError> {
 /// Subscribes to every topic on `endpoint` and sends what arrives to `out`, until `stop`.
 pub async fn subscribe(
     endpoint: Endpoint,
-    out: mpsc::Sender<BusMessage>,
+    out: mpsc::Sender<Delivery>,
     stop: CancellationToken,
+    metrics: Arc<Metrics>,
 ) -> anyhow::Result<()> {
     let mut socket = SubSocket::new();
     match endpoint.mode {
@@ -127,7 +131,8 @@ pub async fn subscribe(
         match decode(&frames) {
             Ok(m) => {
                 tracing::debug!(topic = %m.topic, bytes = m.body.len(), "fedmsg: received");
-                if out.send(m).await.is_err() {
+                metrics.received(&metrics.fedmsg_in);
+                if out.send(m.into()).await.is_err() {
                     break;
                 }
             }

@@ -71,6 +71,7 @@ impl Harness {
         let config = fmn_bridge::Config {
             fedmsg: endpoints,
             queue_url: self.stack.output("IncomingQueueUrl")?.to_owned(),
+            ..Default::default()
         };
         let sqs = aws_sdk_sqs::Client::new(&self.aws);
         let stop = self.stop.clone();

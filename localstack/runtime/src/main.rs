@@ -96,6 +96,7 @@ async fn main() -> anyhow::Result<()> {
     let bridge = fmn_bridge::Config {
         fedmsg: vec![address.parse()?],
         queue_url: deployed.output("IncomingQueueUrl")?.to_owned(),
+        ..Default::default()
     };
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let bridge_stop = stop.clone();
