@@ -31,6 +31,7 @@
 
 mod explain;
 pub mod fmn3;
+mod index;
 mod matcher;
 mod ownership;
 mod prefs;

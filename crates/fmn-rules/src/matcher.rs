@@ -6,6 +6,7 @@ use std::sync::Arc;
 use fmn_messages::{Message, Severity};
 use serde::{Deserialize, Serialize};
 
+use crate::index::{Index, keys};
 use crate::ownership::Ownership;
 use crate::prefs::{Context, ContextKind, FilterRef, Preferences, RuleKind};
 
@@ -50,7 +51,8 @@ pub(crate) enum FieldTest {
 /// One compiled rule (without its negation).
 #[derive(Debug)]
 pub(crate) enum Test {
-    Topic(regex::Regex),
+    /// The compiled glob and the glob itself.
+    Topic(regex::Regex, Option<String>),
     TopicRegex(regex::Regex),
     /// Lowercased names.
     Application(Vec<String>),
@@ -106,7 +108,7 @@ impl Test {
     pub(crate) fn holds(&self, s: &Subject<'_>) -> bool {
         let m = s.m;
         match self {
-            Test::Topic(re) | Test::TopicRegex(re) => re.is_match(&m.topic),
+            Test::Topic(re, _) | Test::TopicRegex(re) => re.is_match(&m.topic),
             Test::Application(names) => names.contains(&s.app_lower),
             Test::Severity(levels) => levels.contains(&m.severity),
             Test::User(users) => users.iter().any(|u| m.usernames.contains(u)),
@@ -170,6 +172,9 @@ pub(crate) struct CompiledContext {
 #[derive(Debug, Default)]
 pub struct Matcher {
     contexts: Vec<CompiledContext>,
+    /// Every compiled filter as (context, filter within it), in context order.
+    filters: Vec<(u32, u32)>,
+    index: Index,
     ownership: Arc<Ownership>,
 }
 
@@ -193,8 +198,28 @@ impl Matcher {
                 }
             }
         }
+        let mut filters = Vec::new();
+        let mut index = Index::default();
+        for (c, ctx) in contexts.iter().enumerate() {
+            for (f, filter) in ctx.filters.iter().enumerate() {
+                let id = u32::try_from(filters.len()).map_err(|_| BuildError {
+                    user: ctx.user.clone(),
+                    context: ctx.kind.as_str(),
+                    filter: filter.reference.id.clone(),
+                    rule: 0,
+                    problem: "too many filters".into(),
+                })?;
+                filters.push((
+                    u32::try_from(c).unwrap_or(u32::MAX),
+                    u32::try_from(f).unwrap_or(u32::MAX),
+                ));
+                index.add(id, keys(filter.rules.iter()));
+            }
+        }
         Ok(Matcher {
             contexts,
+            filters,
+            index,
             ownership,
         })
     }
@@ -207,10 +232,28 @@ impl Matcher {
     /// Who is notified of `message`, where, and because of which filters.
     pub fn matches(&self, message: &Message) -> Vec<Notification> {
         let s = Subject::new(message, &self.ownership);
-        self.contexts
-            .iter()
-            .filter_map(|ctx| notify(ctx, ctx.filters.iter().filter(|f| f.holds(&s))))
-            .collect()
+        let mut out = Vec::new();
+        let mut run: Option<(u32, Vec<&CompiledFilter>)> = None;
+        // Candidates are sorted, so the filters of one context come together and in order.
+        for id in self.index.candidates(&s) {
+            let (c, f) = self.filters[id as usize];
+            let filter = &self.contexts[c as usize].filters[f as usize];
+            if !filter.holds(&s) {
+                continue;
+            }
+            match &mut run {
+                Some((rc, list)) if *rc == c => list.push(filter),
+                _ => {
+                    if let Some((rc, list)) = run.replace((c, vec![filter])) {
+                        out.extend(notify(&self.contexts[rc as usize], list.into_iter()));
+                    }
+                }
+            }
+        }
+        if let Some((rc, list)) = run {
+            out.extend(notify(&self.contexts[rc as usize], list.into_iter()));
+        }
+        out
     }
 }
 
@@ -349,7 +392,10 @@ fn artifact_type(arg: &str, kind: &str) -> Result<(), String> {
 
 pub(crate) fn compile(owner: &str, kind: &RuleKind) -> Result<Test, String> {
     Ok(match kind {
-        RuleKind::Topic { glob } => Test::Topic(fnmatch(glob).map_err(|e| format!("glob: {e}"))?),
+        RuleKind::Topic { glob } => Test::Topic(
+            fnmatch(glob).map_err(|e| format!("glob: {e}"))?,
+            Some(glob.clone()),
+        ),
         RuleKind::TopicRegex { regex: re } => Test::TopicRegex(regex("regex", re)?),
         RuleKind::Application { names } => {
             non_empty("names", names)?;
