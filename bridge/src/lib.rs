@@ -11,7 +11,9 @@ pub mod amqp;
 pub mod fedmsg;
 pub mod metrics;
 pub mod sink;
+pub mod spool;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
@@ -56,6 +58,10 @@ pub struct Config {
     pub amqp: Option<AmqpConfig>,
     /// The `incoming` queue URL.
     pub queue_url: String,
+    /// Where to spool batches while SQS refuses them (none: retry in memory, back-pressure).
+    pub spool_dir: Option<PathBuf>,
+    /// The spool's bound in bytes (0: 1 GiB).
+    pub spool_max_bytes: u64,
 }
 
 /// Runs the bridge until `shutdown` is cancelled, then drains and flushes.
@@ -74,6 +80,17 @@ pub async fn run_with_metrics(
     shutdown: CancellationToken,
     metrics: Arc<Metrics>,
 ) -> anyhow::Result<()> {
+    let spool = match &config.spool_dir {
+        Some(dir) => {
+            let max = if config.spool_max_bytes == 0 {
+                1 << 30
+            } else {
+                config.spool_max_bytes
+            };
+            Some(spool::Spool::open(dir, max)?)
+        }
+        None => None,
+    };
     let (tx, rx) = mpsc::channel(1000);
     let mut sources = tokio::task::JoinSet::new();
     for endpoint in config.fedmsg {
@@ -90,7 +107,7 @@ pub async fn run_with_metrics(
     }
     drop(tx);
     let queue = fmn_queue::SqsQueue::new(sqs, config.queue_url);
-    let sink = tokio::spawn(sink::forward(rx, queue, shutdown.clone(), metrics));
+    let sink = tokio::spawn(sink::forward(rx, queue, shutdown.clone(), metrics, spool));
     while let Some(done) = sources.join_next().await {
         match done {
             Ok(Ok(())) => {}

@@ -45,6 +45,12 @@ struct Args {
     /// The incoming queue URL.
     #[arg(long, env = "FMN_INCOMING_QUEUE_URL")]
     queue_url: String,
+    /// Spool directory for batches SQS refuses (drained in order when it is back).
+    #[arg(long, env = "FMN_SPOOL_DIR")]
+    spool_dir: Option<PathBuf>,
+    /// The spool's bound in bytes.
+    #[arg(long, env = "FMN_SPOOL_MAX_BYTES", default_value_t = 1 << 30)]
+    spool_max_bytes: u64,
     /// Log as JSON lines.
     #[arg(long, env = "FMN_LOG_JSON")]
     log_json: bool,
@@ -98,6 +104,8 @@ async fn main() -> anyhow::Result<()> {
         fedmsg: args.fedmsg,
         amqp,
         queue_url: args.queue_url,
+        spool_dir: args.spool_dir,
+        spool_max_bytes: args.spool_max_bytes,
     };
     fmn_bridge::run(config, aws_sdk_sqs::Client::new(&aws), shutdown).await
 }

@@ -9,11 +9,14 @@ use fmn_queue::{Outgoing, Queue, TOPIC_ATTRIBUTE};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::Delivery;
 use crate::metrics::Metrics;
+use crate::spool::Spool;
+use crate::{BusMessage, Delivery};
 
 /// The longest a received message waits for its batch to fill.
 const LINGER: Duration = Duration::from_millis(100);
+/// How often a non-empty spool is offered to SQS while no new message arrives.
+const DRAIN_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Forwards everything from `rx` to `queue` in batches of up to ten, until `rx` closes.
 /// Each delivery's acknowledgement fires once SQS accepted its batch. A batch that SQS
@@ -25,11 +28,29 @@ pub async fn forward<Q: Queue>(
     queue: Q,
     shutdown: CancellationToken,
     metrics: Arc<Metrics>,
+    mut spool: Option<Spool>,
 ) -> anyhow::Result<()> {
     let mut batch: Vec<Delivery> = Vec::with_capacity(10);
     let mut forwarded: u64 = 0;
+    if let Some(s) = &spool {
+        metrics.spool_depth.store(s.messages(), Relaxed);
+    }
+    // After SQS refused a spooled batch, leave it alone for DRAIN_INTERVAL: new batches go
+    // straight to the spool meanwhile, instead of each waiting for SQS's retries.
+    let mut drain_at = tokio::time::Instant::now();
     loop {
-        let first = rx.recv().await;
+        let first = match spool.as_mut() {
+            Some(s) if !s.is_empty() => {
+                match tokio::time::timeout(DRAIN_INTERVAL, rx.recv()).await {
+                    Ok(m) => m,
+                    Err(_) => {
+                        drain_gated(&queue, s, &metrics, &mut drain_at).await;
+                        continue;
+                    }
+                }
+            }
+            _ => rx.recv().await,
+        };
         let Some(first) = first else { break };
         batch.push(first);
         let deadline = tokio::time::Instant::now() + LINGER;
@@ -39,16 +60,43 @@ pub async fn forward<Q: Queue>(
                 Ok(None) | Err(_) => break,
             }
         }
-        if send_with_backoff(&queue, &batch, &shutdown).await {
+        let accepted = match spool.as_mut() {
+            Some(s) => {
+                // Older spooled batches go first, so that order is kept.
+                drain_gated(&queue, s, &metrics, &mut drain_at).await;
+                let sent = s.is_empty() && queue.send_all(outgoing(&batch)).await.is_ok();
+                if sent {
+                    metrics.sqs_out.fetch_add(batch.len() as u64, Relaxed);
+                    true
+                } else {
+                    let messages: Vec<BusMessage> =
+                        batch.iter().map(|d| d.message.clone()).collect();
+                    match s.push(&messages) {
+                        Ok(()) => {
+                            metrics.spooled.fetch_add(batch.len() as u64, Relaxed);
+                            metrics.spool_depth.store(s.messages(), Relaxed);
+                            tracing::info!(depth = s.messages(), "spool: batch spooled");
+                            true
+                        }
+                        Err(e) => {
+                            // Full or failing disk: back-pressure instead.
+                            tracing::warn!(error = %e, "spool: cannot spool; retrying SQS");
+                            send_with_backoff(&queue, &batch, &shutdown, &metrics).await
+                        }
+                    }
+                }
+            }
+            None => send_with_backoff(&queue, &batch, &shutdown, &metrics).await,
+        };
+        if accepted {
             forwarded += batch.len() as u64;
-            metrics.sqs_out.fetch_add(batch.len() as u64, Relaxed);
             for d in batch.drain(..) {
                 if let Some(ack) = d.ack {
                     // The source may have gone (its connection dropped): it gets a redelivery.
                     let _ = ack.send(());
                 }
             }
-            tracing::debug!(forwarded, "sqs: batch accepted");
+            tracing::debug!(forwarded, "sink: batch accepted");
         } else {
             let unacknowledged = batch.iter().filter(|d| d.ack.is_none()).count();
             tracing::error!(
@@ -59,8 +107,61 @@ pub async fn forward<Q: Queue>(
             batch.clear();
         }
     }
+    if let Some(s) = spool.as_mut() {
+        if !drain(&queue, s, &metrics).await {
+            tracing::warn!(depth = s.messages(), "spool: left for the next start");
+        }
+    }
     tracing::info!(forwarded, "sqs: sink drained");
     Ok(())
+}
+
+/// [`drain`], unless SQS refused less than [`DRAIN_INTERVAL`] ago.
+async fn drain_gated<Q: Queue>(
+    queue: &Q,
+    spool: &mut Spool,
+    metrics: &Metrics,
+    drain_at: &mut tokio::time::Instant,
+) {
+    if spool.is_empty() || tokio::time::Instant::now() < *drain_at {
+        return;
+    }
+    if !drain(queue, spool, metrics).await {
+        *drain_at = tokio::time::Instant::now() + DRAIN_INTERVAL;
+    }
+}
+
+/// Sends spooled batches, oldest first, until the spool is empty (true) or SQS refuses one.
+async fn drain<Q: Queue>(queue: &Q, spool: &mut Spool, metrics: &Metrics) -> bool {
+    loop {
+        let (seq, batch) = match spool.oldest() {
+            Ok(Some(oldest)) => oldest,
+            Ok(None) => return true,
+            Err(e) => {
+                tracing::error!(error = %e, "spool: cannot read the oldest batch");
+                return false;
+            }
+        };
+        let outgoing = batch
+            .iter()
+            .map(|m| Outgoing::new(m.body.clone()).with_attribute(TOPIC_ATTRIBUTE, m.topic.clone()))
+            .collect();
+        if let Err(e) = queue.send_all(outgoing).await {
+            tracing::debug!(error = %e, depth = spool.messages(), "spool: SQS still refuses");
+            return false;
+        }
+        if let Err(e) = spool.remove(seq, batch.len()) {
+            tracing::error!(error = %e, "spool: cannot remove a sent batch");
+            return false;
+        }
+        metrics.sqs_out.fetch_add(batch.len() as u64, Relaxed);
+        metrics.spool_depth.store(spool.messages(), Relaxed);
+        tracing::info!(
+            sent = batch.len(),
+            depth = spool.messages(),
+            "spool: drained a batch"
+        );
+    }
 }
 
 /// Outgoing SQS messages for a batch of deliveries.
@@ -79,11 +180,15 @@ async fn send_with_backoff<Q: Queue>(
     queue: &Q,
     batch: &[Delivery],
     shutdown: &CancellationToken,
+    metrics: &Metrics,
 ) -> bool {
     let mut delay = Duration::from_millis(500);
     for attempt in 1u32.. {
         match queue.send_all(outgoing(batch)).await {
-            Ok(()) => return true,
+            Ok(()) => {
+                metrics.sqs_out.fetch_add(batch.len() as u64, Relaxed);
+                return true;
+            }
             Err(e) if shutdown.is_cancelled() && attempt > 3 => {
                 tracing::error!(error = %e, "sqs: batch refused at shutdown");
                 return false;
@@ -96,4 +201,86 @@ async fn send_with_backoff<Q: Queue>(
         }
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use fmn_queue::QueueError;
+
+    use super::*;
+
+    /// A queue that refuses while `down`, and records what it accepted.
+    #[derive(Default)]
+    struct Flaky {
+        down: AtomicBool,
+        accepted: Mutex<Vec<String>>,
+    }
+
+    impl Queue for &Flaky {
+        async fn send_all(&self, messages: Vec<Outgoing>) -> Result<(), QueueError> {
+            if self.down.load(Ordering::SeqCst) {
+                return Err(QueueError {
+                    queue: "q".into(),
+                    message: "unreachable".into(),
+                    failed: messages.len(),
+                });
+            }
+            let mut accepted = self.accepted.lock().unwrap();
+            accepted.extend(messages.into_iter().map(|m| m.body));
+            Ok(())
+        }
+    }
+
+    fn delivery(n: usize) -> (Delivery, tokio::sync::oneshot::Receiver<()>) {
+        let (ack, acked) = tokio::sync::oneshot::channel();
+        let message = BusMessage {
+            topic: "t".into(),
+            body: n.to_string(),
+        };
+        (
+            Delivery {
+                message,
+                ack: Some(ack),
+            },
+            acked,
+        )
+    }
+
+    #[tokio::test]
+    async fn spools_while_sqs_is_down_acks_and_drains_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let queue: &'static Flaky = Box::leak(Box::default());
+        queue.down.store(true, Ordering::SeqCst);
+        let metrics = Arc::new(Metrics::default());
+        let (tx, rx) = mpsc::channel(100);
+        let spool = Spool::open(dir.path(), 1 << 20).unwrap();
+        let sink = tokio::spawn(forward(
+            rx,
+            queue,
+            CancellationToken::new(),
+            metrics.clone(),
+            Some(spool),
+        ));
+        for n in 0..25 {
+            let (d, acked) = delivery(n);
+            tx.send(d).await.unwrap();
+            // Acknowledged although SQS is down: it is on disk.
+            acked.await.unwrap();
+        }
+        assert_eq!(metrics.spool_depth.load(Relaxed), 25);
+        assert!(queue.accepted.lock().unwrap().is_empty());
+        queue.down.store(false, Ordering::SeqCst);
+        let (d, acked) = delivery(25);
+        tx.send(d).await.unwrap();
+        acked.await.unwrap();
+        drop(tx);
+        sink.await.unwrap().unwrap();
+        let expected: Vec<String> = (0..26).map(|n| n.to_string()).collect();
+        assert_eq!(*queue.accepted.lock().unwrap(), expected, "in order, once");
+        assert_eq!(metrics.spool_depth.load(Relaxed), 0);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
 }
