@@ -8,6 +8,8 @@
 
 use std::collections::HashMap;
 
+use fmn_messages::Severity;
+
 use crate::matcher::{Subject, Test};
 
 /// What a filter is filed under and a message is looked up by.
@@ -19,6 +21,8 @@ pub(crate) enum Key {
     User(String),
     Agent(String),
     App(String),
+    /// An application at one severity (for filters restricting both).
+    AppSeverity(String, Severity),
     /// A topic prefix ending in `.`, or a whole topic.
     Topic(String),
 }
@@ -39,8 +43,12 @@ fn topic_key(glob: &str) -> Option<String> {
 }
 
 /// The keys of the most selective positive rule of a filter, if it has one.
-pub(crate) fn keys<'a>(rules: impl Iterator<Item = &'a (bool, Test)>) -> Option<Vec<Key>> {
+pub(crate) fn keys<'a>(rules: impl Iterator<Item = &'a (bool, Test)> + Clone) -> Option<Vec<Key>> {
     let mut best: Option<(u8, Vec<Key>)> = None;
+    let severities = rules.clone().find_map(|(negate, t)| match t {
+        Test::Severity(levels) if !negate => Some(levels),
+        _ => None,
+    });
     for (negate, test) in rules {
         if *negate {
             continue;
@@ -58,7 +66,17 @@ pub(crate) fn keys<'a>(rules: impl Iterator<Item = &'a (bool, Test)>) -> Option<
             }
             Test::User(users) => Some((2, users.iter().cloned().map(Key::User).collect())),
             Test::Agent(users) => Some((2, users.iter().cloned().map(Key::Agent).collect())),
-            Test::Application(names) => Some((3, names.iter().cloned().map(Key::App).collect())),
+            Test::Application(names) => Some((
+                3,
+                match severities {
+                    // Only candidates for messages at one of their severities.
+                    Some(levels) => names
+                        .iter()
+                        .flat_map(|n| levels.iter().map(|l| Key::AppSeverity(n.clone(), *l)))
+                        .collect(),
+                    None => names.iter().cloned().map(Key::App).collect(),
+                },
+            )),
             Test::Topic(_, Some(glob)) => topic_key(glob).map(|k| (4, vec![Key::Topic(k)])),
             _ => None,
         };
@@ -107,6 +125,7 @@ impl Index {
             look(Key::Agent(a.clone()));
         }
         look(Key::App(m.app.to_lowercase()));
+        look(Key::AppSeverity(m.app.to_lowercase(), m.severity));
         for (i, _) in m.topic.match_indices('.') {
             look(Key::Topic(m.topic[..=i].to_owned()));
         }
