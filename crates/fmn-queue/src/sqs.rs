@@ -184,6 +184,18 @@ impl Queue for SqsQueue {
     }
 }
 
+/// An error with its sources, for logs.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,16 +218,4 @@ mod tests {
         assert_eq!(sizes, [2, 1, 1, 1]);
         assert!(batches(&[]).is_empty());
     }
-}
-
-/// An error with its sources, for logs.
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
