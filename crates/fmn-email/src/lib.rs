@@ -1,4 +1,4 @@
-//! Email: [`render`] a [`NotificationJob`] into an [`Email`], send it with a [`Mailer`]
+//! Email: [`render`] a [`NotificationJob`](fmn_queue::NotificationJob) into an [`Email`], send it with a [`Mailer`]
 //! ([`SesMailer`] in production).
 
 mod render;
@@ -6,8 +6,6 @@ mod ses;
 
 pub use render::{Email, render};
 pub use ses::SesMailer;
-
-use fmn_queue::NotificationJob;
 
 /// Sending failed.
 #[derive(Debug, thiserror::Error)]
@@ -24,9 +22,4 @@ pub enum MailError {
 pub trait Mailer {
     /// Sends `email` to `to`.
     fn send(&self, to: &str, email: &Email) -> impl Future<Output = Result<(), MailError>> + Send;
-}
-
-/// Renders `job` for one address: a convenience for senders.
-pub fn render_for(job: &NotificationJob) -> Email {
-    render(job)
 }

@@ -190,12 +190,44 @@ impl Matcher {
         all: impl IntoIterator<Item = Preferences>,
         ownership: Arc<Ownership>,
     ) -> Result<Matcher, BuildError> {
+        Self::assemble(all, ownership, Err)
+    }
+
+    /// Compiles preferences, leaving out every user whose preferences do not compile (one
+    /// user's mistake must not stop everyone else's notifications); returns why each was
+    /// left out.
+    pub fn build_lenient(
+        all: impl IntoIterator<Item = Preferences>,
+        ownership: Arc<Ownership>,
+    ) -> (Matcher, Vec<BuildError>) {
+        let mut skipped = Vec::new();
+        let matcher = Self::assemble(all, ownership, |e| {
+            skipped.push(e);
+            Ok(())
+        });
+        // `assemble` fails only through the callback, which never fails here.
+        (matcher.unwrap_or_default(), skipped)
+    }
+
+    /// Compiles every user; a user who fails goes to `on_error`, which either stops the build
+    /// (returns the error) or lets it go on without that user.
+    fn assemble(
+        all: impl IntoIterator<Item = Preferences>,
+        ownership: Arc<Ownership>,
+        mut on_error: impl FnMut(BuildError) -> Result<(), BuildError>,
+    ) -> Result<Matcher, BuildError> {
         let mut contexts = Vec::new();
         for prefs in all {
-            for (kind, context) in &prefs.contexts {
-                if let Some(c) = compile_context(&prefs.user, *kind, context)? {
-                    contexts.push(c);
-                }
+            let compiled: Result<Vec<_>, BuildError> = prefs
+                .contexts
+                .iter()
+                .filter_map(|(kind, context)| {
+                    compile_context(&prefs.user, *kind, context).transpose()
+                })
+                .collect();
+            match compiled {
+                Ok(user_contexts) => contexts.extend(user_contexts),
+                Err(e) => on_error(e)?,
             }
         }
         let mut filters = Vec::new();
@@ -813,6 +845,32 @@ mod tests {
         )])
         .unwrap();
         assert_eq!(matcher.matches(&m)[0].addresses, ["a@x.org"]);
+    }
+
+    #[test]
+    fn lenient_build_leaves_out_only_the_broken_user() {
+        let good =
+            prefs(json!([{"id": "f", "name": "f", "rules": [{"kind": "topic", "glob": "*"}]}]));
+        let mut broken = good.clone();
+        broken.user = "mallory".into();
+        if let Some(ctx) = broken.contexts.values_mut().next() {
+            ctx.filters[0].rules = vec![
+                serde_json::from_value(
+                    json!({"kind": "artifact", "artifacts": [{"type": "debs", "name": "x"}]}),
+                )
+                .unwrap(),
+            ];
+        }
+        assert!(Matcher::build([good.clone(), broken.clone()]).is_err());
+        let (matcher, skipped) = Matcher::build_lenient([good, broken], Arc::default());
+        assert_eq!(skipped.len(), 1);
+        assert_eq!(skipped[0].user, "mallory");
+        let users: Vec<_> = matcher
+            .matches(&build_msg("bob", "kernel"))
+            .into_iter()
+            .map(|n| n.user)
+            .collect();
+        assert_eq!(users, ["alice"]);
     }
 
     #[test]

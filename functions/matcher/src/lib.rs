@@ -119,17 +119,11 @@ impl<P: PreferenceSource + Sync, Q: Queue + Sync> MatcherFn<P, Q> {
         }
         let all = self.prefs.load_all().await?;
         let users = all.len();
-        // One user's broken preferences must not stop everyone else's notifications.
-        let valid = all
-            .into_iter()
-            .filter(|p| match Matcher::build([p.clone()]) {
-                Ok(_) => true,
-                Err(e) => {
-                    tracing::warn!(error = %e, "skipping invalid preferences");
-                    false
-                }
-            });
-        let matcher = Arc::new(Matcher::build(valid)?);
+        let (matcher, skipped) = Matcher::build_lenient(all, Arc::default());
+        for e in &skipped {
+            tracing::warn!(error = %e, "skipping invalid preferences");
+        }
+        let matcher = Arc::new(matcher);
         tracing::info!(version, users, "preferences compiled");
         let mut compiled = self.compiled.write().await;
         *compiled = Compiled {

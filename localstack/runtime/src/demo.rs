@@ -11,26 +11,15 @@ use zeromq::{Socket, SocketSend, ZmqMessage};
 /// The From address of local emails (the template's default `SenderAddress`).
 pub const SENDER: &str = "notifications@fmn.example.org";
 
-/// Reads a preferences file: one user's preferences, or a JSON list of them.
+/// Reads a preferences file (one user's preferences, or a list) and checks that each
+/// compiles, with the same message the matcher would give.
 pub fn read_preferences(path: &Path) -> anyhow::Result<Vec<Preferences>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let value: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-    let list = match value {
-        serde_json::Value::Array(items) => items,
-        one => vec![one],
-    };
-    list.into_iter()
-        .enumerate()
-        .map(|(i, v)| {
-            let prefs: Preferences = serde_json::from_value(v)
-                .with_context(|| format!("{}: entry {}", path.display(), i + 1))?;
-            // Refuse what the matcher would refuse, with the same message.
-            fmn_rules::Matcher::build([prefs.clone()])?;
-            Ok(prefs)
-        })
-        .collect()
+    let all =
+        Preferences::parse_many(&text).with_context(|| format!("parsing {}", path.display()))?;
+    fmn_rules::Matcher::build(all.iter().cloned())?;
+    Ok(all)
 }
 
 /// Reads JSON lines of fedmsg envelopes.
