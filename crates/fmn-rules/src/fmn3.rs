@@ -270,16 +270,14 @@ pub fn import(rules: &[Fmn3Rule]) -> Result<Vec<Preferences>, ImportError> {
                 }
             }
             for (kind, addresses) in by_kind {
-                let context = prefs.contexts.entry(kind).or_insert_with(|| Context {
-                    enabled: true,
-                    addresses: Vec::new(),
-                    filters: Vec::new(),
-                });
+                let context = prefs.contexts.entry(kind).or_default();
                 for a in &addresses {
                     if !context.addresses.iter().any(|c| &c.address == a) {
                         context.addresses.push(Address {
                             address: a.clone(),
                             confirmed: true,
+                            disabled: None,
+                            secret: None,
                         });
                     }
                 }

@@ -40,5 +40,6 @@ pub use explain::{ContextVerdict, FilterVerdict, RuleVerdict, explain};
 pub use matcher::{BuildError, Matcher, Notification};
 pub use ownership::{Owners, Ownership, OwnershipError};
 pub use prefs::{
-    Address, ArtifactRef, Context, ContextKind, Filter, FilterRef, Preferences, Rule, RuleKind,
+    Address, ArtifactRef, Context, ContextKind, ContextSettings, Filter, FilterRef, Preferences,
+    Rule, RuleKind,
 };

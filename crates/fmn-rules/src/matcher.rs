@@ -332,7 +332,7 @@ fn compile_context(
     let confirmed: Vec<String> = context
         .addresses
         .iter()
-        .filter(|a| a.confirmed)
+        .filter(|a| a.deliverable())
         .map(|a| a.address.clone())
         .collect();
     if confirmed.len() > usize::from(u16::MAX) {
@@ -845,6 +845,28 @@ mod tests {
         )])
         .unwrap();
         assert_eq!(matcher.matches(&m)[0].addresses, ["a@x.org"]);
+    }
+
+    #[test]
+    fn disabled_addresses_receive_nothing() {
+        let m = build_msg("bob", "kernel");
+        let p: Preferences = serde_json::from_value(json!({"user": "alice", "contexts": {"webhook": {
+            "addresses": [{"address": "https://a.example/hook", "confirmed": true, "disabled": "10 failures"},
+                          {"address": "https://b.example/hook", "confirmed": true, "secret": "s"}],
+            "filters": [{"id": "f", "name": "f", "rules": [{"kind": "topic", "glob": "*"}]}]}}}))
+        .unwrap();
+        let got = Matcher::build([p.clone()]).unwrap().matches(&m);
+        assert_eq!(got[0].addresses, ["https://b.example/hook"]);
+        let mut only_disabled = p;
+        if let Some(ctx) = only_disabled.contexts.values_mut().next() {
+            ctx.addresses.truncate(1);
+        }
+        assert!(
+            Matcher::build([only_disabled])
+                .unwrap()
+                .matches(&m)
+                .is_empty()
+        );
     }
 
     #[test]

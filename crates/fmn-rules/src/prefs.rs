@@ -77,6 +77,68 @@ pub struct Context {
     /// Filters, OR'ed.
     #[serde(default)]
     pub filters: Vec<Filter>,
+    /// How notifications are shaped and batched.
+    #[serde(default)]
+    pub settings: ContextSettings,
+}
+
+impl Default for Context {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            addresses: Vec::new(),
+            filters: Vec::new(),
+            settings: ContextSettings::default(),
+        }
+    }
+}
+
+/// A context's settings.
+///
+/// With `digest_interval_secs` and/or `digest_count` set, notifications are held and sent as
+/// one digest when either limit is reached; with neither, each is sent at once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContextSettings {
+    /// Send a digest once the oldest held notification is this many seconds old.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest_interval_secs: Option<u32>,
+    /// Send a digest once this many notifications are held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest_count: Option<u32>,
+    /// The long form (message details) rather than one line.
+    #[serde(default)]
+    pub verbose: bool,
+    /// Include the "triggered by" part: which filters fired, with a link to them.
+    #[serde(default = "yes")]
+    pub triggered_by: bool,
+    /// Use the channel's markup (HTML mail alternative, Matrix formatted body); plain text
+    /// otherwise.
+    #[serde(default = "yes")]
+    pub markup: bool,
+    /// Prefix for email subjects, e.g. `[fmn]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject_prefix: Option<String>,
+}
+
+impl Default for ContextSettings {
+    fn default() -> Self {
+        Self {
+            digest_interval_secs: None,
+            digest_count: None,
+            verbose: false,
+            triggered_by: true,
+            markup: true,
+            subject_prefix: None,
+        }
+    }
+}
+
+impl ContextSettings {
+    /// Whether notifications of this context are held for a digest.
+    pub fn is_digest(&self) -> bool {
+        self.digest_interval_secs.is_some() || self.digest_count.is_some()
+    }
 }
 
 /// A delivery address (email address, IRC nick, …).
@@ -88,6 +150,21 @@ pub struct Address {
     /// Whether its owner confirmed it; nothing is sent to an unconfirmed address.
     #[serde(default)]
     pub confirmed: bool,
+    /// Why delivery to this address is paused (e.g. a webhook that failed repeatedly); a
+    /// disabled address receives nothing until its owner enables it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled: Option<String>,
+    /// The per-address secret (webhooks sign their body with it, HMAC-SHA256). Visible to
+    /// the address's owner and admins only, like the address itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+impl Address {
+    /// A confirmed, enabled address: one the matcher may deliver to.
+    pub fn deliverable(&self) -> bool {
+        self.confirmed && self.disabled.is_none()
+    }
 }
 
 /// A named set of rules, AND'ed.
