@@ -5,12 +5,22 @@
 //!   matcher re-reads preferences only when something changed.
 //! - [`DeliveryTable`]: one record per (message, user, context, address) delivery with a TTL,
 //!   which makes redelivered jobs send nothing twice.
+//! - The API table: [`TokenStore`] (personal and feed tokens, hashed), [`ConfirmationStore`]
+//!   (pending address confirmations) and [`RecentMessages`] (the log the API previews
+//!   filters against).
 
+mod api_table;
+mod confirmations;
 mod deliveries;
 mod preferences;
+mod recent;
+mod tokens;
 
+pub use confirmations::{ConfirmOutcome, ConfirmationStore, PendingConfirmation};
 pub use deliveries::{Claim, DeliveryTable};
 pub use preferences::PreferenceTable;
+pub use recent::RecentMessages;
+pub use tokens::{TokenRecord, TokenStore};
 
 /// A table operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,206 @@
+//! The API's configuration: raw environment → validated [`ApiConfig`].
+
+use std::collections::BTreeMap;
+
+use fmn_rules::ContextKind;
+
+/// Bounds on what one request and one user may hold (documented in `docs/api.md`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct Limits {
+    /// Largest request body, bytes.
+    pub max_body_bytes: usize,
+    /// Longest name (filter name, token name, subject prefix), characters.
+    pub max_name_chars: usize,
+    /// Longest rule argument string (glob, regex, pointer, username), characters.
+    pub max_arg_chars: usize,
+    /// Longest list in a rule argument (names, usernames, artifacts, one_of).
+    pub max_list_items: usize,
+    /// Largest JSON value in a `field` rule (`equals`, each of `one_of`), bytes.
+    pub max_json_bytes: usize,
+    /// Rules per filter.
+    pub max_rules_per_filter: usize,
+    /// Filters per context.
+    pub max_filters_per_context: usize,
+    /// Filters per user, over all contexts.
+    pub max_filters_per_user: usize,
+    /// Addresses per context.
+    pub max_addresses_per_context: usize,
+    /// Live personal tokens per user.
+    pub max_tokens_per_user: usize,
+    /// Recent messages a preview looks at.
+    pub preview_messages: usize,
+    /// Matches a preview returns.
+    pub preview_results: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 256 * 1024,
+            max_name_chars: 100,
+            max_arg_chars: 500,
+            max_list_items: 100,
+            max_json_bytes: 1000,
+            max_rules_per_filter: 20,
+            max_filters_per_context: 50,
+            max_filters_per_user: 200,
+            max_addresses_per_context: 10,
+            max_tokens_per_user: 20,
+            preview_messages: 500,
+            preview_results: 100,
+        }
+    }
+}
+
+/// How OpenID Connect access tokens are verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcConfig {
+    /// The issuer URL (`iss`); its `/.well-known/openid-configuration` names the JWKS.
+    pub issuer: String,
+    /// The audience tokens must carry (`aud`), if any is required.
+    pub audience: Option<String>,
+    /// The claim holding the Fedora account name.
+    pub username_claim: String,
+    /// The claim listing the user's groups.
+    pub groups_claim: String,
+}
+
+/// Everything the API needs besides its clients.
+#[derive(Clone)]
+pub struct ApiConfig {
+    /// Public base URL of the API (links in confirmations and feeds), without trailing `/`.
+    pub base_url: String,
+    /// The secret signing unsubscribe links (shared with the senders).
+    pub link_secret: Vec<u8>,
+    /// OIDC verification; without it only personal tokens are accepted.
+    pub oidc: Option<OidcConfig>,
+    /// Members of these groups (OIDC groups claim) are admins.
+    pub admin_groups: Vec<String>,
+    /// These users are admins.
+    pub admin_users: Vec<String>,
+    /// How long a confirmation code or link lives, seconds.
+    pub confirmation_ttl_secs: i64,
+    /// The preferences table.
+    pub preferences_table: String,
+    /// The API table (tokens, confirmations, recent messages).
+    pub api_table: String,
+    /// The feed table, if feeds are deployed.
+    pub feed_table: Option<String>,
+    /// Each delivery context's job queue (confirmations go there).
+    pub context_queues: BTreeMap<ContextKind, String>,
+    /// Bounds.
+    pub limits: Limits,
+}
+
+impl std::fmt::Debug for ApiConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiConfig")
+            .field("base_url", &self.base_url)
+            .field("oidc", &self.oidc)
+            .field("admin_groups", &self.admin_groups)
+            .field("admin_users", &self.admin_users)
+            .field("preferences_table", &self.preferences_table)
+            .field("api_table", &self.api_table)
+            .field("feed_table", &self.feed_table)
+            .field("context_queues", &self.context_queues)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A setting is missing or malformed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A required variable is not set.
+    #[error("missing environment variable {0}")]
+    Missing(&'static str),
+    /// A variable is set to something unusable.
+    #[error("environment variable {0}: {1}")]
+    Invalid(&'static str, String),
+}
+
+/// Every context, in the order of the `FMN_<CONTEXT>_QUEUE_URL` variables.
+pub const CONTEXTS: [ContextKind; 5] = [
+    ContextKind::Email,
+    ContextKind::Irc,
+    ContextKind::Matrix,
+    ContextKind::Webhook,
+    ContextKind::Feed,
+];
+
+impl ApiConfig {
+    /// A configuration with defaults for everything but the tables and the link secret.
+    pub fn new(preferences_table: &str, api_table: &str, link_secret: &[u8]) -> Self {
+        ApiConfig {
+            base_url: "http://127.0.0.1:8080".into(),
+            link_secret: link_secret.to_vec(),
+            oidc: None,
+            admin_groups: Vec::new(),
+            admin_users: Vec::new(),
+            confirmation_ttl_secs: 24 * 3600,
+            preferences_table: preferences_table.into(),
+            api_table: api_table.into(),
+            feed_table: None,
+            context_queues: BTreeMap::new(),
+            limits: Limits::default(),
+        }
+    }
+
+    /// Reads the configuration from the environment the template sets:
+    /// `FMN_PREFERENCES_TABLE`, `FMN_API_TABLE`, `FMN_LINK_SECRET`, `FMN_API_BASE_URL`;
+    /// optional `FMN_FEED_TABLE`, `FMN_<CONTEXT>_QUEUE_URL`, `FMN_OIDC_ISSUER`,
+    /// `FMN_OIDC_AUDIENCE`, `FMN_OIDC_USERNAME_CLAIM` (default `preferred_username`),
+    /// `FMN_OIDC_GROUPS_CLAIM` (default `groups`), `FMN_ADMIN_GROUPS`, `FMN_ADMIN_USERS`
+    /// (comma-separated), `FMN_CONFIRMATION_TTL_SECS` (default 86400).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let var = |name: &'static str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let need = |name: &'static str| var(name).ok_or(ConfigError::Missing(name));
+        let list = |name: &'static str| {
+            var(name)
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let secret = need("FMN_LINK_SECRET")?;
+        if secret.len() < 16 {
+            return Err(ConfigError::Invalid(
+                "FMN_LINK_SECRET",
+                "must be at least 16 characters".into(),
+            ));
+        }
+        let mut config = ApiConfig::new(
+            &need("FMN_PREFERENCES_TABLE")?,
+            &need("FMN_API_TABLE")?,
+            secret.as_bytes(),
+        );
+        config.base_url = need("FMN_API_BASE_URL")?.trim_end_matches('/').to_owned();
+        config.feed_table = var("FMN_FEED_TABLE");
+        for kind in CONTEXTS {
+            let name = format!("FMN_{}_QUEUE_URL", kind.as_str().to_uppercase());
+            if let Some(url) = std::env::var(&name).ok().filter(|v| !v.is_empty()) {
+                config.context_queues.insert(kind, url);
+            }
+        }
+        config.oidc = var("FMN_OIDC_ISSUER").map(|issuer| OidcConfig {
+            issuer: issuer.trim_end_matches('/').to_owned(),
+            audience: var("FMN_OIDC_AUDIENCE"),
+            username_claim: var("FMN_OIDC_USERNAME_CLAIM")
+                .unwrap_or_else(|| "preferred_username".into()),
+            groups_claim: var("FMN_OIDC_GROUPS_CLAIM").unwrap_or_else(|| "groups".into()),
+        });
+        config.admin_groups = list("FMN_ADMIN_GROUPS");
+        config.admin_users = list("FMN_ADMIN_USERS");
+        if let Some(ttl) = var("FMN_CONFIRMATION_TTL_SECS") {
+            config.confirmation_ttl_secs = ttl
+                .parse()
+                .ok()
+                .filter(|t| *t > 0)
+                .ok_or(ConfigError::Invalid("FMN_CONFIRMATION_TTL_SECS", ttl))?;
+        }
+        Ok(config)
+    }
+}

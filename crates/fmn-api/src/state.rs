@@ -1,0 +1,86 @@
+//! The API's shared state: clients, configuration, caches. Cheap to clone.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use fmn_links::LinkSigner;
+use fmn_queue::SqsQueue;
+use fmn_rules::ContextKind;
+use fmn_store::{ConfirmationStore, PreferenceTable, RecentMessages, TokenStore};
+
+use crate::auth::Jwks;
+use crate::config::ApiConfig;
+
+/// Everything the handlers share.
+#[derive(Debug, Clone)]
+pub struct AppState(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    config: ApiConfig,
+    prefs: PreferenceTable,
+    tokens: TokenStore,
+    confirmations: ConfirmationStore,
+    recent: RecentMessages,
+    feeds: Option<fmn_feed::FeedStore>,
+    queues: BTreeMap<ContextKind, SqsQueue>,
+    links: LinkSigner,
+    jwks: Jwks,
+}
+
+impl AppState {
+    /// The state for `config`, with clients built from an AWS configuration.
+    pub fn new(aws: &aws_config::SdkConfig, config: ApiConfig) -> Self {
+        let dynamo = aws_sdk_dynamodb::Client::new(aws);
+        let sqs = aws_sdk_sqs::Client::new(aws);
+        let queues = config
+            .context_queues
+            .iter()
+            .map(|(k, url)| (*k, SqsQueue::new(sqs.clone(), url)))
+            .collect();
+        AppState(Arc::new(Inner {
+            prefs: PreferenceTable::new(dynamo.clone(), &config.preferences_table),
+            tokens: TokenStore::new(dynamo.clone(), &config.api_table),
+            confirmations: ConfirmationStore::new(dynamo.clone(), &config.api_table),
+            recent: RecentMessages::new(dynamo.clone(), &config.api_table),
+            feeds: config
+                .feed_table
+                .as_deref()
+                .map(|t| fmn_feed::FeedStore::new(dynamo.clone(), t)),
+            queues,
+            links: LinkSigner::new(&config.link_secret),
+            jwks: Jwks::default(),
+            config,
+        }))
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ApiConfig {
+        &self.0.config
+    }
+    pub(crate) fn prefs(&self) -> &PreferenceTable {
+        &self.0.prefs
+    }
+    /// The token store (the CLI mints through it).
+    pub fn tokens(&self) -> &TokenStore {
+        &self.0.tokens
+    }
+    pub(crate) fn confirmations(&self) -> &ConfirmationStore {
+        &self.0.confirmations
+    }
+    pub(crate) fn recent(&self) -> &RecentMessages {
+        &self.0.recent
+    }
+    pub(crate) fn feeds(&self) -> Option<&fmn_feed::FeedStore> {
+        self.0.feeds.as_ref()
+    }
+    pub(crate) fn queue(&self, kind: ContextKind) -> Option<&SqsQueue> {
+        self.0.queues.get(&kind)
+    }
+    pub(crate) fn links(&self) -> &LinkSigner {
+        &self.0.links
+    }
+    pub(crate) fn jwks(&self) -> &Jwks {
+        &self.0.jwks
+    }
+}

@@ -1,0 +1,15 @@
+//! Lambda entry point of the HTTP API: the same Router as `fmn-local`, under `lambda_http`
+//! (API Gateway HTTP API payload 2.0, or a function URL).
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .without_time()
+        .init();
+    let config = fmn_api::ApiConfig::from_env()?;
+    let aws = aws_config::load_from_env().await;
+    let app = fmn_api::router(fmn_api::AppState::new(&aws, config));
+    lambda_http::run(app).await
+}
