@@ -4,12 +4,16 @@
 use std::str::FromStr;
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use zeromq::{Socket, SocketRecv, SubSocket};
 
-use crate::metrics::Metrics;
+use fmn_queue::{Outgoing, QUARANTINE_REASON_ATTRIBUTE, Queue, TOPIC_ATTRIBUTE};
+
+use crate::metrics::{Metrics, Source};
+use crate::signature::Validator;
 use crate::{BusMessage, Delivery};
 
 /// How to reach a fedmsg endpoint.
@@ -22,24 +26,32 @@ pub enum EndpointMode {
 }
 
 /// A fedmsg endpoint, written `connect:tcp://host:port` or `bind:tcp://127.0.0.1:port`
-/// (a bare `tcp://…` connects).
+/// (a bare `tcp://…` connects), prefixed with `signed:` to validate signatures.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
     /// Connect or bind.
     pub mode: EndpointMode,
     /// The ZeroMQ address.
     pub address: String,
+    /// Validate signatures (with the bridge's [`crate::SignatureConfig`]); invalid messages
+    /// are quarantined, never forwarded.
+    pub signed: bool,
 }
 
 /// An endpoint that cannot be parsed.
 #[derive(Debug, thiserror::Error)]
-#[error("bad fedmsg endpoint {0:?}: expected [connect:|bind:]tcp://HOST:PORT")]
+#[error("bad fedmsg endpoint {0:?}: expected [signed:][connect:|bind:]tcp://HOST:PORT")]
 pub struct EndpointError(String);
 
 impl FromStr for Endpoint {
     type Err = EndpointError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let original = s;
+        let (signed, s) = match s.strip_prefix("signed:") {
+            Some(rest) => (true, rest),
+            None => (false, s),
+        };
         let (mode, address) = if let Some(a) = s.strip_prefix("bind:") {
             (EndpointMode::Bind, a)
         } else {
@@ -49,11 +61,12 @@ impl FromStr for Endpoint {
             )
         };
         if !(address.starts_with("tcp://") || address.starts_with("ipc://")) {
-            return Err(EndpointError(s.to_owned()));
+            return Err(EndpointError(original.to_owned()));
         }
         Ok(Endpoint {
             mode,
             address: address.to_owned(),
+            signed,
         })
     }
 }
@@ -83,6 +96,41 @@ pub fn decode(frames: &[&[u8]]) -> Result<BusMessage, FrameError> {
     })
 }
 
+/// What happens to messages from `signed:` endpoints.
+#[derive(Debug, Default)]
+pub struct Checks {
+    /// Validates signatures (required for `signed:` endpoints).
+    pub validator: Option<Validator>,
+    /// Where rejected messages go, with the [`QUARANTINE_REASON_ATTRIBUTE`] (the incoming
+    /// DLQ); without it they are logged and dropped.
+    pub quarantine: Option<fmn_queue::SqsQueue>,
+}
+
+impl Checks {
+    /// Validates `message`; a rejected one is quarantined and `false` returned.
+    async fn admit(&self, message: &BusMessage, metrics: &Metrics) -> bool {
+        let Some(validator) = &self.validator else {
+            return true;
+        };
+        let Err(invalid) = validator.validate(&message.body) else {
+            return true;
+        };
+        metrics.fedmsg.quarantined.fetch_add(1, Relaxed);
+        let reason = format!("fedmsg signature: {invalid}");
+        tracing::warn!(topic = %message.topic, %reason, "fedmsg: quarantining");
+        if let Some(queue) = &self.quarantine {
+            let quarantined = Outgoing::new(message.body.clone())
+                .with_attribute(TOPIC_ATTRIBUTE, message.topic.clone())
+                .with_attribute(QUARANTINE_REASON_ATTRIBUTE, reason);
+            if let Err(e) = queue.send_all(vec![quarantined]).await {
+                tracing::error!(error = %e, topic = %message.topic,
+                    "fedmsg: cannot quarantine a rejected message; dropped");
+            }
+        }
+        false
+    }
+}
+
 /// Subscribes to every topic on `endpoint` and sends what arrives to `out`, until `stop`.
 pub async fn subscribe(
     endpoint: Endpoint,
@@ -90,6 +138,23 @@ pub async fn subscribe(
     stop: CancellationToken,
     metrics: Arc<Metrics>,
 ) -> anyhow::Result<()> {
+    subscribe_checked(endpoint, out, stop, metrics, Arc::default()).await
+}
+
+/// [`subscribe`], validating signatures with `checks` when the endpoint is `signed:`.
+pub async fn subscribe_checked(
+    endpoint: Endpoint,
+    out: mpsc::Sender<Delivery>,
+    stop: CancellationToken,
+    metrics: Arc<Metrics>,
+    checks: Arc<Checks>,
+) -> anyhow::Result<()> {
+    if endpoint.signed && checks.validator.is_none() {
+        anyhow::bail!(
+            "fedmsg endpoint {} is signed: but no signature configuration (CA) is given",
+            endpoint.address
+        );
+    }
     let mut socket = SubSocket::new();
     match endpoint.mode {
         EndpointMode::Bind => {
@@ -115,6 +180,8 @@ pub async fn subscribe(
         }
     }
     socket.subscribe("").await?;
+    // ZeroMQ reconnects by itself: from here on the endpoint counts as up.
+    metrics.fedmsg.connected.fetch_add(1, Relaxed);
     loop {
         let received = tokio::select! {
             () = stop.cancelled() => break,
@@ -131,8 +198,11 @@ pub async fn subscribe(
         match decode(&frames) {
             Ok(m) => {
                 tracing::debug!(topic = %m.topic, bytes = m.body.len(), "fedmsg: received");
-                metrics.received(&metrics.fedmsg_in);
-                if out.send(m.into()).await.is_err() {
+                metrics.received(Source::Fedmsg);
+                if endpoint.signed && !checks.admit(&m, &metrics).await {
+                    continue;
+                }
+                if out.send(Delivery::unacknowledged(m, Source::Fedmsg)).await.is_err() {
                     break;
                 }
             }
@@ -140,6 +210,7 @@ pub async fn subscribe(
                 "fedmsg: dropping undecodable frames"),
         }
     }
+    metrics.fedmsg.connected.fetch_sub(1, Relaxed);
     tracing::info!(endpoint = %endpoint.address, "fedmsg: stopped");
     Ok(())
 }
@@ -158,9 +229,14 @@ mod tests {
             "bind:tcp://127.0.0.1:9941".parse::<Endpoint>().unwrap(),
             Endpoint {
                 mode: EndpointMode::Bind,
-                address: "tcp://127.0.0.1:9941".into()
+                address: "tcp://127.0.0.1:9941".into(),
+                signed: false,
             }
         );
+        let signed: Endpoint = "signed:connect:tcp://hub:9940".parse().unwrap();
+        assert!(signed.signed);
+        assert_eq!(signed.mode, EndpointMode::Connect);
+        assert!("signed:http://x".parse::<Endpoint>().is_err());
         assert!("http://x".parse::<Endpoint>().is_err());
     }
 

@@ -8,20 +8,29 @@
 //! received.
 
 pub mod amqp;
+pub mod bench;
 pub mod fedmsg;
+pub mod health;
 pub mod metrics;
+pub mod oversize;
+pub mod replay;
+pub mod settings;
+pub mod signature;
 pub mod sink;
 pub mod spool;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 pub use amqp::{AmqpConfig, QueueName};
 pub use fedmsg::{Endpoint, EndpointMode};
-pub use metrics::Metrics;
+pub use metrics::{Metrics, Source};
+pub use signature::SignatureConfig;
 
 /// One message received from a bus, as it will be put on the `incoming` queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,11 +50,18 @@ pub struct Delivery {
     /// Fired once the sink has accepted the message; dropped unfired if it never did.
     /// `None` for sources that cannot acknowledge (fedmsg).
     pub ack: Option<oneshot::Sender<()>>,
+    /// Where it came from (for the metrics).
+    pub source: Source,
 }
 
-impl From<BusMessage> for Delivery {
-    fn from(message: BusMessage) -> Self {
-        Delivery { message, ack: None }
+impl Delivery {
+    /// A delivery nobody waits on (fedmsg cannot acknowledge).
+    pub fn unacknowledged(message: BusMessage, source: Source) -> Self {
+        Delivery {
+            message,
+            ack: None,
+            source,
+        }
     }
 }
 
@@ -62,6 +78,15 @@ pub struct Config {
     pub spool_dir: Option<PathBuf>,
     /// The spool's bound in bytes (0: 1 GiB).
     pub spool_max_bytes: u64,
+    /// Where to serve `/healthz` and `/metrics` (none: not served).
+    pub metrics_addr: Option<SocketAddr>,
+    /// How to validate `signed:` fedmsg endpoints' signatures.
+    pub fedmsg_signatures: Option<SignatureConfig>,
+    /// Where messages rejected at the edge go (the incoming DLQ), with the reason.
+    pub quarantine_queue_url: Option<String>,
+    /// The S3 bucket for messages over SQS's size limit (none: such messages cannot be
+    /// forwarded; they are kept in the spool's `oversize/` folder when there is a spool).
+    pub oversize_bucket: Option<String>,
 }
 
 /// Runs the bridge until `shutdown` is cancelled, then drains and flushes.
@@ -70,7 +95,7 @@ pub async fn run(
     sqs: aws_sdk_sqs::Client,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    run_with_metrics(config, sqs, shutdown, Arc::default()).await
+    Bridge::new(config, sqs).run(shutdown).await
 }
 
 /// [`run`], counting into `metrics`.
@@ -80,42 +105,166 @@ pub async fn run_with_metrics(
     shutdown: CancellationToken,
     metrics: Arc<Metrics>,
 ) -> anyhow::Result<()> {
-    let spool = match &config.spool_dir {
-        Some(dir) => {
-            let max = if config.spool_max_bytes == 0 {
-                1 << 30
-            } else {
-                config.spool_max_bytes
-            };
-            Some(spool::Spool::open(dir, max)?)
-        }
-        None => None,
-    };
-    let (tx, rx) = mpsc::channel(1000);
-    let mut sources = tokio::task::JoinSet::new();
-    for endpoint in config.fedmsg {
-        let tx = tx.clone();
-        let stop = shutdown.clone();
-        let metrics = metrics.clone();
-        sources.spawn(async move { fedmsg::subscribe(endpoint, tx, stop, metrics).await });
-    }
-    if let Some(amqp) = config.amqp {
-        let tx = tx.clone();
-        let stop = shutdown.clone();
-        let metrics = metrics.clone();
-        sources.spawn(async move { amqp::consume(amqp, tx, stop, metrics).await });
-    }
-    drop(tx);
-    let queue = fmn_queue::SqsQueue::new(sqs, config.queue_url);
-    let sink = tokio::spawn(sink::forward(rx, queue, shutdown.clone(), metrics, spool));
-    while let Some(done) = sources.join_next().await {
-        match done {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "source stopped"),
-            Err(e) => tracing::error!(error = %e, "source panicked"),
+    Bridge::new(config, sqs)
+        .with_metrics(metrics)
+        .run(shutdown)
+        .await
+}
+
+/// The bridge, ready to run: its configuration, AWS clients and metrics.
+#[derive(Debug)]
+pub struct Bridge {
+    config: Config,
+    sqs: aws_sdk_sqs::Client,
+    s3: Option<aws_sdk_s3::Client>,
+    metrics: Arc<Metrics>,
+}
+
+impl Bridge {
+    /// A bridge sending with `sqs` (no S3: oversized messages are kept in the spool folder).
+    pub fn new(config: Config, sqs: aws_sdk_sqs::Client) -> Self {
+        Bridge {
+            config,
+            sqs,
+            s3: None,
+            metrics: Arc::default(),
         }
     }
-    // Every sender is gone: the sink drains the channel, flushes and returns.
-    sink.await??;
-    Ok(())
+
+    /// A bridge with SQS and S3 clients from one AWS configuration.
+    pub fn from_aws(config: Config, aws: &aws_config::SdkConfig) -> Self {
+        Bridge::new(config, aws_sdk_sqs::Client::new(aws)).with_s3(aws_sdk_s3::Client::new(aws))
+    }
+
+    /// Uses `s3` to store messages over SQS's size limit in `Config::oversize_bucket`.
+    pub fn with_s3(mut self, s3: aws_sdk_s3::Client) -> Self {
+        self.s3 = Some(s3);
+        self
+    }
+
+    /// Counts into `metrics` (shared with the caller).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The queue the sink sends to: `incoming`, offloading oversized bodies.
+    pub fn queue(&self) -> oversize::OversizeQueue<fmn_queue::SqsQueue> {
+        let offloader = match (&self.s3, &self.config.oversize_bucket) {
+            (Some(s3), Some(bucket)) => Some(fmn_queue::oversize::Offloader::new(
+                s3.clone(),
+                bucket.clone(),
+            )),
+            _ => None,
+        };
+        oversize::OversizeQueue::new(
+            fmn_queue::SqsQueue::new(self.sqs.clone(), self.config.queue_url.clone()),
+            offloader,
+            self.config.spool_dir.as_ref().map(|d| d.join("oversize")),
+            self.metrics.clone(),
+        )
+    }
+
+    /// Opens the spool, if one is configured.
+    pub fn open_spool(&self) -> Result<Option<spool::Spool>, spool::SpoolError> {
+        match &self.config.spool_dir {
+            Some(dir) => {
+                let max = if self.config.spool_max_bytes == 0 {
+                    1 << 30
+                } else {
+                    self.config.spool_max_bytes
+                };
+                Ok(Some(spool::Spool::open(dir, max)?))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Runs until `shutdown` is cancelled: stops the sources, lets the sink send (or spool)
+    /// what they handed over, acknowledges it, and returns once every task has ended.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let spool = self.open_spool()?;
+        let queue = self.queue();
+        let Bridge {
+            config,
+            metrics,
+            sqs,
+            ..
+        } = self;
+        // The endpoint outlives the sources by a little: it stops with the sink.
+        let health_stop = CancellationToken::new();
+        let health = match config.metrics_addr {
+            Some(addr) => {
+                let listener = health::bind(addr).await?;
+                Some(tokio::spawn(health::serve(
+                    listener,
+                    metrics.clone(),
+                    health_stop.clone(),
+                )))
+            }
+            None => None,
+        };
+        let checks = Arc::new(fedmsg::Checks {
+            validator: match &config.fedmsg_signatures {
+                Some(c) => Some(signature::Validator::load(c)?),
+                None => None,
+            },
+            quarantine: config
+                .quarantine_queue_url
+                .as_ref()
+                .map(|url| fmn_queue::SqsQueue::new(sqs.clone(), url.clone())),
+        });
+        if let Some(e) = config.fedmsg.iter().find(|e| e.signed) {
+            if checks.validator.is_none() {
+                anyhow::bail!(
+                    "fedmsg endpoint {} is signed: give the signature configuration (CA)",
+                    e.address
+                );
+            }
+        }
+        let (tx, rx) = mpsc::channel(1000);
+        let mut sources = tokio::task::JoinSet::new();
+        for endpoint in config.fedmsg {
+            let tx = tx.clone();
+            let stop = shutdown.clone();
+            let metrics = metrics.clone();
+            let checks = checks.clone();
+            metrics.fedmsg.configured.fetch_add(1, Relaxed);
+            sources.spawn(async move {
+                fedmsg::subscribe_checked(endpoint, tx, stop, metrics, checks).await
+            });
+        }
+        if let Some(amqp) = config.amqp {
+            let tx = tx.clone();
+            let stop = shutdown.clone();
+            let metrics = metrics.clone();
+            metrics.amqp.configured.fetch_add(1, Relaxed);
+            sources.spawn(async move { amqp::consume(amqp, tx, stop, metrics).await });
+        }
+        drop(tx);
+        let sink = tokio::spawn(sink::forward(
+            rx,
+            queue,
+            shutdown.clone(),
+            metrics.clone(),
+            spool,
+        ));
+        while let Some(done) = sources.join_next().await {
+            match done {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "source stopped"),
+                Err(e) => tracing::error!(error = %e, "source panicked"),
+            }
+        }
+        // Every sender is gone: the sink drains the channel, flushes and returns.
+        let sunk = sink.await;
+        health_stop.cancel();
+        if let Some(h) = health {
+            if let Ok(Err(e)) = h.await {
+                tracing::warn!(error = %e, "health endpoint failed");
+            }
+        }
+        sunk??;
+        Ok(())
+    }
 }

@@ -66,9 +66,10 @@ pub async fn forward<Q: Queue>(
                 drain_gated(&queue, s, &metrics, &mut drain_at).await;
                 let sent = s.is_empty() && queue.send_all(outgoing(&batch)).await.is_ok();
                 if sent {
-                    metrics.sqs_out.fetch_add(batch.len() as u64, Relaxed);
+                    count_forwarded(&metrics, &batch);
                     true
                 } else {
+                    metrics.sqs_refusals.fetch_add(1, Relaxed);
                     let messages: Vec<BusMessage> =
                         batch.iter().map(|d| d.message.clone()).collect();
                     match s.push(&messages) {
@@ -154,7 +155,7 @@ async fn drain<Q: Queue>(queue: &Q, spool: &mut Spool, metrics: &Metrics) -> boo
             tracing::error!(error = %e, "spool: cannot remove a sent batch");
             return false;
         }
-        metrics.sqs_out.fetch_add(batch.len() as u64, Relaxed);
+        metrics.drained.fetch_add(batch.len() as u64, Relaxed);
         metrics.spool_depth.store(spool.messages(), Relaxed);
         tracing::info!(
             sent = batch.len(),
@@ -175,6 +176,12 @@ pub fn outgoing(batch: &[Delivery]) -> Vec<Outgoing> {
         .collect()
 }
 
+fn count_forwarded(metrics: &Metrics, batch: &[Delivery]) {
+    for d in batch {
+        metrics.source(d.source).forwarded.fetch_add(1, Relaxed);
+    }
+}
+
 /// Whether SQS accepted the batch.
 async fn send_with_backoff<Q: Queue>(
     queue: &Q,
@@ -186,7 +193,7 @@ async fn send_with_backoff<Q: Queue>(
     for attempt in 1u32.. {
         match queue.send_all(outgoing(batch)).await {
             Ok(()) => {
-                metrics.sqs_out.fetch_add(batch.len() as u64, Relaxed);
+                count_forwarded(metrics, batch);
                 return true;
             }
             Err(e) if shutdown.is_cancelled() && attempt > 3 => {
@@ -194,6 +201,7 @@ async fn send_with_backoff<Q: Queue>(
                 return false;
             }
             Err(e) => {
+                metrics.sqs_refusals.fetch_add(1, Relaxed);
                 tracing::warn!(error = %e, attempt, "sqs: batch refused; backing off");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(30));
@@ -244,6 +252,7 @@ mod tests {
             Delivery {
                 message,
                 ack: Some(ack),
+                source: crate::Source::Amqp,
             },
             acked,
         )
@@ -281,6 +290,10 @@ mod tests {
         let expected: Vec<String> = (0..26).map(|n| n.to_string()).collect();
         assert_eq!(*queue.accepted.lock().unwrap(), expected, "in order, once");
         assert_eq!(metrics.spool_depth.load(Relaxed), 0);
+        // The last one went straight to SQS, or behind the others if SQS refused recently.
+        assert!(metrics.spooled.load(Relaxed) >= 25);
+        assert_eq!(metrics.drained.load(Relaxed), metrics.spooled.load(Relaxed));
+        assert_eq!(metrics.sqs_out(), 26);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }

@@ -6,6 +6,7 @@ mod config;
 pub mod headers;
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -22,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::{AmqpConfig, QueueName, Tls};
 
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Source};
 use crate::{BusMessage, Delivery};
 
 /// The longest wait between reconnection attempts.
@@ -77,9 +78,7 @@ pub async fn consume(
     let mut first = true;
     loop {
         if !first {
-            metrics
-                .amqp_reconnects
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            metrics.amqp.reconnects.fetch_add(1, Relaxed);
         }
         first = false;
         let mut consumed = false;
@@ -191,6 +190,7 @@ async fn session(
     tracing::info!(queue = %queue.name(), exchange = %config.exchange,
         keys = ?config.routing_keys, prefetch = config.prefetch, "amqp: consuming");
 
+    metrics.amqp.connected.store(1, Relaxed);
     // One task per unacknowledged delivery (at most `prefetch`), waiting for the sink.
     let mut pending = tokio::task::JoinSet::new();
     let ended = loop {
@@ -206,11 +206,11 @@ async fn session(
                 Some(Err(e)) => break Ended::Lost(e.to_string()),
                 Some(Ok(d)) => {
                     *consumed = true;
-                    metrics.received(&metrics.amqp_in);
+                    metrics.received(Source::Amqp);
                     let message = to_bus_message(d.routing_key.as_str(), &d.properties, &d.data);
                     tracing::debug!(topic = %message.topic, bytes = d.data.len(), "amqp: received");
                     let (ack, accepted) = oneshot::channel();
-                    if out.send(Delivery { message, ack: Some(ack) }).await.is_err() {
+                    if out.send(Delivery { message, ack: Some(ack), source: Source::Amqp }).await.is_err() {
                         break Ended::Stopped;
                     }
                     let acker = d.acker;
@@ -224,6 +224,7 @@ async fn session(
             },
         }
     };
+    metrics.amqp.connected.store(0, Relaxed);
     if let Ended::Stopped = ended {
         // No new deliveries; let the sink accept the in-flight ones, then acknowledge them.
         let _ = channel

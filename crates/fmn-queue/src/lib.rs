@@ -10,6 +10,7 @@
 
 mod batch;
 mod job;
+pub mod oversize;
 mod sqs;
 
 pub use batch::{RecordError, process_batch};
