@@ -1,0 +1,104 @@
+//! Deciding, per notification, between sending now and holding for a digest.
+
+use fmn_queue::NotificationJob;
+
+use crate::store::now_ms;
+use crate::{DIGEST_TOPIC, DigestError, HeldStore};
+
+/// At most `max` notifications per (user, context) in each window of `window_secs`; the rest
+/// of a window is held and sent as one summary when it ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FloodLimit {
+    /// Notifications sent one by one per window.
+    pub max: u64,
+    /// The window's length (seconds).
+    pub window_secs: u64,
+}
+
+impl Default for FloodLimit {
+    /// 20 notifications in 5 minutes.
+    fn default() -> Self {
+        FloodLimit {
+            max: 20,
+            window_secs: 300,
+        }
+    }
+}
+
+/// What a sender does with a notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Deliver it now.
+    Send,
+    /// It was held for a digest: deliver nothing now.
+    Held,
+}
+
+/// Decides between sending and holding; senders call [`Gate::admit`] before delivering.
+pub trait Admit {
+    /// Holds `job` if its context wants a digest or the flood limit is reached.
+    fn admit(
+        &self,
+        job: &NotificationJob,
+    ) -> impl Future<Output = Result<Admission, DigestError>> + Send;
+}
+
+/// The deployed gate: digests and the flood limit over a [`HeldStore`].
+#[derive(Debug, Clone)]
+pub struct Gate {
+    store: HeldStore,
+    limit: FloodLimit,
+}
+
+impl Gate {
+    /// A gate holding into `store` with the flood limit `limit`.
+    pub fn new(store: HeldStore, limit: FloodLimit) -> Self {
+        Gate { store, limit }
+    }
+}
+
+impl Admit for Gate {
+    async fn admit(&self, job: &NotificationJob) -> Result<Admission, DigestError> {
+        if job.message.topic == DIGEST_TOPIC {
+            // A digest itself is never held again.
+            return Ok(Admission::Send);
+        }
+        if job.settings.is_digest() {
+            self.store.hold(job, None).await?;
+            return Ok(Admission::Held);
+        }
+        let window = self.limit.window_secs.max(1);
+        let now = now_ms() / 1000;
+        let start = now - now % window;
+        let count = self.store.count(&job.user, job.context, start, window).await?;
+        if count <= self.limit.max {
+            return Ok(Admission::Send);
+        }
+        if count == self.limit.max + 1 {
+            tracing::warn!(user = %job.user, context = job.context.as_str(),
+                "flood limit reached; holding the rest of this window for one summary");
+        }
+        self.store.hold(job, Some(start + window)).await?;
+        Ok(Admission::Held)
+    }
+}
+
+/// Sends everything at once: no digests, no flood limit (unit tests, or no held table).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoGate;
+
+impl Admit for NoGate {
+    async fn admit(&self, _job: &NotificationJob) -> Result<Admission, DigestError> {
+        Ok(Admission::Send)
+    }
+}
+
+/// An optional gate: none sends everything at once.
+impl<G: Admit + Sync> Admit for Option<G> {
+    async fn admit(&self, job: &NotificationJob) -> Result<Admission, DigestError> {
+        match self {
+            Some(gate) => gate.admit(job).await,
+            None => Ok(Admission::Send),
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! POSTing a signed payload, with bounded retries.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::guard::{GuardedResolver, allowed_ip, check_target};
+use crate::{Payload, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
+
+/// Delivering to a webhook failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PostError {
+    /// The target is not allowed (private address, bad URL): retrying cannot help.
+    #[error("refused target: {0}")]
+    Refused(String),
+    /// The receiver answered with this status on the last attempt.
+    #[error("receiver answered {0}")]
+    Status(u16),
+    /// No answer (connection, TLS, timeout).
+    #[error("transport: {0}")]
+    Transport(String),
+}
+
+impl PostError {
+    /// Retrying (later) cannot help.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, PostError::Refused(_))
+    }
+}
+
+/// How often and how patiently one delivery is tried within one invocation (SQS redelivery
+/// retries again later).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in all (at least one).
+    pub attempts: u32,
+    /// Wait before the second attempt; doubled after each.
+    pub first_backoff: Duration,
+    /// Longest wait between attempts (also caps a receiver's `Retry-After`).
+    pub max_backoff: Duration,
+    /// Per-request timeout.
+    pub timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 3,
+            first_backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(5),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// POSTs signed payloads to users' webhooks.
+#[derive(Debug, Clone)]
+pub struct WebhookClient {
+    http: reqwest::Client,
+    allow_private: bool,
+    retry: RetryPolicy,
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+impl WebhookClient {
+    /// A client; `allow_private` lets it reach private, loopback and link-local addresses.
+    pub fn new(allow_private: bool, retry: RetryPolicy) -> Result<Self, PostError> {
+        let http = reqwest::Client::builder()
+            .dns_resolver(Arc::new(GuardedResolver { allow_private }))
+            // A proxy would resolve the name itself, past the guard.
+            .no_proxy()
+            // A redirect could point anywhere; receivers must answer where they are.
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(retry.timeout.min(Duration::from_secs(5)))
+            .timeout(retry.timeout)
+            .user_agent(concat!("fmn-webhook/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| PostError::Transport(error_chain(&e)))?;
+        Ok(WebhookClient {
+            http,
+            allow_private,
+            retry,
+        })
+    }
+
+    /// A client allowing private targets when `FMN_WEBHOOK_ALLOW_PRIVATE` is `1` or `true`.
+    pub fn from_env(retry: RetryPolicy) -> Result<Self, PostError> {
+        let allow = std::env::var("FMN_WEBHOOK_ALLOW_PRIVATE")
+            .is_ok_and(|v| matches!(v.as_str(), "1" | "true" | "yes"));
+        WebhookClient::new(allow, retry)
+    }
+
+    /// POSTs `payload` to `url`, signed with `secret`, retrying server errors, rate limits
+    /// and transport failures with backoff up to the policy's attempts.
+    pub async fn post(&self, url: &str, secret: &[u8], payload: &Payload) -> Result<(), PostError> {
+        let target = check_target(url, self.allow_private)?;
+        if !self.allow_private
+            && let Some(host) = target.host_str()
+        {
+            // A clear answer up front; the resolver checks again when connecting.
+            let port = target.port_or_known_default().unwrap_or(443);
+            if let Ok(addrs) = tokio::net::lookup_host((host, port)).await
+                && let Some(bad) = addrs.into_iter().find(|a| !allowed_ip(a.ip()))
+            {
+                return Err(PostError::Refused(format!(
+                    "{url}: resolves to {}, a private, loopback or link-local address",
+                    bad.ip()
+                )));
+            }
+        }
+        let body = serde_json::to_vec(payload).map_err(|e| PostError::Transport(e.to_string()))?;
+        let mut backoff = self.retry.first_backoff;
+        let mut last = PostError::Transport("not attempted".into());
+        for attempt in 1..=self.retry.attempts.max(1) {
+            let timestamp = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or_default();
+            let sent = self
+                .http
+                .post(target.clone())
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .header(TIMESTAMP_HEADER, timestamp.to_string())
+                .header(SIGNATURE_HEADER, sign(secret, timestamp, &body))
+                .body(body.clone())
+                .send()
+                .await;
+            let mut wait = backoff;
+            match sent {
+                Ok(response) if response.status().is_success() => return Ok(()),
+                Ok(response) => {
+                    let status = response.status();
+                    last = PostError::Status(status.as_u16());
+                    let retryable = status.is_server_error()
+                        || status == reqwest::StatusCode::TOO_MANY_REQUESTS
+                        || status == reqwest::StatusCode::REQUEST_TIMEOUT;
+                    if !retryable {
+                        return Err(last);
+                    }
+                    if let Some(after) = response
+                        .headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse::<u64>().ok())
+                    {
+                        wait = Duration::from_secs(after);
+                    }
+                }
+                Err(e) => {
+                    let text = error_chain(&e);
+                    if text.contains("private, loopback or link-local") {
+                        return Err(PostError::Refused(format!("{url}: {text}")));
+                    }
+                    last = PostError::Transport(text);
+                }
+            }
+            tracing::debug!(url, attempt, error = %last, "webhook attempt failed");
+            if attempt < self.retry.attempts {
+                tokio::time::sleep(wait.min(self.retry.max_backoff)).await;
+                backoff = (backoff * 2).min(self.retry.max_backoff);
+            }
+        }
+        Err(last)
+    }
+}
