@@ -29,9 +29,9 @@ stack="${STACK:-fmn}"
 template="infra/template.yaml"
 # package -> binary; the binary's zip lands in target/lambda/<binary>/bootstrap.zip
 # and is uploaded as <prefix><name>.zip, the key the template expects.
-packages=(fmn-matcher-fn fmn-email-sender-fn)
-binaries=(fmn-matcher fmn-email-sender)
-names=(matcher email-sender)
+packages=(fmn-matcher-fn fmn-email-sender-fn fmn-ownership-sync-fn)
+binaries=(fmn-matcher fmn-email-sender fmn-ownership-sync)
+names=(matcher email-sender ownership-sync)
 
 tool() { # NAME: the venv's copy if present, else PATH's
   if [ -x "$root/.venv/bin/$1" ]; then echo "$root/.venv/bin/$1"

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use fmn_messages::Message;
-use fmn_rules::{ContextKind, FilterRef, Notification};
+use fmn_rules::{ContextKind, ContextSettings, FilterRef, Notification};
 use serde::{Deserialize, Serialize};
 
 /// What a sender needs to know about the bus message, nothing more.
@@ -63,6 +63,9 @@ pub struct NotificationJob {
     pub addresses: Vec<String>,
     /// The filters that matched, for the "why" footer.
     pub filters: Vec<FilterRef>,
+    /// The context's settings when the message matched (verbose, markup, digest, …).
+    #[serde(default)]
+    pub settings: ContextSettings,
 }
 
 impl NotificationJob {
@@ -74,6 +77,7 @@ impl NotificationJob {
             context: notification.context,
             addresses: notification.addresses,
             filters: notification.filters,
+            settings: ContextSettings::default(),
         }
     }
 
@@ -88,6 +92,41 @@ impl NotificationJob {
             address
         )
     }
+}
+
+/// A confirmation code or link to deliver to a not yet confirmed address: the only thing
+/// ever sent to an unconfirmed address, and only on its owner's request through the API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmationJob {
+    /// The user who added the address.
+    pub user: String,
+    /// The context the address belongs to (which queue this is on).
+    pub context: ContextKind,
+    /// The address to confirm.
+    pub address: String,
+    /// The one-time code to enter through the API (IRC, Matrix), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// The one-time link to open (email), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+    /// When the code or link stops working, seconds since the epoch.
+    pub expires_at: i64,
+}
+
+/// A message on a delivery context's queue: a notification, or a confirmation request
+/// (`{"confirmation": {...}}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ContextJob {
+    /// Deliver a confirmation code or link.
+    Confirmation {
+        /// What to deliver.
+        confirmation: ConfirmationJob,
+    },
+    /// Deliver a notification.
+    Notification(NotificationJob),
 }
 
 #[cfg(test)]
@@ -107,5 +146,21 @@ mod tests {
         let again: NotificationJob =
             serde_json::from_value(serde_json::to_value(&job).unwrap()).unwrap();
         assert_eq!(again, job);
+        assert!(matches!(
+            serde_json::from_str::<ContextJob>(text).unwrap(),
+            ContextJob::Notification(n) if n == job
+        ));
+    }
+
+    #[test]
+    fn confirmation_jobs_are_told_apart() {
+        let text = r#"{"confirmation": {"user": "alice", "context": "irc", "address": "alice_",
+            "code": "482913", "expires_at": 1764000000}}"#;
+        let ContextJob::Confirmation { confirmation } = serde_json::from_str(text).unwrap() else {
+            panic!("not a confirmation");
+        };
+        assert_eq!(confirmation.address, "alice_");
+        assert_eq!(confirmation.code.as_deref(), Some("482913"));
+        assert!(serde_json::from_str::<ContextJob>(r#"{"confirmation": {"user": "a"}}"#).is_err());
     }
 }

@@ -3,7 +3,8 @@
 //! - `incoming`: the raw bus message as received (a fedmsg envelope or a fedora-messaging
 //!   `{topic, headers, body, id}` object), with the topic in the [`TOPIC_ATTRIBUTE`] message
 //!   attribute. The matcher normalises it.
-//! - one queue per delivery context: a [`NotificationJob`] as JSON.
+//! - one queue per delivery context: a [`ContextJob`] as JSON (a [`NotificationJob`], or a
+//!   [`ConfirmationJob`] wrapped as `{"confirmation": …}`).
 //!
 //! [`process_batch`] runs a per-record handler over an SQS event and reports the records
 //! that failed, so one bad record never fails its batch.
@@ -14,7 +15,7 @@ pub mod oversize;
 mod sqs;
 
 pub use batch::{RecordError, process_batch};
-pub use job::{MessageDigest, NotificationJob};
+pub use job::{ConfirmationJob, ContextJob, MessageDigest, NotificationJob};
 pub use sqs::{Outgoing, Queue, QueueError, SqsQueue};
 
 /// Message attribute carrying the bus topic on the `incoming` queue.

@@ -48,6 +48,15 @@ pub enum ContextKind {
 }
 
 impl ContextKind {
+    /// Every context kind.
+    pub const ALL: [ContextKind; 5] = [
+        Self::Email,
+        Self::Irc,
+        Self::Matrix,
+        Self::Webhook,
+        Self::Feed,
+    ];
+
     /// The lowercase name (`"email"`).
     pub fn as_str(self) -> &'static str {
         match self {

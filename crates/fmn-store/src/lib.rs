@@ -5,6 +5,8 @@
 //!   matcher re-reads preferences only when something changed.
 //! - [`DeliveryTable`]: one record per (message, user, context, address) delivery with a TTL,
 //!   which makes redelivered jobs send nothing twice.
+//! - [`OwnershipTable`]: the distribution's maintainer data, as snapshots replaced
+//!   atomically by the scheduled sync and read by the matcher.
 //! - The API table: [`TokenStore`] (personal and feed tokens, hashed), [`ConfirmationStore`]
 //!   (pending address confirmations) and [`RecentMessages`] (the log the API previews
 //!   filters against).
@@ -12,12 +14,14 @@
 mod api_table;
 mod confirmations;
 mod deliveries;
+mod ownership;
 mod preferences;
 mod recent;
 mod tokens;
 
 pub use confirmations::{ConfirmOutcome, ConfirmationStore, PendingConfirmation};
 pub use deliveries::{Claim, DeliveryTable};
+pub use ownership::{OwnershipTable, Replaced, Snapshot, snapshot_id};
 pub use preferences::PreferenceTable;
 pub use recent::RecentMessages;
 pub use tokens::{TokenRecord, TokenStore};
@@ -28,6 +32,9 @@ pub enum StoreError {
     /// DynamoDB answered with an error or could not be reached; worth retrying.
     #[error("dynamodb: {0}")]
     Dynamo(String),
+    /// A conditional write lost to a concurrent one; the caller may retry.
+    #[error("conflict: {0}")]
+    Conflict(String),
     /// A stored item is not what fmn writes.
     #[error("corrupt item {key}: {problem}")]
     Corrupt {

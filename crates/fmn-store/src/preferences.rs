@@ -62,6 +62,115 @@ impl PreferenceTable {
         Ok(())
     }
 
+    /// Deactivates one filter if it is still active, atomically with respect to every other
+    /// write of the user's preferences: of several concurrent callers exactly one gets
+    /// `true` (how a oneshot filter fires once). `false` when the filter is already inactive
+    /// or gone.
+    pub async fn deactivate_filter(
+        &self,
+        user: &str,
+        context: fmn_rules::ContextKind,
+        filter_id: &str,
+    ) -> Result<bool, StoreError> {
+        const ATTEMPTS: usize = 5;
+        for _ in 0..ATTEMPTS {
+            let out = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .key("pk", AttributeValue::S(user_key(user)))
+                .key("sk", AttributeValue::S(PREFS_SK.into()))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(StoreError::dynamo)?;
+            let Some(item) = out.item else {
+                return Ok(false);
+            };
+            let Some(AttributeValue::S(old_doc)) = item.get("doc").cloned() else {
+                return Err(StoreError::Corrupt {
+                    key: user_key(user),
+                    problem: "no doc attribute".into(),
+                });
+            };
+            let mut prefs = parse(&item)?;
+            let Some(filter) = prefs
+                .contexts
+                .get_mut(&context)
+                .and_then(|c| c.filters.iter_mut().find(|f| f.id == filter_id))
+                .filter(|f| f.active)
+            else {
+                return Ok(false);
+            };
+            filter.active = false;
+            match self.put_if(&prefs, Some(&old_doc)).await {
+                Ok(()) => return Ok(true),
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Conflict(format!(
+            "preferences of {user} kept changing during {ATTEMPTS} attempts"
+        )))
+    }
+
+    /// Stores preferences only if the stored document is still `expected` (`None`: absent),
+    /// bumping the version; [`StoreError::Conflict`] otherwise.
+    pub async fn put_if(
+        &self,
+        prefs: &Preferences,
+        expected: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let doc = serde_json::to_string(prefs).map_err(|e| StoreError::Corrupt {
+            key: user_key(&prefs.user),
+            problem: e.to_string(),
+        })?;
+        let put = Put::builder()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(user_key(&prefs.user)))
+            .item("sk", AttributeValue::S(PREFS_SK.into()))
+            .item("doc", AttributeValue::S(doc));
+        let put = match expected {
+            Some(old) => put
+                .condition_expression("doc = :old")
+                .expression_attribute_values(":old", AttributeValue::S(old.to_owned())),
+            None => put.condition_expression("attribute_not_exists(pk)"),
+        }
+        .build()
+        .map_err(StoreError::dynamo)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .transact_items(TransactWriteItem::builder().update(self.bump()?).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_transaction_canceled_exception()) =>
+            {
+                Err(StoreError::Conflict(format!(
+                    "preferences of {} changed meanwhile",
+                    prefs.user
+                )))
+            }
+            Err(e) => Err(StoreError::dynamo(e)),
+        }
+    }
+
+    fn bump(&self) -> Result<Update, StoreError> {
+        Update::builder()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S("META".into()))
+            .key("sk", AttributeValue::S("VERSION".into()))
+            .update_expression("ADD version :one")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .build()
+            .map_err(StoreError::dynamo)
+    }
+
     /// One user's preferences, if stored.
     pub async fn get(&self, user: &str) -> Result<Option<Preferences>, StoreError> {
         let out = self

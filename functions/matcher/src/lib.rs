@@ -3,29 +3,78 @@
 //! queue. Malformed messages are quarantined with the reason; a failure to reach a queue or
 //! the table fails only that record, which SQS retries.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use fmn_messages::Catalog;
 use fmn_queue::{NotificationJob, Outgoing, QUARANTINE_REASON_ATTRIBUTE, Queue, RecordError};
-use fmn_rules::{ContextKind, Matcher, Preferences};
+use fmn_rules::{ContextKind, ContextSettings, Matcher, Ownership, Preferences};
 use tokio::sync::RwLock;
 
-/// Where the matcher reads preferences from.
+/// Where the matcher reads its state from: preferences and maintainer data.
 pub trait PreferenceSource {
     /// A stamp that changes whenever any preference changes.
     fn version(&self) -> impl Future<Output = anyhow::Result<u64>> + Send;
     /// Every user's preferences.
     fn load_all(&self) -> impl Future<Output = anyhow::Result<Vec<Preferences>>> + Send;
+    /// Deactivates a oneshot filter; `true` for the one caller that did it.
+    fn deactivate_filter(
+        &self,
+        user: &str,
+        context: ContextKind,
+        filter_id: &str,
+    ) -> impl Future<Output = anyhow::Result<bool>> + Send;
+    /// The live maintainer snapshot's id, if any.
+    fn ownership_id(&self) -> impl Future<Output = anyhow::Result<Option<String>>> + Send;
+    /// The live maintainer snapshot, with its id.
+    fn load_ownership(
+        &self,
+    ) -> impl Future<Output = anyhow::Result<Option<(String, Ownership)>>> + Send;
 }
 
-impl PreferenceSource for fmn_store::PreferenceTable {
+/// The deployed state: the preferences table and, when configured, the ownership table.
+#[derive(Debug, Clone)]
+pub struct Tables {
+    /// Preferences.
+    pub preferences: fmn_store::PreferenceTable,
+    /// Maintainer snapshots (without them, `owned_by` rules match nothing).
+    pub ownership: Option<fmn_store::OwnershipTable>,
+}
+
+impl PreferenceSource for Tables {
     async fn version(&self) -> anyhow::Result<u64> {
-        Ok(fmn_store::PreferenceTable::version(self).await?)
+        Ok(self.preferences.version().await?)
     }
     async fn load_all(&self) -> anyhow::Result<Vec<Preferences>> {
-        Ok(fmn_store::PreferenceTable::load_all(self).await?)
+        Ok(self.preferences.load_all().await?)
+    }
+    async fn deactivate_filter(
+        &self,
+        user: &str,
+        context: ContextKind,
+        filter_id: &str,
+    ) -> anyhow::Result<bool> {
+        Ok(self
+            .preferences
+            .deactivate_filter(user, context, filter_id)
+            .await?)
+    }
+    async fn ownership_id(&self) -> anyhow::Result<Option<String>> {
+        Ok(match &self.ownership {
+            Some(table) => table.current().await?.map(|s| s.id),
+            None => None,
+        })
+    }
+    async fn load_ownership(&self) -> anyhow::Result<Option<(String, Ownership)>> {
+        let Some(table) = &self.ownership else {
+            return Ok(None);
+        };
+        let Some(snapshot) = table.current().await? else {
+            return Ok(None);
+        };
+        let text = table.load(&snapshot).await?;
+        Ok(Some((snapshot.id, Ownership::from_json(&text)?)))
     }
 }
 
@@ -34,6 +83,8 @@ impl PreferenceSource for fmn_store::PreferenceTable {
 pub struct Config {
     /// `FMN_PREFERENCES_TABLE`.
     pub preferences_table: String,
+    /// `FMN_OWNERSHIP_TABLE` (optional): maintainer snapshots for `owned_by` rules.
+    pub ownership_table: Option<String>,
     /// `FMN_QUARANTINE_QUEUE_URL`: the incoming DLQ.
     pub quarantine_queue_url: String,
     /// `FMN_<CONTEXT>_QUEUE_URL` for each context that has a sender.
@@ -49,10 +100,19 @@ impl Config {
     /// Reads the configuration from environment variables.
     pub fn from_env() -> Result<Config, ConfigError> {
         let var = |name: &'static str| std::env::var(name).map_err(|_| ConfigError(name));
+        // One queue per deployed context: `FMN_EMAIL_QUEUE_URL`, `FMN_IRC_QUEUE_URL`, …
+        // (email is required; a context without a queue is not deployed).
         let mut context_queues = BTreeMap::new();
         context_queues.insert(ContextKind::Email, var("FMN_EMAIL_QUEUE_URL")?);
+        for kind in ContextKind::ALL {
+            let name = format!("FMN_{}_QUEUE_URL", kind.as_str().to_ascii_uppercase());
+            if let Ok(url) = std::env::var(&name) {
+                context_queues.insert(kind, url);
+            }
+        }
         Ok(Config {
             preferences_table: var("FMN_PREFERENCES_TABLE")?,
+            ownership_table: std::env::var("FMN_OWNERSHIP_TABLE").ok(),
             quarantine_queue_url: var("FMN_QUARANTINE_QUEUE_URL")?,
             context_queues,
         })
@@ -63,7 +123,42 @@ impl Config {
 #[derive(Debug)]
 struct Compiled {
     version: Option<u64>,
+    ownership_id: Option<String>,
+    ownership: Arc<Ownership>,
     matcher: Arc<Matcher>,
+    contexts: Arc<ContextInfo>,
+}
+
+/// What jobs need from each (user, context) beyond the match: its settings and which of
+/// its filters are oneshot.
+#[derive(Debug, Default)]
+struct ContextInfo {
+    settings: HashMap<(String, ContextKind), ContextSettings>,
+    oneshot: HashSet<(String, ContextKind, String)>,
+}
+
+impl ContextInfo {
+    fn of(all: &[Preferences]) -> ContextInfo {
+        let mut info = ContextInfo::default();
+        for prefs in all {
+            for (kind, context) in &prefs.contexts {
+                info.settings
+                    .insert((prefs.user.clone(), *kind), context.settings.clone());
+                for f in context.filters.iter().filter(|f| f.oneshot && f.active) {
+                    info.oneshot
+                        .insert((prefs.user.clone(), *kind, f.id.clone()));
+                }
+            }
+        }
+        info
+    }
+}
+
+/// The compiled state one batch is matched against.
+#[derive(Debug, Clone)]
+struct View {
+    matcher: Arc<Matcher>,
+    contexts: Arc<ContextInfo>,
 }
 
 /// The matcher function's state: clients, and the compiled preferences kept warm across
@@ -74,6 +169,8 @@ pub struct MatcherFn<P, Q> {
     quarantine: Q,
     queues: BTreeMap<ContextKind, Q>,
     catalog: &'static Catalog,
+    /// Follows the pointers the bridge puts on `incoming` for oversized messages.
+    pointers: fmn_queue::oversize::Resolver,
     compiled: RwLock<Compiled>,
 }
 
@@ -85,16 +182,20 @@ impl<P: PreferenceSource + Sync, Q: Queue + Sync> MatcherFn<P, Q> {
             quarantine,
             queues,
             catalog: Catalog::builtin(),
+            pointers: fmn_queue::oversize::Resolver::default(),
             compiled: RwLock::new(Compiled {
                 version: None,
+                ownership_id: None,
+                ownership: Arc::default(),
                 matcher: Arc::default(),
+                contexts: Arc::default(),
             }),
         }
     }
 
     /// Handles one SQS batch from `incoming`.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        let matcher = match self.refresh().await {
+        let view = match self.refresh().await {
             Ok(m) => m,
             Err(e) => {
                 // Without preferences nothing can be decided: fail every record, SQS retries.
@@ -105,40 +206,64 @@ impl<P: PreferenceSource + Sync, Q: Queue + Sync> MatcherFn<P, Q> {
                 .await;
             }
         };
-        fmn_queue::process_batch(event, |record| self.handle_record(&matcher, record)).await
+        fmn_queue::process_batch(event, |record| self.handle_record(&view, record)).await
     }
 
-    /// Re-reads and recompiles preferences if their version changed since the last batch.
-    async fn refresh(&self) -> anyhow::Result<Arc<Matcher>> {
+    /// Re-reads and recompiles preferences (and maintainer data) if their version (snapshot
+    /// id) changed since the last batch: two consistent reads per batch when nothing did.
+    async fn refresh(&self) -> anyhow::Result<View> {
         let version = self.prefs.version().await?;
-        {
+        let ownership_id = self.prefs.ownership_id().await?;
+        let view = |c: &Compiled| View {
+            matcher: c.matcher.clone(),
+            contexts: c.contexts.clone(),
+        };
+        let (same_prefs, same_owners, mut ownership) = {
             let compiled = self.compiled.read().await;
-            if compiled.version == Some(version) {
-                return Ok(compiled.matcher.clone());
+            let same_prefs = compiled.version == Some(version);
+            let same_owners = compiled.ownership_id == ownership_id;
+            if same_prefs && same_owners {
+                return Ok(view(&compiled));
+            }
+            (same_prefs, same_owners, compiled.ownership.clone())
+        };
+        let mut loaded_id = ownership_id.clone();
+        if !same_owners {
+            match self.prefs.load_ownership().await? {
+                Some((id, owners)) => {
+                    tracing::info!(snapshot = %id, artifacts = owners.len(), "maintainer data loaded");
+                    loaded_id = Some(id);
+                    ownership = Arc::new(owners);
+                }
+                None => {
+                    loaded_id = None;
+                    ownership = Arc::default();
+                }
             }
         }
         let all = self.prefs.load_all().await?;
         let users = all.len();
-        let (matcher, skipped) = Matcher::build_lenient(all, Arc::default());
+        let contexts = Arc::new(ContextInfo::of(&all));
+        let (matcher, skipped) = Matcher::build_lenient(all, ownership.clone());
         for e in &skipped {
             tracing::warn!(error = %e, "skipping invalid preferences");
         }
         let matcher = Arc::new(matcher);
-        tracing::info!(version, users, "preferences compiled");
+        tracing::info!(version, users, same_prefs, "preferences compiled");
         let mut compiled = self.compiled.write().await;
         *compiled = Compiled {
             version: Some(version),
-            matcher: matcher.clone(),
+            ownership_id: loaded_id,
+            ownership,
+            matcher,
+            contexts,
         };
-        Ok(matcher)
+        Ok(view(&compiled))
     }
 
-    async fn handle_record(
-        &self,
-        matcher: &Matcher,
-        record: SqsMessage,
-    ) -> Result<(), RecordError> {
+    async fn handle_record(&self, view: &View, record: SqsMessage) -> Result<(), RecordError> {
         let body = record.body.unwrap_or_default();
+        let body = (self.pointers.resolve(body).await).map_err(|e| RecordError(e.to_string()))?;
         let message = match self.catalog.normalize_bytes(body.as_bytes()) {
             Ok(m) => m,
             Err(e) => {
@@ -154,8 +279,34 @@ impl<P: PreferenceSource + Sync, Q: Queue + Sync> MatcherFn<P, Q> {
             }
         };
         let mut by_context: BTreeMap<ContextKind, Vec<Outgoing>> = BTreeMap::new();
-        for notification in matcher.matches(&message) {
-            let job = NotificationJob::new(&message, notification);
+        for mut notification in view.matcher.matches(&message) {
+            let key = (notification.user.clone(), notification.context);
+            // A oneshot filter fires once: of concurrent matches, only the one that
+            // deactivates it keeps it.
+            let mut kept = Vec::with_capacity(notification.filters.len());
+            for filter in std::mem::take(&mut notification.filters) {
+                let oneshot_key = (key.0.clone(), key.1, filter.id.clone());
+                if view.contexts.oneshot.contains(&oneshot_key) {
+                    let won = self
+                        .prefs
+                        .deactivate_filter(&key.0, key.1, &filter.id)
+                        .await
+                        .map_err(|e| RecordError(e.to_string()))?;
+                    tracing::info!(user = %key.0, filter = %filter.id, won, "oneshot filter fired");
+                    if !won {
+                        continue;
+                    }
+                }
+                kept.push(filter);
+            }
+            if kept.is_empty() {
+                continue;
+            }
+            notification.filters = kept;
+            let mut job = NotificationJob::new(&message, notification);
+            if let Some(settings) = view.contexts.settings.get(&key) {
+                job.settings = settings.clone();
+            }
             let body = serde_json::to_string(&job).map_err(|e| RecordError(e.to_string()))?;
             by_context
                 .entry(job.context)
@@ -186,23 +337,29 @@ impl<P: PreferenceSource + Sync, Q: Queue + Sync> MatcherFn<P, Q> {
 }
 
 /// The matcher as deployed: DynamoDB preferences, SQS queues.
-pub type DeployedMatcher = MatcherFn<fmn_store::PreferenceTable, fmn_queue::SqsQueue>;
+pub type DeployedMatcher = MatcherFn<Tables, fmn_queue::SqsQueue>;
 
 /// Builds the deployed matcher from an AWS configuration and [`Config`].
 pub fn deployed(aws: &aws_config::SdkConfig, config: &Config) -> DeployedMatcher {
     let sqs = aws_sdk_sqs::Client::new(aws);
-    let prefs = fmn_store::PreferenceTable::new(
-        aws_sdk_dynamodb::Client::new(aws),
-        &config.preferences_table,
-    );
+    let dynamo = aws_sdk_dynamodb::Client::new(aws);
+    let tables = Tables {
+        preferences: fmn_store::PreferenceTable::new(dynamo.clone(), &config.preferences_table),
+        ownership: config
+            .ownership_table
+            .as_ref()
+            .map(|t| fmn_store::OwnershipTable::new(dynamo, t)),
+    };
     let queues = config
         .context_queues
         .iter()
         .map(|(k, url)| (*k, fmn_queue::SqsQueue::new(sqs.clone(), url)))
         .collect();
-    MatcherFn::new(
-        prefs,
+    let mut matcher = MatcherFn::new(
+        tables,
         fmn_queue::SqsQueue::new(sqs, &config.quarantine_queue_url),
         queues,
-    )
+    );
+    matcher.pointers = fmn_queue::oversize::Resolver::from_conf(aws);
+    matcher
 }

@@ -1,0 +1,212 @@
+//! The ownership sync: fetches the distribution's maintainer data as dist-git publishes it
+//! (`extras/pagure_owner_alias.json`: namespace → package → maintainers, groups written
+//! `@group`), checks it, and makes it the live snapshot of the ownership table, which the
+//! matcher reads for `owned_by` and `owned_by_group` rules.
+//!
+//! A snapshot that is not the expected shape, is empty, or names far fewer artifacts than
+//! the live one (a truncated download, a broken export) is refused and the live snapshot
+//! kept: stale maintainer data is better than none.
+
+use std::time::Duration;
+
+use fmn_rules::Ownership;
+use fmn_store::{OwnershipTable, Replaced};
+
+/// Where Fedora publishes its maintainer data.
+pub const FEDORA_SOURCE: &str = "https://src.fedoraproject.org/extras/pagure_owner_alias.json";
+/// The largest download accepted (Fedora's file is a few MB).
+pub const MAX_BYTES: usize = 64 * 1024 * 1024;
+
+/// Configuration from the environment the template sets.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `FMN_OWNERSHIP_TABLE`.
+    pub table: String,
+    /// `FMN_OWNERSHIP_URL` (default: Fedora's dist-git).
+    pub source_url: String,
+    /// `FMN_OWNERSHIP_MIN_RATIO` (default 0.5): refuse a snapshot naming fewer than this
+    /// fraction of the live snapshot's artifacts.
+    pub min_ratio: f64,
+}
+
+/// A required setting is missing or malformed.
+#[derive(Debug, thiserror::Error)]
+#[error("environment variable {0}: {1}")]
+pub struct ConfigError(&'static str, &'static str);
+
+impl Config {
+    /// Reads the configuration from environment variables.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        let table = std::env::var("FMN_OWNERSHIP_TABLE")
+            .map_err(|_| ConfigError("FMN_OWNERSHIP_TABLE", "missing"))?;
+        let source_url =
+            std::env::var("FMN_OWNERSHIP_URL").unwrap_or_else(|_| FEDORA_SOURCE.to_owned());
+        let min_ratio = match std::env::var("FMN_OWNERSHIP_MIN_RATIO") {
+            Ok(v) => v
+                .parse::<f64>()
+                .ok()
+                .filter(|r| (0.0..=1.0).contains(r))
+                .ok_or(ConfigError(
+                    "FMN_OWNERSHIP_MIN_RATIO",
+                    "not a number in 0..=1",
+                ))?,
+            Err(_) => 0.5,
+        };
+        Ok(Config {
+            table,
+            source_url,
+            min_ratio,
+        })
+    }
+}
+
+/// Why a sync did not replace the snapshot.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The source could not be fetched.
+    #[error("fetching {url}: {problem}")]
+    Fetch {
+        /// The source URL.
+        url: String,
+        /// What went wrong.
+        problem: String,
+    },
+    /// The source is not maintainer data, or implausible.
+    #[error("refusing the snapshot from {url}: {problem}")]
+    Refused {
+        /// The source URL.
+        url: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The table could not be read or written.
+    #[error(transparent)]
+    Store(#[from] fmn_store::StoreError),
+}
+
+/// What a sync did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The source has not changed since the live snapshot.
+    Unchanged {
+        /// Artifacts in the live snapshot.
+        artifacts: usize,
+    },
+    /// The source became the live snapshot.
+    Replaced {
+        /// Artifacts in the new snapshot.
+        artifacts: usize,
+        /// Artifacts in the one it replaced.
+        previous: Option<usize>,
+    },
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Unchanged { artifacts } => write!(f, "unchanged ({artifacts} artifacts)"),
+            Outcome::Replaced {
+                artifacts,
+                previous,
+            } => match previous {
+                Some(p) => write!(f, "replaced ({p} → {artifacts} artifacts)"),
+                None => write!(f, "first snapshot ({artifacts} artifacts)"),
+            },
+        }
+    }
+}
+
+/// The sync's state.
+#[derive(Debug, Clone)]
+pub struct OwnershipSync {
+    table: OwnershipTable,
+    http: reqwest::Client,
+    config: Config,
+}
+
+/// The sync as deployed.
+pub fn deployed(
+    aws: &aws_config::SdkConfig,
+    config: &Config,
+) -> Result<OwnershipSync, reqwest::Error> {
+    let table = OwnershipTable::new(aws_sdk_dynamodb::Client::new(aws), &config.table);
+    OwnershipSync::new(table, config.clone())
+}
+
+impl OwnershipSync {
+    /// A sync into `table` from `config.source_url`.
+    pub fn new(table: OwnershipTable, config: Config) -> Result<OwnershipSync, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .connect_timeout(Duration::from_secs(10))
+            .build()?;
+        Ok(OwnershipSync {
+            table,
+            http,
+            config,
+        })
+    }
+
+    /// Fetches, checks and stores the maintainer data once.
+    pub async fn run(&self) -> Result<Outcome, SyncError> {
+        let url = &self.config.source_url;
+        let text = self.fetch().await?;
+        let refused = |problem: String| SyncError::Refused {
+            url: url.clone(),
+            problem,
+        };
+        let ownership = Ownership::from_json(&text).map_err(|e| refused(e.to_string()))?;
+        let artifacts = ownership.len();
+        if artifacts == 0 {
+            return Err(refused("it names no artifacts".into()));
+        }
+        let live = self.table.current().await?;
+        if let Some(live) = &live {
+            // Truncation guard: a usable export does not lose half the distribution.
+            let floor = live.artifacts as f64 * self.config.min_ratio;
+            if (artifacts as f64) < floor {
+                return Err(refused(format!(
+                    "it names {artifacts} artifacts, the live snapshot {}",
+                    live.artifacts
+                )));
+            }
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let outcome = match self.table.replace(&text, artifacts, now).await? {
+            Replaced::Unchanged(s) => Outcome::Unchanged {
+                artifacts: s.artifacts,
+            },
+            Replaced::Replaced { current, previous } => Outcome::Replaced {
+                artifacts: current.artifacts,
+                previous: previous.map(|p| p.artifacts),
+            },
+        };
+        tracing::info!(%outcome, source = %url, "ownership sync");
+        Ok(outcome)
+    }
+
+    async fn fetch(&self) -> Result<String, SyncError> {
+        let url = &self.config.source_url;
+        let fail = |problem: String| SyncError::Fetch {
+            url: url.clone(),
+            problem,
+        };
+        let mut response = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| fail(e.to_string()))?;
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| fail(e.to_string()))? {
+            if body.len() + chunk.len() > MAX_BYTES {
+                return Err(fail(format!("larger than {MAX_BYTES} bytes")));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        String::from_utf8(body).map_err(|_| fail("not UTF-8".into()))
+    }
+}
