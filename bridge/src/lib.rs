@@ -214,13 +214,13 @@ impl Bridge {
                 .as_ref()
                 .map(|url| fmn_queue::SqsQueue::new(sqs.clone(), url.clone())),
         });
-        if let Some(e) = config.fedmsg.iter().find(|e| e.signed) {
-            if checks.validator.is_none() {
-                anyhow::bail!(
-                    "fedmsg endpoint {} is signed: give the signature configuration (CA)",
-                    e.address
-                );
-            }
+        if let Some(e) = config.fedmsg.iter().find(|e| e.signed)
+            && checks.validator.is_none()
+        {
+            anyhow::bail!(
+                "fedmsg endpoint {} is signed: give the signature configuration (CA)",
+                e.address
+            );
         }
         let (tx, rx) = mpsc::channel(1000);
         let mut sources = tokio::task::JoinSet::new();
@@ -259,10 +259,10 @@ impl Bridge {
         // Every sender is gone: the sink drains the channel, flushes and returns.
         let sunk = sink.await;
         health_stop.cancel();
-        if let Some(h) = health {
-            if let Ok(Err(e)) = h.await {
-                tracing::warn!(error = %e, "health endpoint failed");
-            }
+        if let Some(h) = health
+            && let Ok(Err(e)) = h.await
+        {
+            tracing::warn!(error = %e, "health endpoint failed");
         }
         sunk??;
         Ok(())

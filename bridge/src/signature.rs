@@ -111,9 +111,9 @@ fn read(path: &Path) -> Result<Vec<u8>, ConfigError> {
     std::fs::read(path).map_err(|e| ConfigError::Io(path.to_owned(), e))
 }
 
-/// DER blocks of a PEM file with the given label (or the file itself if it is not PEM).
+/// The DER blocks of a PEM file (or the file itself if it is not PEM).
 fn der_blocks(path: &Path, bytes: &[u8]) -> Result<Vec<Vec<u8>>, ConfigError> {
-    if !bytes.starts_with(b"-----") && !bytes.trim_ascii_start().starts_with(b"-----") {
+    if !bytes.trim_ascii_start().starts_with(b"-----") {
         return Ok(vec![bytes.to_vec()]);
     }
     let mut blocks = Vec::new();
@@ -231,13 +231,13 @@ impl Validator {
         if !issuer_ok {
             return Err(Invalid::Untrusted { subject });
         }
-        if let Some(revoked) = &self.revoked {
-            if revoked.contains(&strip_zeros(cert.raw_serial())) {
-                return Err(Invalid::Revoked {
-                    subject,
-                    serial: cert.raw_serial_as_string(),
-                });
-            }
+        if let Some(revoked) = &self.revoked
+            && revoked.contains(&strip_zeros(cert.raw_serial()))
+        {
+            return Err(Invalid::Revoked {
+                subject,
+                serial: cert.raw_serial_as_string(),
+            });
         }
         let signed = canonical_json(&Value::Object(fields.clone()));
         let key = ring::signature::UnparsedPublicKey::new(
