@@ -55,13 +55,13 @@ trap cleanup EXIT
 # --- code bucket with placeholder zips (a zip holding a file named bootstrap)
 "$py" - "$work" <<'EOF'
 import sys, zipfile
-for name in ("matcher", "email-sender"):
+for name in ("matcher", "email-sender", "irc-sender", "matrix-sender"):
     with zipfile.ZipFile(f"{sys.argv[1]}/{name}.zip", "w") as z:
         z.writestr("bootstrap", "#!/bin/sh\necho placeholder\n")
 EOF
 aws s3api create-bucket --bucket "$bucket" >/dev/null
 prefix="check/"
-for name in matcher email-sender; do
+for name in matcher email-sender irc-sender matrix-sender; do
   aws s3 cp --only-show-errors "$work/$name.zip" "s3://$bucket/${prefix}$name.zip"
 done
 ok "uploaded placeholder zips to s3://$bucket/$prefix"
@@ -95,7 +95,9 @@ ok "stack $stack CREATE_COMPLETE"
 outputs="$(aws cloudformation describe-stacks --stack-name "$stack" --query 'Stacks[0].Outputs')"
 out() { jget "$outputs" "{o['OutputKey']: o['OutputValue'] for o in d}.get('$1', '')"; }
 for key in IncomingQueueUrl IncomingDeadLetterQueueUrl EmailQueueUrl EmailDeadLetterQueueUrl \
-  PreferencesTableName DeliveriesTableName MatcherFunctionName EmailSenderFunctionName; do
+  PreferencesTableName DeliveriesTableName MatcherFunctionName EmailSenderFunctionName \
+  IrcQueueUrl IrcDeadLetterQueueUrl IrcSenderFunctionName \
+  MatrixQueueUrl MatrixDeadLetterQueueUrl MatrixSenderFunctionName; do
   [ -n "$(out "$key")" ] || fail "output $key missing"
 done
 ok "all 8 outputs present"
@@ -153,7 +155,7 @@ check_function() { # FUNCTION_OUTPUT EXPECTED_SORTED_VARS
     || fail "$1: environment is $(jget "$cfg" "sorted(d['Environment']['Variables'])")"
   ok "$1: provided.al2023, 10 s, 256 MB, env $2"
 }
-check_function MatcherFunctionName "FMN_EMAIL_QUEUE_URL FMN_PREFERENCES_TABLE FMN_QUARANTINE_QUEUE_URL RUST_LOG"
+check_function MatcherFunctionName "FMN_EMAIL_QUEUE_URL FMN_IRC_QUEUE_URL FMN_MATRIX_QUEUE_URL FMN_PREFERENCES_TABLE FMN_QUARANTINE_QUEUE_URL RUST_LOG"
 check_function EmailSenderFunctionName "FMN_DELIVERIES_TABLE FMN_SENDER_ADDRESS RUST_LOG"
 
 # --- event source mappings: present, disabled, batch size 10, partial batch failures
@@ -173,6 +175,8 @@ check_mapping() { # FUNCTION_OUTPUT QUEUE_OUTPUT BATCH WINDOW
 }
 check_mapping MatcherFunctionName IncomingQueueUrl 10 1
 check_mapping EmailSenderFunctionName EmailQueueUrl 10 0
+check_mapping IrcSenderFunctionName IrcQueueUrl 10 0
+check_mapping MatrixSenderFunctionName MatrixQueueUrl 10 0
 
 # --- a message sent to the incoming queue is not consumed by the emulator
 incoming="$(out IncomingQueueUrl)"
