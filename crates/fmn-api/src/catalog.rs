@@ -44,6 +44,11 @@ enum Arg {
 const STR_MAX: usize = 500;
 const LIST_MAX: usize = 100;
 
+/// Any JSON value.
+fn any_json() -> Value {
+    json!({"type": ["string", "number", "boolean", "object", "array", "null"]})
+}
+
 fn arg_schema(a: Arg) -> Value {
     let string = json!({"type": "string", "minLength": 1, "maxLength": STR_MAX});
     match a {
@@ -60,8 +65,8 @@ fn arg_schema(a: Arg) -> Value {
             "type": {"type": "string", "enum": ["rpms", "containers", "modules", "flatpaks"]},
             "name": string,
         }}}),
-        Arg::AnyJson => json!({}),
-        Arg::JsonList => json!({"type": "array", "maxItems": LIST_MAX}),
+        Arg::AnyJson => any_json(),
+        Arg::JsonList => json!({"type": "array", "maxItems": LIST_MAX, "items": any_json()}),
     }
 }
 
@@ -192,14 +197,6 @@ pub fn rule_kinds() -> Vec<RuleKindInfo> {
         .collect()
 }
 
-/// The schema of any rule: one of the kinds' schemas.
-pub(crate) fn rule_schema() -> Value {
-    json!({
-        "oneOf": KINDS.iter().map(schema_of).collect::<Vec<_>>(),
-        "description": "One condition on a message; `negate` inverts it. See GET /api/v1/rules.",
-    })
-}
-
 /// The keys a rule of `kind` may carry, if the kind exists.
 pub(crate) fn allowed_keys(kind: &str) -> Option<Vec<&'static str>> {
     KINDS.iter().find(|d| d.kind == kind).map(|d| {
@@ -225,6 +222,12 @@ mod tests {
         for k in kinds {
             let rule: fmn_rules::Rule = serde_json::from_value(k.example.clone()).unwrap();
             assert_eq!(rule.kind.name(), k.kind);
+            // The OpenAPI document carries the same schema.
+            let schema: utoipa::openapi::Schema = serde_json::from_value(k.schema.clone())
+                .unwrap_or_else(|e| panic!("{}: {e}", k.kind));
+            let back = serde_json::to_value(&schema).unwrap();
+            assert_eq!(back["properties"]["kind"]["enum"], json!([k.kind]));
+            assert_eq!(back["additionalProperties"], json!(false), "{back}");
             let keys = allowed_keys(k.kind).unwrap();
             for key in k.example.as_object().unwrap().keys() {
                 assert!(keys.contains(&key.as_str()), "{key} in {}", k.kind);

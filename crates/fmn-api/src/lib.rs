@@ -37,6 +37,7 @@ use axum::routing::{get, post, put};
 pub use catalog::{RuleKindInfo, rule_kinds};
 pub use config::{ApiConfig, ConfigError, Limits, OidcConfig};
 pub use error::{ApiError, ErrorBody};
+pub use extract::parse_json;
 pub use model::*;
 pub use openapi::{openapi, openapi_json};
 pub use state::AppState;

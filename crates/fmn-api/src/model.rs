@@ -55,8 +55,16 @@ impl<'de> Deserialize<'de> for RuleDoc {
 
 impl utoipa::PartialSchema for RuleDoc {
     fn schema() -> RefOr<Schema> {
-        serde_json::from_value(crate::catalog::rule_schema())
-            .unwrap_or_else(|_| RefOr::T(Schema::Object(utoipa::openapi::Object::new())))
+        // One of the kinds' schemas, each written as JSON Schema in the catalog.
+        let mut one_of = utoipa::openapi::schema::OneOfBuilder::new().description(Some(
+            "One condition on a message; `negate` inverts it. See GET /api/v1/rules.",
+        ));
+        for kind in crate::catalog::rule_kinds() {
+            if let Ok(schema) = serde_json::from_value::<Schema>(kind.schema) {
+                one_of = one_of.item(schema);
+            }
+        }
+        RefOr::T(Schema::OneOf(one_of.build()))
     }
 }
 

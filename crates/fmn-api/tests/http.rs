@@ -1,0 +1,1331 @@
+//! The HTTP API over real HTTP on 127.0.0.1, against a real moto server: every operation,
+//! every error class, cross-user access, token expiry and revocation, confirmation expiry
+//! and reuse, OpenID Connect tokens from a local issuer.
+//!
+//! Needs the project venv's moto server (`localstack/bootstrap.sh` installs it); it is
+//! started here on a free loopback port, with the API's tables and two context queues
+//! created the way the template creates them.
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+use fmn_api::{ApiConfig, AppState};
+use fmn_queue::ContextJob;
+use fmn_rules::ContextKind;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+const LINK_SECRET: &[u8] = b"api test link secret, 32 bytes!!";
+
+/// A moto server on 127.0.0.1, killed on drop.
+struct Moto {
+    endpoint: String,
+    _child: tokio::process::Child,
+}
+
+impl Moto {
+    async fn start() -> Moto {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let python = root.join(".venv/bin/python");
+        assert!(
+            root.join(".venv/bin/moto_server").exists(),
+            "moto server is missing: run localstack/bootstrap.sh"
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = tokio::process::Command::new(python)
+            .arg(root.join("localstack/moto_server.py"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        for _ in 0..200 {
+            if http
+                .get(format!("{endpoint}/moto-api/"))
+                .send()
+                .await
+                .is_ok()
+            {
+                return Moto {
+                    endpoint,
+                    _child: child,
+                };
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("moto server did not start on {endpoint}");
+    }
+}
+
+struct Api {
+    _moto: Moto,
+    aws: aws_config::SdkConfig,
+    base: String,
+    state: AppState,
+    http: reqwest::Client,
+    server: tokio::task::JoinHandle<()>,
+    email_queue: String,
+    irc_queue: String,
+}
+
+async fn table(aws: &aws_config::SdkConfig, name: &str) {
+    let key = |n: &str, t: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+            .unwrap()
+    };
+    let attr = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    aws_sdk_dynamodb::Client::new(aws)
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .attribute_definitions(attr("pk"))
+        .attribute_definitions(attr("sk"))
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn queue(aws: &aws_config::SdkConfig, name: &str) -> String {
+    aws_sdk_sqs::Client::new(aws)
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap()
+}
+
+/// A moto server with the API's tables (the template's keys) and two context queues, and
+/// the API serving on 127.0.0.1.
+async fn start(tweak: impl FnOnce(&mut ApiConfig)) -> Api {
+    let moto = Moto::start().await;
+    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&moto.endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "test", "test", None, None, "test",
+        ))
+        .load()
+        .await;
+    for t in ["prefs", "api", "feed"] {
+        table(&aws, t).await;
+    }
+    let email_queue = queue(&aws, "email").await;
+    let irc_queue = queue(&aws, "irc").await;
+    let mut config = ApiConfig::new("prefs", "api", LINK_SECRET);
+    config.feed_table = Some("feed".into());
+    config
+        .context_queues
+        .insert(ContextKind::Email, email_queue.clone());
+    config
+        .context_queues
+        .insert(ContextKind::Irc, irc_queue.clone());
+    tweak(&mut config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    config.base_url = base.clone();
+    let state = AppState::new(&aws, config);
+    let app = fmn_api::router(state.clone());
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    Api {
+        _moto: moto,
+        aws,
+        base,
+        state,
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap(),
+        server,
+        email_queue,
+        irc_queue,
+    }
+}
+
+impl Api {
+    /// Mints a personal token directly in the store (as `fmn token create` does).
+    async fn token(&self, user: &str, admin: bool, expires_in: Option<i64>) -> String {
+        let (secret, record) = fmn_api::auth::mint(user, admin, None, expires_in);
+        self.state.tokens().insert(&record).await.unwrap();
+        secret
+    }
+
+    async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<String>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value, reqwest::header::HeaderMap) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap();
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value, headers)
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let (s, v, _) = self
+            .raw(method, path, Some(token), body.map(|b| b.to_string()), &[])
+            .await;
+        // Every error is the API's JSON error.
+        if s >= 400 {
+            assert!(
+                v["error"].is_string() && v["message"].is_string(),
+                "{s} {v}"
+            );
+        }
+        (s, v)
+    }
+
+    async fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    /// The next job on a queue.
+    async fn job(&self, url: &str) -> ContextJob {
+        let sqs = aws_sdk_sqs::Client::new(&self.aws);
+        for _ in 0..10 {
+            let out = sqs
+                .receive_message()
+                .queue_url(url)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .unwrap();
+            if let Some(m) = out.messages.unwrap_or_default().into_iter().next() {
+                sqs.delete_message()
+                    .queue_url(url)
+                    .receipt_handle(m.receipt_handle.unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+                return serde_json::from_str(&m.body.unwrap()).unwrap();
+            }
+        }
+        panic!("no job on {url}");
+    }
+
+    async fn stop(self) {
+        self.server.abort();
+    }
+}
+
+fn confirmation(job: ContextJob) -> fmn_queue::ConfirmationJob {
+    match job {
+        ContextJob::Confirmation { confirmation } => confirmation,
+        other => panic!("not a confirmation: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn personal_tokens_authenticate_expire_and_revoke() {
+    let api = start(|_| {}).await;
+    // No token, a malformed header, an unknown token.
+    let (s, v, _) = api.raw(Method::GET, "/api/v1/me", None, None, &[]).await;
+    assert_eq!((s, v["error"].as_str()), (401, Some("unauthorized")));
+    let (s, _, _) = api
+        .raw(
+            Method::GET,
+            "/api/v1/me",
+            None,
+            None,
+            &[("authorization", "Basic x")],
+        )
+        .await;
+    assert_eq!(s, 401);
+    assert_eq!(api.get("/api/v1/me", "fmn_nope").await.0, 401);
+    assert_eq!(api.get("/api/v1/me", "not-a-jwt").await.0, 401);
+
+    let alice = api.token("alice", false, Some(3600)).await;
+    let (s, me) = api.get("/api/v1/me", &alice).await;
+    assert_eq!((s, me), (200, json!({"user": "alice", "admin": false})));
+
+    // Minting through the API: shown once, listed without the secret, usable, revocable.
+    let (s, created) = api
+        .call(
+            Method::POST,
+            "/api/v1/users/alice/tokens",
+            &alice,
+            Some(json!({"name": "script", "expires_in_secs": 600})),
+        )
+        .await;
+    assert_eq!(s, 201, "{created}");
+    let secret = created["token"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("fmn_"));
+    let (s, list) = api.get("/api/v1/users/alice/tokens", &alice).await;
+    assert_eq!(s, 200);
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    assert!(
+        !list.to_string().contains(&secret),
+        "a listed token shows its secret"
+    );
+    assert_eq!(api.get("/api/v1/me", &secret).await.0, 200);
+    let id = created["id"].as_str().unwrap();
+    let (s, _) = api
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/users/alice/tokens/{id}"),
+            &alice,
+            None,
+        )
+        .await;
+    assert_eq!(s, 204);
+    assert_eq!(
+        api.get("/api/v1/me", &secret).await.0,
+        401,
+        "revoked token still works"
+    );
+    let (s, _) = api
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/users/alice/tokens/{id}"),
+            &alice,
+            None,
+        )
+        .await;
+    assert_eq!(s, 404);
+
+    // Bad token requests.
+    for (body, code) in [
+        (json!({"expires_in_secs": 5}), 422),
+        (json!({"name": ""}), 422),
+        (json!({"name": "x".repeat(101)}), 422),
+        (json!({"admin": true}), 400),
+    ] {
+        let (s, v) = api
+            .call(
+                Method::POST,
+                "/api/v1/users/alice/tokens",
+                &alice,
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(s, code, "{body} -> {v}");
+    }
+
+    // Expiry: a token past its expiry is refused.
+    let short = api.token("alice", false, Some(1)).await;
+    assert_eq!(api.get("/api/v1/me", &short).await.0, 200);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(
+        api.get("/api/v1/me", &short).await.0,
+        401,
+        "expired token still works"
+    );
+
+    // Someone else's tokens: neither listed, minted nor revoked.
+    let bob = api.token("bob", false, None).await;
+    assert_eq!(api.get("/api/v1/users/alice/tokens", &bob).await.0, 403);
+    let (s, _) = api
+        .call(
+            Method::POST,
+            "/api/v1/users/alice/tokens",
+            &bob,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(s, 403);
+    let (_, list) = api.get("/api/v1/users/alice/tokens", &alice).await;
+    let first = list[0]["id"].as_str().unwrap();
+    let (s, _) = api
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/users/alice/tokens/{first}"),
+            &bob,
+            None,
+        )
+        .await;
+    assert_eq!(s, 403);
+    assert_eq!(api.get("/api/v1/me", &alice).await.0, 200);
+    // Admins see everyone's.
+    let admin = api.token("root", true, None).await;
+    assert_eq!(api.get("/api/v1/users/alice/tokens", &admin).await.0, 200);
+    assert_eq!(api.get("/api/v1/users", &alice).await.0, 403);
+    api.stop().await;
+}
+
+/// A local OpenID Connect issuer on 127.0.0.1 serving discovery and the fixture JWKS.
+async fn issuer() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let jwks: Value =
+        serde_json::from_str(include_str!("../../../tests/fixtures/api/jwks.json")).unwrap();
+    let discovery = json!({"issuer": base, "jwks_uri": format!("{base}/jwks")});
+    let app = axum::Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            axum::routing::get(move || async move { axum::Json(discovery) }),
+        )
+        .route(
+            "/jwks",
+            axum::routing::get(move || async move { axum::Json(jwks) }),
+        );
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    base
+}
+
+fn jwt(key_pem: &str, claims: &Value) -> String {
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some("test-key-1".into());
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(key_pem.as_bytes()).unwrap();
+    jsonwebtoken::encode(&header, claims, &key).unwrap()
+}
+
+#[tokio::test]
+async fn openid_connect_access_tokens_are_verified() {
+    let iss = issuer().await;
+    let iss2 = iss.clone();
+    let api = start(move |c| {
+        c.oidc = Some(fmn_api::OidcConfig {
+            issuer: iss2,
+            audience: Some("fmn".into()),
+            username_claim: "preferred_username".into(),
+            groups_claim: "groups".into(),
+        });
+        c.admin_groups = vec!["sysadmin-main".into()];
+    })
+    .await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let key = include_str!("../../../tests/fixtures/api/issuer-key.pem");
+    let claims = |user: &str, groups: Value, aud: &str, exp: u64| {
+        json!({"iss": iss, "aud": aud, "exp": exp, "iat": now,
+               "preferred_username": user, "groups": groups})
+    };
+    let good = jwt(key, &claims("alice", json!(["packager"]), "fmn", now + 600));
+    let (s, me) = api.get("/api/v1/me", &good).await;
+    assert_eq!((s, me), (200, json!({"user": "alice", "admin": false})));
+    let admin = jwt(
+        key,
+        &claims("carol", json!(["sysadmin-main"]), "fmn", now + 600),
+    );
+    assert_eq!(api.get("/api/v1/me", &admin).await.1["admin"], true);
+    assert_eq!(api.get("/api/v1/users", &admin).await.0, 200);
+    // A signed-in user mints a personal token for scripts.
+    let (s, created) = api
+        .call(
+            Method::POST,
+            "/api/v1/users/alice/tokens",
+            &good,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(s, 201);
+    assert_eq!(
+        api.get("/api/v1/me", created["token"].as_str().unwrap())
+            .await
+            .1["user"],
+        "alice"
+    );
+    // Refused: wrong audience, expired, another key, tampered, no username claim.
+    let refused = [
+        jwt(key, &claims("alice", json!([]), "other", now + 600)),
+        jwt(key, &claims("alice", json!([]), "fmn", now - 600)),
+        jwt(
+            include_str!("../../../tests/fixtures/api/other-key.pem"),
+            &claims("alice", json!([]), "fmn", now + 600),
+        ),
+        format!("{}x", good),
+        jwt(key, &json!({"iss": iss, "aud": "fmn", "exp": now + 600})),
+    ];
+    for t in refused {
+        let (s, v) = api.get("/api/v1/me", &t).await;
+        assert_eq!(s, 401, "{v}");
+    }
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn contexts_filters_and_rules_are_managed_and_validated() {
+    let api = start(|_| {}).await;
+    let t = api.token("alice", false, None).await;
+    let u = "/api/v1/users/alice";
+    let (s, prefs) = api.get(&format!("{u}/preferences"), &t).await;
+    assert_eq!((s, prefs), (200, json!({"user": "alice", "contexts": {}})));
+    assert_eq!(api.get(&format!("{u}/contexts/email"), &t).await.0, 404);
+
+    // Context: create with settings, then change them.
+    let (s, ctx) = api
+        .call(
+            Method::PUT,
+            &format!("{u}/contexts/email"),
+            &t,
+            Some(json!({"settings": {"digest_interval_secs": 3600, "verbose": true}})),
+        )
+        .await;
+    assert_eq!(s, 200, "{ctx}");
+    assert_eq!(ctx["enabled"], true);
+    assert_eq!(ctx["settings"]["digest_interval_secs"], 3600);
+
+    // Filters: create, read, rename, deactivate, rules, reorder, delete.
+    let f = format!("{u}/contexts/email/filters");
+    let (s, kernel) = api
+        .call(
+            Method::POST,
+            &f,
+            &t,
+            Some(json!({"id": "kernel", "name": "Kernel", "rules": [
+            {"kind": "artifact", "artifacts": [{"type": "rpms", "name": "kernel"}]},
+            {"kind": "agent", "negate": true}]})),
+        )
+        .await;
+    assert_eq!(s, 201, "{kernel}");
+    assert_eq!(kernel["active"], true);
+    let (s, other) = api
+        .call(
+            Method::POST,
+            &f,
+            &t,
+            Some(json!({"name": "Bodhi", "rules": [
+            {"kind": "topic", "glob": "*.bodhi.*"}]})),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let other_id = other["id"].as_str().unwrap().to_owned();
+    let (s, v) = api
+        .call(
+            Method::POST,
+            &f,
+            &t,
+            Some(json!({"id": "kernel", "name": "again"})),
+        )
+        .await;
+    assert_eq!((s, v["field"].as_str()), (409, Some("id")));
+    let (s, got) = api.get(&format!("{f}/kernel"), &t).await;
+    assert_eq!((s, &got), (200, &kernel));
+    let (s, patched) = api
+        .call(
+            Method::PATCH,
+            &format!("{f}/kernel"),
+            &t,
+            Some(json!({"name": "Linux", "active": false, "oneshot": true})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        (
+            patched["name"].as_str(),
+            patched["active"].as_bool(),
+            patched["oneshot"].as_bool()
+        ),
+        (Some("Linux"), Some(false), Some(true))
+    );
+    let (s, with_rule) = api
+        .call(
+            Method::POST,
+            &format!("{f}/kernel/rules"),
+            &t,
+            Some(json!({"kind": "severity", "levels": ["error"]})),
+        )
+        .await;
+    assert_eq!(s, 201);
+    assert_eq!(with_rule["rules"].as_array().unwrap().len(), 3);
+    let (s, replaced) = api
+        .call(
+            Method::PUT,
+            &format!("{f}/kernel/rules/2"),
+            &t,
+            Some(json!({"kind": "severity", "levels": ["warning", "error"]})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(replaced["rules"][2]["levels"], json!(["warning", "error"]));
+    let (s, removed) = api
+        .call(Method::DELETE, &format!("{f}/kernel/rules/2"), &t, None)
+        .await;
+    assert_eq!((s, removed["rules"].as_array().unwrap().len()), (200, 2));
+    assert_eq!(
+        api.call(Method::DELETE, &format!("{f}/kernel/rules/9"), &t, None)
+            .await
+            .0,
+        404
+    );
+    let (s, order) = api
+        .call(
+            Method::PUT,
+            &format!("{u}/contexts/email/filter-order"),
+            &t,
+            Some(json!({"ids": [other_id, "kernel"]})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(order[1]["id"], "kernel");
+    let (s, v) = api
+        .call(
+            Method::PUT,
+            &format!("{u}/contexts/email/filter-order"),
+            &t,
+            Some(json!({"ids": ["kernel"]})),
+        )
+        .await;
+    assert_eq!((s, v["field"].as_str()), (422, Some("ids")));
+
+    // Copy to another context, apply a template.
+    let (s, irc) = api
+        .call(
+            Method::POST,
+            &format!("{u}/contexts/email/copy"),
+            &t,
+            Some(json!({"to": "irc"})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(irc["filters"].as_array().unwrap().len(), 2);
+    let (s, tpl) = api
+        .call(
+            Method::POST,
+            &format!("{u}/contexts/irc/templates/packager"),
+            &t,
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{tpl}");
+    assert_eq!(tpl["filters"].as_array().unwrap().len(), 4);
+    assert_eq!(
+        api.call(
+            Method::POST,
+            &format!("{u}/contexts/irc/templates/nope"),
+            &t,
+            None
+        )
+        .await
+        .0,
+        404
+    );
+
+    // Bad input: the error names the field; nothing is stored.
+    let (_, before, headers) = api
+        .raw(
+            Method::GET,
+            &format!("{u}/preferences"),
+            Some(&t),
+            None,
+            &[],
+        )
+        .await;
+    let etag = headers["etag"].to_str().unwrap().to_owned();
+    let bad: Vec<(Value, u16, &str)> = vec![
+        (json!({"name": "x", "colour": "red"}), 400, ""),
+        (
+            json!({"name": "x", "rules": [{"kind": "nope"}]}),
+            400,
+            "rules[0]",
+        ),
+        (
+            json!({"name": "x", "rules": [{"kind": "topic", "glob": "a", "extra": 1}]}),
+            400,
+            "rules[0]",
+        ),
+        (
+            json!({"name": "x", "rules": [{"kind": "topic_regex", "regex": "("}]}),
+            422,
+            "contexts.email.filters[2].rules[0].regex",
+        ),
+        (
+            json!({"name": "x", "rules": [{"kind": "severity", "levels": ["loud"]}]}),
+            422,
+            "contexts.email.filters[2].rules[0].levels",
+        ),
+        (
+            json!({"name": "x".repeat(101)}),
+            422,
+            "contexts.email.filters[2].name",
+        ),
+        (
+            json!({"name": "x", "rules": [{"kind": "user", "usernames": ["a b"]}]}),
+            422,
+            "contexts.email.filters[2].rules[0].usernames[0]",
+        ),
+        (
+            json!({"name": "x", "addresses": ["nobody@example.org"]}),
+            422,
+            "contexts.email.filters[2].addresses",
+        ),
+        (
+            json!({"name": "x", "rules": [{"kind": "topic", "glob": "a".repeat(501)}]}),
+            422,
+            "contexts.email.filters[2].rules[0].glob",
+        ),
+        (json!({"name": 5}), 400, "name"),
+        (json!({"id": "a/b", "name": "x"}), 422, "id"),
+    ];
+    for (body, status, field) in bad {
+        let (s, v) = api.call(Method::POST, &f, &t, Some(body.clone())).await;
+        assert_eq!(s, status, "{body} -> {v}");
+        if !field.is_empty() {
+            assert_eq!(v["field"].as_str(), Some(field), "{body} -> {v}");
+        }
+    }
+    let (s, v, _) = api
+        .raw(Method::POST, &f, Some(&t), Some("{not json".into()), &[])
+        .await;
+    assert_eq!((s, v["error"].as_str()), (400, Some("bad_request")));
+    let (s, v) = api
+        .call(
+            Method::PUT,
+            &format!("{u}/contexts/email"),
+            &t,
+            Some(json!({"settings": {"digest_count": 0}})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["field"].as_str()),
+        (422, Some("contexts.email.settings.digest_count"))
+    );
+    let (_, after) = api.get(&format!("{u}/preferences"), &t).await;
+    assert_eq!(before, after, "a refused request changed something");
+
+    // Bounds: too many filters; too large a body.
+    let limits = api.get("/api/v1/limits", &t).await.1;
+    let max = limits["max_filters_per_context"].as_u64().unwrap();
+    for i in 2..max {
+        let (s, v) = api
+            .call(Method::POST, &f, &t, Some(json!({"name": format!("f{i}")})))
+            .await;
+        assert_eq!(s, 201, "{v}");
+    }
+    let (s, v) = api
+        .call(Method::POST, &f, &t, Some(json!({"name": "one too many"})))
+        .await;
+    assert_eq!((s, v["error"].as_str()), (422, Some("limit_exceeded")));
+    let huge = json!({"name": "x", "rules": [{"kind": "topic", "glob": "a".repeat(300_000)}]});
+    let (s, v) = api.call(Method::POST, &f, &t, Some(huge)).await;
+    assert_eq!((s, v["error"].as_str()), (413, Some("body_too_large")));
+
+    // Optimistic concurrency: a stale If-Match is refused.
+    let (s, v, _) = api
+        .raw(
+            Method::PATCH,
+            &format!("{f}/kernel"),
+            Some(&t),
+            Some(json!({"name": "stale"}).to_string()),
+            &[("if-match", &etag)],
+        )
+        .await;
+    assert_eq!((s, v["error"].as_str()), (412, Some("precondition_failed")));
+    let (_, _, h) = api
+        .raw(
+            Method::GET,
+            &format!("{u}/preferences"),
+            Some(&t),
+            None,
+            &[],
+        )
+        .await;
+    let fresh = h["etag"].to_str().unwrap().to_owned();
+    let (s, _, _) = api
+        .raw(
+            Method::PATCH,
+            &format!("{f}/kernel"),
+            Some(&t),
+            Some(json!({"name": "fresh"}).to_string()),
+            &[("if-match", &fresh)],
+        )
+        .await;
+    assert_eq!(s, 200);
+
+    // Unknown routes, methods, contexts, filters: JSON errors.
+    assert_eq!(api.get("/api/v1/nope", &t).await.0, 404);
+    assert_eq!(
+        api.call(Method::DELETE, "/api/v1/rules", &t, None).await.0,
+        405
+    );
+    assert_eq!(api.get(&format!("{u}/contexts/fax"), &t).await.0, 404);
+    assert_eq!(api.get(&format!("{f}/missing"), &t).await.0, 404);
+    assert_eq!(api.get("/api/v1/users/a%20b/preferences", &t).await.0, 400);
+
+    // Deletes.
+    assert_eq!(
+        api.call(Method::DELETE, &format!("{f}/kernel"), &t, None)
+            .await
+            .0,
+        204
+    );
+    assert_eq!(api.get(&format!("{f}/kernel"), &t).await.0, 404);
+    assert_eq!(
+        api.call(Method::DELETE, &format!("{u}/contexts/irc"), &t, None)
+            .await
+            .0,
+        204
+    );
+    assert_eq!(api.get(&format!("{u}/contexts/irc"), &t).await.0, 404);
+
+    // Writes land in the table the matcher reads, with its version bumped.
+    let table = fmn_store::PreferenceTable::new(aws_sdk_dynamodb::Client::new(&api.aws), "prefs");
+    let stored = table.get("alice").await.unwrap().unwrap();
+    assert!(
+        stored.contexts[&ContextKind::Email]
+            .filters
+            .iter()
+            .any(|f| f.name == "Bodhi")
+    );
+    assert!(table.version().await.unwrap() > 10);
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn other_users_data_is_closed() {
+    let api = start(|_| {}).await;
+    let alice = api.token("alice", false, None).await;
+    let bob = api.token("bob", false, None).await;
+    let u = "/api/v1/users/alice";
+    api.call(
+        Method::POST,
+        &format!("{u}/contexts/irc/filters"),
+        &alice,
+        Some(json!({"id": "mine", "name": "Mine", "rules": [{"kind": "user"}]})),
+    )
+    .await;
+    let (s, _) = api
+        .call(
+            Method::POST,
+            &format!("{u}/contexts/irc/addresses"),
+            &alice,
+            Some(json!({"address": "alice_"})),
+        )
+        .await;
+    assert_eq!(s, 202);
+    let code = confirmation(api.job(&api.irc_queue).await).code.unwrap();
+    let (_, before) = api.get(&format!("{u}/preferences"), &alice).await;
+
+    let f = format!("{u}/contexts/irc/filters/mine");
+    let a = format!("{u}/contexts/irc/addresses/alice_");
+    let attempts: Vec<(Method, String, Option<Value>)> = vec![
+        (Method::GET, format!("{u}/preferences"), None),
+        (Method::GET, format!("{u}/contexts/irc"), None),
+        (Method::GET, format!("{u}/contexts/irc/filters"), None),
+        (Method::GET, f.clone(), None),
+        (Method::GET, format!("{u}/contexts/irc/addresses"), None),
+        (
+            Method::PUT,
+            format!("{u}/contexts/irc"),
+            Some(json!({"enabled": false})),
+        ),
+        (
+            Method::POST,
+            format!("{u}/contexts/irc/filters"),
+            Some(json!({"name": "x"})),
+        ),
+        (Method::PATCH, f.clone(), Some(json!({"active": false}))),
+        (
+            Method::POST,
+            format!("{f}/rules"),
+            Some(json!({"kind": "user"})),
+        ),
+        (Method::DELETE, format!("{f}/rules/0"), None),
+        (Method::DELETE, f.clone(), None),
+        (Method::DELETE, format!("{u}/contexts/irc"), None),
+        (
+            Method::POST,
+            format!("{u}/contexts/irc/copy"),
+            Some(json!({"to": "email"})),
+        ),
+        (
+            Method::POST,
+            format!("{u}/contexts/irc/templates/packager"),
+            None,
+        ),
+        (
+            Method::PUT,
+            format!("{u}/contexts/irc/filter-order"),
+            Some(json!({"ids": ["mine"]})),
+        ),
+        (
+            Method::POST,
+            format!("{u}/contexts/irc/addresses"),
+            Some(json!({"address": "bob_"})),
+        ),
+        (Method::DELETE, a.clone(), None),
+        (
+            Method::POST,
+            format!("{a}/confirm"),
+            Some(json!({"code": code})),
+        ),
+        (
+            Method::POST,
+            format!("{u}/preview"),
+            Some(json!({"context": "irc"})),
+        ),
+        (Method::POST, format!("{u}/import/fmn3"), Some(json!([]))),
+        (Method::POST, format!("{u}/feed-token"), None),
+        (Method::GET, "/api/v1/users".into(), None),
+    ];
+    for (method, path, body) in attempts {
+        let (s, v) = api.call(method.clone(), &path, &bob, body).await;
+        assert_eq!(s, 403, "{method} {path} -> {v}");
+        assert!(!v.to_string().contains("alice_"), "an address leaked: {v}");
+    }
+    let (_, after) = api.get(&format!("{u}/preferences"), &alice).await;
+    assert_eq!(before, after, "another user changed alice's preferences");
+    // The code bob tried is still alice's to use.
+    let (s, v) = api
+        .call(
+            Method::POST,
+            &format!("{a}/confirm"),
+            &alice,
+            Some(json!({"code": code})),
+        )
+        .await;
+    assert_eq!((s, v["confirmed"].as_bool()), (200, Some(true)));
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn addresses_are_confirmed_once_by_code_or_link() {
+    let api = start(|c| c.confirmation_ttl_secs = 3).await;
+    let t = api.token("alice", false, None).await;
+    let u = "/api/v1/users/alice";
+
+    // IRC: a code on the IRC queue; a wrong code counts; the right one confirms, once.
+    let (s, added) = api
+        .call(
+            Method::POST,
+            &format!("{u}/contexts/irc/addresses"),
+            &t,
+            Some(json!({"address": "alice_"})),
+        )
+        .await;
+    assert_eq!(s, 202, "{added}");
+    assert_eq!(added["address"]["confirmed"], false);
+    assert_eq!(added["confirm_with"], "code");
+    let job = confirmation(api.job(&api.irc_queue).await);
+    assert_eq!(
+        (job.user.as_str(), job.address.as_str(), job.context),
+        ("alice", "alice_", ContextKind::Irc)
+    );
+    let code = job.code.unwrap();
+    assert_eq!(code.len(), 8);
+    let confirm = format!("{u}/contexts/irc/addresses/alice_/confirm");
+    let (s, v) = api
+        .call(
+            Method::POST,
+            &confirm,
+            &t,
+            Some(json!({"code": "00000000"})),
+        )
+        .await;
+    assert_eq!((s, v["field"].as_str()), (422, Some("code")));
+    let (s, v) = api
+        .call(Method::POST, &confirm, &t, Some(json!({"code": code})))
+        .await;
+    assert_eq!((s, v["confirmed"].as_bool()), (200, Some(true)));
+    let (s, _) = api
+        .call(Method::POST, &confirm, &t, Some(json!({"code": code})))
+        .await;
+    assert_eq!(s, 404, "a code worked twice");
+    let (s, _) = api
+        .call(
+            Method::POST,
+            &format!("{u}/contexts/irc/addresses"),
+            &t,
+            Some(json!({"address": "alice_"})),
+        )
+        .await;
+    assert_eq!(s, 409, "a confirmed address was reset");
+
+    // Email: a one-time link; GET shows a page and changes nothing; POST confirms, once.
+    let (s, added) = api
+        .call(
+            Method::POST,
+            &format!("{u}/contexts/email/addresses"),
+            &t,
+            Some(json!({"address": "alice@example.org"})),
+        )
+        .await;
+    assert_eq!((s, added["confirm_with"].as_str()), (202, Some("link")));
+    let job = confirmation(api.job(&api.email_queue).await);
+    let link = job.link.unwrap();
+    assert!(
+        link.starts_with(&format!("{}/api/v1/confirm/", api.base)),
+        "{link}"
+    );
+    let path = link.strip_prefix(&api.base).unwrap().to_owned();
+    let page = api.http.get(&link).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("<form method=\"post\""));
+    let (_, ctx) = api.get(&format!("{u}/contexts/email"), &t).await;
+    assert_eq!(
+        ctx["addresses"][0]["confirmed"], false,
+        "a GET confirmed the address"
+    );
+    let (s, _, _) = api.raw(Method::POST, &path, None, None, &[]).await;
+    assert_eq!(s, 200);
+    let (_, ctx) = api.get(&format!("{u}/contexts/email"), &t).await;
+    assert_eq!(ctx["addresses"][0]["confirmed"], true);
+    let (s, v, _) = api.raw(Method::POST, &path, None, None, &[]).await;
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (404, Some("not_found")),
+        "a link worked twice"
+    );
+
+    // Expiry: a code past its time is refused; adding again sends a new one.
+    api.call(
+        Method::POST,
+        &format!("{u}/contexts/irc/addresses"),
+        &t,
+        Some(json!({"address": "alice2"})),
+    )
+    .await;
+    let old = confirmation(api.job(&api.irc_queue).await).code.unwrap();
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    let confirm2 = format!("{u}/contexts/irc/addresses/alice2/confirm");
+    assert_eq!(
+        api.call(Method::POST, &confirm2, &t, Some(json!({"code": old})))
+            .await
+            .0,
+        404
+    );
+    api.call(
+        Method::POST,
+        &format!("{u}/contexts/irc/addresses"),
+        &t,
+        Some(json!({"address": "alice2"})),
+    )
+    .await;
+    let new = confirmation(api.job(&api.irc_queue).await).code.unwrap();
+    assert_eq!(
+        api.call(Method::POST, &confirm2, &t, Some(json!({"code": new})))
+            .await
+            .0,
+        200
+    );
+
+    // Too many wrong codes use a confirmation up.
+    api.call(
+        Method::POST,
+        &format!("{u}/contexts/irc/addresses"),
+        &t,
+        Some(json!({"address": "alice3"})),
+    )
+    .await;
+    let right = confirmation(api.job(&api.irc_queue).await).code.unwrap();
+    let confirm3 = format!("{u}/contexts/irc/addresses/alice3/confirm");
+    for _ in 0..5 {
+        assert_eq!(
+            api.call(Method::POST, &confirm3, &t, Some(json!({"code": "x"})))
+                .await
+                .0,
+            422
+        );
+    }
+    assert_eq!(
+        api.call(Method::POST, &confirm3, &t, Some(json!({"code": right})))
+            .await
+            .0,
+        404
+    );
+
+    // Bad addresses, feed contexts, contexts without a sender; removal.
+    for (ctx, addr, status) in [
+        ("email", "not-an-address", 422),
+        ("irc", "has space", 422),
+        ("feed", "x", 422),
+        ("matrix", "@alice:fedora.im", 503),
+    ] {
+        let (s, v) = api
+            .call(
+                Method::POST,
+                &format!("{u}/contexts/{ctx}/addresses"),
+                &t,
+                Some(json!({"address": addr})),
+            )
+            .await;
+        assert_eq!(s, status, "{ctx} {addr} -> {v}");
+    }
+    let del = format!("{u}/contexts/irc/addresses/alice3");
+    assert_eq!(api.call(Method::DELETE, &del, &t, None).await.0, 204);
+    assert_eq!(api.call(Method::DELETE, &del, &t, None).await.0, 404);
+    let (_, list) = api.get(&format!("{u}/contexts/irc/addresses"), &t).await;
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    api.stop().await;
+}
+
+fn koji_build(id: &str, owner: &str, package: &str) -> fmn_messages::Message {
+    let raw = json!({"topic": "org.fedoraproject.prod.buildsys.build.state.change", "msg_id": id,
+        "timestamp": 1_700_000_000.0,
+        "msg": {"owner": owner, "name": package, "version": "1", "release": "1.fc40",
+                "build_id": 1, "new": 1, "attribute": "state", "instance": "primary"}});
+    fmn_messages::Catalog::builtin().normalize(&raw).unwrap()
+}
+
+#[tokio::test]
+async fn catalogs_import_preview_unsubscribe_and_feeds() {
+    let api = start(|_| {}).await;
+    let t = api.token("AndrKlitzing", false, None).await;
+    let u = "/api/v1/users/AndrKlitzing";
+
+    // Catalogs and the OpenAPI document need no special rights.
+    let (s, rules) = api.get("/api/v1/rules", &t).await;
+    assert_eq!(s, 200);
+    assert_eq!(rules.as_array().unwrap().len(), 12);
+    assert!(
+        rules
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["schema"]["properties"].is_object()
+                && r["example"]["kind"] == r["kind"]
+                && !r["description"].as_str().unwrap().is_empty())
+    );
+    let (s, apps) = api.get("/api/v1/applications", &t).await;
+    assert_eq!(s, 200);
+    assert!(
+        apps["applications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "bodhi"),
+        "{apps}"
+    );
+    let (s, templates) = api.get("/api/v1/templates", &t).await;
+    assert_eq!((s, templates[0]["name"].as_str()), (200, Some("packager")));
+    let (s, doc, _) = api
+        .raw(Method::GET, "/api/v1/openapi.json", None, None, &[])
+        .await;
+    assert_eq!(s, 200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    assert!(doc["paths"].as_object().unwrap().len() >= 25);
+    assert!(doc["components"]["schemas"]["Rule"]["oneOf"].is_array());
+
+    // FMN 3 import: this user's rules only; addresses come in unconfirmed.
+    let all: Vec<Value> = serde_json::from_str(include_str!(
+        "../../fmn-rules/tests/fixtures/fmn3/rules-api.json"
+    ))
+    .unwrap();
+    let mine: Vec<&Value> = all
+        .iter()
+        .filter(|r| r["user"]["name"] == "AndrKlitzing")
+        .collect();
+    let (s, imported) = api
+        .call(
+            Method::POST,
+            &format!("{u}/import/fmn3"),
+            &t,
+            Some(json!(mine)),
+        )
+        .await;
+    assert_eq!(s, 200, "{imported}");
+    let email = &imported["contexts"]["email"];
+    assert!(!email["filters"].as_array().unwrap().is_empty());
+    assert_eq!(
+        email["addresses"][0]["confirmed"], false,
+        "an import confirmed an address"
+    );
+    let theirs: Vec<&Value> = all
+        .iter()
+        .filter(|r| r["user"]["name"] == "adamw")
+        .collect();
+    let (s, v) = api
+        .call(
+            Method::POST,
+            &format!("{u}/import/fmn3"),
+            &t,
+            Some(json!(theirs)),
+        )
+        .await;
+    assert_eq!((s, v["field"].as_str()), (422, Some("[0].user.name")));
+    let (s, _) = api
+        .call(
+            Method::POST,
+            &format!("{u}/import/fmn3"),
+            &t,
+            Some(json!({"x": 1})),
+        )
+        .await;
+    assert_eq!(s, 400);
+
+    // Preview over the recent-messages log the matcher writes.
+    let log = fmn_store::RecentMessages::new(aws_sdk_dynamodb::Client::new(&api.aws), "api");
+    log.record(&koji_build("m1", "bob", "kernel"))
+        .await
+        .unwrap();
+    log.record(&koji_build("m2", "AndrKlitzing", "kernel"))
+        .await
+        .unwrap();
+    log.record(&koji_build("m3", "bob", "bash")).await.unwrap();
+    let filter = json!({"name": "kernel, not mine", "rules": [
+        {"kind": "artifact", "artifacts": [{"type": "rpms", "name": "kernel"}]},
+        {"kind": "agent", "negate": true}]});
+    let (s, out) = api
+        .call(
+            Method::POST,
+            &format!("{u}/preview"),
+            &t,
+            Some(json!({"filter": filter})),
+        )
+        .await;
+    assert_eq!(s, 200, "{out}");
+    assert_eq!(out["scanned"], 3);
+    let ids: Vec<&str> = out["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["m1"]);
+    let (s, out) = api
+        .call(
+            Method::POST,
+            &format!("{u}/preview"),
+            &t,
+            Some(json!({"context": "email"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{out}");
+    for (body, status) in [
+        (json!({}), 400),
+        (json!({"context": "email", "filter": {"name": "x"}}), 400),
+        (json!({"context": "irc"}), 404),
+        (
+            json!({"filter": {"name": "x", "rules": [{"kind": "body_regex", "regex": "["}]}}),
+            422,
+        ),
+    ] {
+        let (s, v) = api
+            .call(
+                Method::POST,
+                &format!("{u}/preview"),
+                &t,
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(s, status, "{body} -> {v}");
+    }
+
+    // One-click unsubscribe: the signed link deactivates the filter; GET changes nothing.
+    let (s, _) = api
+        .call(
+            Method::POST,
+            &format!("{u}/contexts/email/filters"),
+            &t,
+            Some(json!({"id": "noisy", "name": "Noisy", "rules": [{"kind": "user"}]})),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let first = "noisy".to_owned();
+    let token = fmn_links::LinkSigner::new(LINK_SECRET).unsubscribe_token(
+        "AndrKlitzing",
+        ContextKind::Email,
+        &first,
+    );
+    let url = fmn_links::unsubscribe_url(&api.base, &token);
+    let page = api.http.get(&url).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let filter_url = format!("{u}/contexts/email/filters/{first}");
+    assert_eq!(
+        api.get(&filter_url, &t).await.1["active"],
+        true,
+        "a GET unsubscribed"
+    );
+    let done = api
+        .http
+        .post(&url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 200);
+    assert_eq!(api.get(&filter_url, &t).await.1["active"], false);
+    let forged = fmn_links::LinkSigner::new(b"not the secret at all, no").unsubscribe_token(
+        "AndrKlitzing",
+        ContextKind::Email,
+        &first,
+    );
+    let (s, _, _) = api
+        .raw(
+            Method::POST,
+            &fmn_links::unsubscribe_url("", &forged),
+            None,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(s, 404);
+
+    // Feeds: a secret URL, rotated; the old one stops working.
+    let (s, urls) = api
+        .call(Method::POST, &format!("{u}/feed-token"), &t, None)
+        .await;
+    assert_eq!(s, 201);
+    let rss = api
+        .http
+        .get(urls["rss"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rss.status(), 200);
+    assert!(rss.text().await.unwrap().contains("<rss"));
+    let atom = api
+        .http
+        .get(urls["atom"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(atom.status(), 200);
+    let (_, again) = api
+        .call(Method::POST, &format!("{u}/feed-token"), &t, None)
+        .await;
+    assert_ne!(again["rss"], urls["rss"]);
+    let old = api
+        .http
+        .get(urls["rss"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(old.status(), 404);
+    let (s, _, _) = api
+        .raw(Method::GET, "/feeds/guess/rss.xml", None, None, &[])
+        .await;
+    assert_eq!(s, 404);
+    api.stop().await;
+}
