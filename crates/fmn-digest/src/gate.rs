@@ -70,7 +70,10 @@ impl Admit for Gate {
         let window = self.limit.window_secs.max(1);
         let now = now_ms() / 1000;
         let start = now - now % window;
-        let count = self.store.count(&job.user, job.context, start, window).await?;
+        let count = self
+            .store
+            .count(&job.user, job.context, start, window)
+            .await?;
         if count <= self.limit.max {
             return Ok(Admission::Send);
         }

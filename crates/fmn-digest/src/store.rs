@@ -123,7 +123,11 @@ impl Batch {
         }
         per_app.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         let parts: Vec<String> = per_app.iter().map(|(a, c)| format!("{c} {a}")).collect();
-        let what = if self.flood { "fmn: flood of" } else { "fmn digest:" };
+        let what = if self.flood {
+            "fmn: flood of"
+        } else {
+            "fmn digest:"
+        };
         let mut filters: Vec<FilterRef> = Vec::new();
         for f in self.jobs.iter().flat_map(|j| &j.filters) {
             if !filters.iter().any(|g| g.id == f.id) {
@@ -264,7 +268,11 @@ impl HeldStore {
             .send()
             .await
             .map_err(DigestError::dynamo)?;
-        Ok(out.attributes.as_ref().and_then(|a| get_n(a, "n")).unwrap_or(1))
+        Ok(out
+            .attributes
+            .as_ref()
+            .and_then(|a| get_n(a, "n"))
+            .unwrap_or(1))
     }
 
     async fn query_items(&self, pk: &str, only_held: bool) -> Result<Vec<Item>, DigestError> {

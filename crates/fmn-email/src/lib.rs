@@ -1,10 +1,19 @@
-//! Email: [`render`] a [`NotificationJob`](fmn_queue::NotificationJob) into an [`Email`], send it with a [`Mailer`]
-//! ([`SesMailer`] in production).
+//! Email: [`render`] a [`NotificationJob`](fmn_queue::NotificationJob) (or [`render_digest`]
+//! several) into an [`Email`], turn it into a MIME message ([`Email::to_mime`]: text and HTML
+//! alternatives, `X-Fedmsg-*` headers for mail filters, RFC 8058 one-click
+//! `List-Unsubscribe`), and send it with a [`Mailer`] ([`SesMailer`] in production, as SES v2
+//! raw content).
+//!
+//! Nothing from a bus message reaches a header unsanitised: control characters (CR and LF
+//! among them) are removed and non-ASCII text is RFC 2047 encoded by the MIME builder.
 
+mod links;
+mod mime;
 mod render;
 mod ses;
 
-pub use render::{Email, render};
+pub use links::Links;
+pub use render::{Email, MAX_DIGEST_ITEMS, render, render_confirmation, render_digest};
 pub use ses::SesMailer;
 
 /// Sending failed.
@@ -13,7 +22,7 @@ pub enum MailError {
     /// Worth retrying later (throttling, network, service errors).
     #[error("temporary: {0}")]
     Temporary(String),
-    /// Retrying will not help (rejected address, unverified sender).
+    /// Retrying will not help (rejected address, unverified sender, unbuildable message).
     #[error("permanent: {0}")]
     Permanent(String),
 }

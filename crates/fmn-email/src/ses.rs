@@ -1,7 +1,8 @@
-//! The SES v2 mailer.
+//! The SES v2 mailer: the MIME message as raw content.
 
 use aws_sdk_sesv2::Client;
-use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+use aws_sdk_sesv2::primitives::Blob;
+use aws_sdk_sesv2::types::{EmailContent, RawMessage};
 
 use crate::{Email, MailError, Mailer};
 
@@ -22,26 +23,18 @@ impl SesMailer {
     }
 }
 
-fn content(text: &str) -> Result<Content, MailError> {
-    Content::builder()
-        .data(text)
-        .charset("UTF-8")
-        .build()
-        .map_err(|e| MailError::Permanent(e.to_string()))
-}
-
 impl Mailer for SesMailer {
     async fn send(&self, to: &str, email: &Email) -> Result<(), MailError> {
-        let message = Message::builder()
-            .subject(content(&email.subject)?)
-            .body(Body::builder().text(content(&email.body)?).build())
-            .build();
+        let raw = RawMessage::builder()
+            .data(Blob::new(email.to_mime(&self.from, to)?))
+            .build()
+            .map_err(|e| MailError::Permanent(e.to_string()))?;
+        // No Destination: with raw content SES takes the recipients from the To header.
         let result = self
             .client
             .send_email()
             .from_email_address(&self.from)
-            .destination(Destination::builder().to_addresses(to).build())
-            .content(EmailContent::builder().simple(message).build())
+            .content(EmailContent::builder().raw(raw).build())
             .send()
             .await;
         match result {
@@ -51,6 +44,7 @@ impl Mailer for SesMailer {
                     s.is_message_rejected()
                         || s.is_mail_from_domain_not_verified_exception()
                         || s.is_account_suspended_exception()
+                        || s.is_bad_request_exception()
                 });
                 let text = format!("{e}: {:?}", e.as_service_error().map(|s| s.to_string()));
                 Err(if permanent {

@@ -127,7 +127,9 @@ mod tests {
             id: id.into(),
             title: title.into(),
             summary: title.into(),
-            link: Some(format!("https://bodhi.fedoraproject.org/updates/{id}?a=1&b=2")),
+            link: Some(format!(
+                "https://bodhi.fedoraproject.org/updates/{id}?a=1&b=2"
+            )),
             published,
             app: "bodhi".into(),
             topic: "org.fedoraproject.prod.bodhi.update.comment".into(),
@@ -137,14 +139,22 @@ mod tests {
 
     fn items() -> Vec<FeedItem> {
         vec![
-            item("m2", "ralph commented on <b>fedmsg</b> & \"friends\"", 1_700_000_100),
+            item(
+                "m2",
+                "ralph commented on <b>fedmsg</b> & \"friends\"",
+                1_700_000_100,
+            ),
             item("m1", "evil\u{0}\u{1b}[31m title\r\n", 1_700_000_000),
         ]
     }
 
     #[test]
     fn rss_parses_back_with_every_item() {
-        let xml = rss("alice's notifications", "https://fmn.example/feeds/t/rss.xml", &items());
+        let xml = rss(
+            "alice's notifications",
+            "https://fmn.example/feeds/t/rss.xml",
+            &items(),
+        );
         let feed = feed_rs::parser::parse(xml.as_bytes()).unwrap();
         assert_eq!(feed.feed_type, feed_rs::model::FeedType::RSS2);
         assert_eq!(feed.entries.len(), 2);
@@ -170,7 +180,11 @@ mod tests {
 
     #[test]
     fn atom_parses_back_with_every_item() {
-        let xml = atom("alice's notifications", "https://fmn.example/feeds/t/atom.xml", &items());
+        let xml = atom(
+            "alice's notifications",
+            "https://fmn.example/feeds/t/atom.xml",
+            &items(),
+        );
         let feed = feed_rs::parser::parse(xml.as_bytes()).unwrap();
         assert_eq!(feed.feed_type, feed_rs::model::FeedType::Atom);
         assert_eq!(feed.title.unwrap().content, "alice's notifications");
@@ -181,12 +195,18 @@ mod tests {
             feed.entries[0].summary.as_ref().unwrap().content,
             "ralph commented on <b>fedmsg</b> & \"friends\" (your filter(s): my <updates>)"
         );
-        assert_eq!(feed.entries[1].links[0].href, "https://bodhi.fedoraproject.org/updates/m1?a=1&b=2");
+        assert_eq!(
+            feed.entries[1].links[0].href,
+            "https://bodhi.fedoraproject.org/updates/m1?a=1&b=2"
+        );
     }
 
     #[test]
     fn empty_feeds_are_valid() {
-        for xml in [rss("t", "https://x/rss.xml", &[]), atom("t", "https://x/atom.xml", &[])] {
+        for xml in [
+            rss("t", "https://x/rss.xml", &[]),
+            atom("t", "https://x/atom.xml", &[]),
+        ] {
             let feed = feed_rs::parser::parse(xml.as_bytes()).unwrap();
             assert!(feed.entries.is_empty());
         }

@@ -1,11 +1,14 @@
 //! The email sender: for each [`NotificationJob`] on the email queue, send one email to each
 //! of its addresses, exactly once in effect: a delivery record per (message, user, context,
 //! address) is claimed before sending and marked sent after, so a redelivered job sends
-//! nothing twice.
+//! nothing twice. Notifications of a digest context, and those past the flood limit, are
+//! held for the digest function instead ([`fmn_digest::Gate`]). A confirmation job sends the
+//! confirmation email to its (unconfirmed) address and nothing else.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use fmn_email::{MailError, Mailer};
-use fmn_queue::{NotificationJob, RecordError};
+use fmn_digest::{Admission, Admit};
+use fmn_email::{Email, Links, MailError, Mailer};
+use fmn_queue::{ConfirmationJob, ContextJob, NotificationJob, RecordError};
 use fmn_store::Claim;
 
 /// Delivery records: the idempotency of sending.
@@ -37,6 +40,12 @@ pub struct Config {
     pub deliveries_table: String,
     /// `FMN_SENDER_ADDRESS`: the verified From address.
     pub sender_address: String,
+    /// `FMN_HELD_TABLE`: where digests and floods are held; without it every notification
+    /// is sent at once.
+    pub held_table: Option<String>,
+    /// `FMN_API_BASE_URL` and `FMN_LINK_SECRET`: filter and one-click unsubscribe links;
+    /// without them emails carry neither.
+    pub links: Option<Links>,
 }
 
 /// A required setting is missing.
@@ -51,21 +60,51 @@ impl Config {
         Ok(Config {
             deliveries_table: var("FMN_DELIVERIES_TABLE")?,
             sender_address: var("FMN_SENDER_ADDRESS")?,
+            held_table: std::env::var("FMN_HELD_TABLE")
+                .ok()
+                .filter(|t| !t.is_empty()),
+            links: Links::from_env(),
         })
     }
 }
 
 /// The email sender's state.
 #[derive(Debug)]
-pub struct EmailSender<D, M> {
+pub struct EmailSender<D, M, G = fmn_digest::NoGate> {
     deliveries: D,
     mailer: M,
+    gate: G,
+    links: Option<Links>,
 }
 
 impl<D: DeliveryLog + Sync, M: Mailer + Sync> EmailSender<D, M> {
-    /// A sender recording deliveries in `deliveries` and sending with `mailer`.
+    /// A sender recording deliveries in `deliveries` and sending with `mailer`, everything at
+    /// once and without links.
     pub fn new(deliveries: D, mailer: M) -> Self {
-        EmailSender { deliveries, mailer }
+        EmailSender {
+            deliveries,
+            mailer,
+            gate: fmn_digest::NoGate,
+            links: None,
+        }
+    }
+}
+
+impl<D: DeliveryLog + Sync, M: Mailer + Sync, G: Admit + Sync> EmailSender<D, M, G> {
+    /// Holds digests and floods with `gate`.
+    pub fn with_gate<H: Admit + Sync>(self, gate: H) -> EmailSender<D, M, H> {
+        EmailSender {
+            deliveries: self.deliveries,
+            mailer: self.mailer,
+            gate,
+            links: self.links,
+        }
+    }
+
+    /// Writes filter and unsubscribe links with `links`.
+    pub fn with_links(mut self, links: Option<Links>) -> Self {
+        self.links = links;
+        self
     }
 
     /// Handles one SQS batch from the email queue.
@@ -77,50 +116,40 @@ impl<D: DeliveryLog + Sync, M: Mailer + Sync> EmailSender<D, M> {
         let body = record.body.unwrap_or_default();
         // A job we cannot read will never become readable: fail it, and after the queue's
         // receive limit SQS moves it to the DLQ where an operator sees it.
-        let job: NotificationJob =
+        let job: ContextJob =
             serde_json::from_str(&body).map_err(|e| RecordError(format!("unreadable job: {e}")))?;
-        let email = fmn_email::render(&job);
+        match job {
+            ContextJob::Confirmation { confirmation } => self.confirm(&confirmation).await,
+            ContextJob::Notification(job) => self.notify(&job).await,
+        }
+    }
+
+    async fn confirm(&self, job: &ConfirmationJob) -> Result<(), RecordError> {
+        let key = format!(
+            "confirm|{}|email|{}|{}",
+            job.user, job.address, job.expires_at
+        );
+        let email = fmn_email::render_confirmation(job);
+        self.deliver(&key, &job.address, &email).await
+    }
+
+    async fn notify(&self, job: &NotificationJob) -> Result<(), RecordError> {
+        match self.gate.admit(job).await {
+            Ok(Admission::Held) => {
+                tracing::info!(user = %job.user, id = %job.message.id, "held for a digest");
+                return Ok(());
+            }
+            Ok(Admission::Send) => {}
+            Err(e) => return Err(RecordError(e.to_string())),
+        }
+        let email = fmn_email::render(job, self.links.as_ref());
         let mut failures = Vec::new();
         for address in &job.addresses {
-            let key = job.delivery_key(address);
-            match self
-                .deliveries
-                .claim(&key)
+            if let Err(e) = self
+                .deliver(&job.delivery_key(address), address, &email)
                 .await
-                .map_err(|e| RecordError(e.to_string()))?
             {
-                Claim::AlreadySent => {
-                    tracing::info!(key, "already sent; skipping redelivered job");
-                    continue;
-                }
-                Claim::InProgress => {
-                    failures.push(format!("{address}: another attempt is sending"));
-                    continue;
-                }
-                Claim::Acquired => {}
-            }
-            match self.mailer.send(address, &email).await {
-                Ok(()) => {
-                    self.deliveries
-                        .mark_sent(&key)
-                        .await
-                        .map_err(|e| RecordError(e.to_string()))?;
-                    tracing::info!(key, subject = %email.subject, "email sent");
-                }
-                Err(MailError::Permanent(e)) => {
-                    // Retrying cannot help; keep the claim so we never retry it, and say so.
-                    self.deliveries
-                        .mark_sent(&key)
-                        .await
-                        .map_err(|e| RecordError(e.to_string()))?;
-                    tracing::error!(key, error = %e, "email rejected permanently");
-                }
-                Err(MailError::Temporary(e)) => {
-                    if let Err(release) = self.deliveries.release(&key).await {
-                        tracing::warn!(key, error = %release, "could not release claim");
-                    }
-                    failures.push(format!("{address}: {e}"));
-                }
+                failures.push(e.0);
             }
         }
         if failures.is_empty() {
@@ -129,17 +158,79 @@ impl<D: DeliveryLog + Sync, M: Mailer + Sync> EmailSender<D, M> {
             Err(RecordError(failures.join("; ")))
         }
     }
+
+    /// Sends `email` to `address` once in effect under the idempotency `key`.
+    async fn deliver(&self, key: &str, address: &str, email: &Email) -> Result<(), RecordError> {
+        match self
+            .deliveries
+            .claim(key)
+            .await
+            .map_err(|e| RecordError(e.to_string()))?
+        {
+            Claim::AlreadySent => {
+                tracing::info!(key, "already sent; skipping redelivered job");
+                return Ok(());
+            }
+            Claim::InProgress => {
+                return Err(RecordError(format!(
+                    "{address}: another attempt is sending"
+                )));
+            }
+            Claim::Acquired => {}
+        }
+        match self.mailer.send(address, email).await {
+            Ok(()) => {
+                self.deliveries
+                    .mark_sent(key)
+                    .await
+                    .map_err(|e| RecordError(e.to_string()))?;
+                tracing::info!(key, subject = %email.subject, "email sent");
+                Ok(())
+            }
+            Err(MailError::Permanent(e)) => {
+                // Retrying cannot help; keep the claim so we never retry it, and say so.
+                self.deliveries
+                    .mark_sent(key)
+                    .await
+                    .map_err(|e| RecordError(e.to_string()))?;
+                tracing::error!(key, error = %e, "email rejected permanently");
+                Ok(())
+            }
+            Err(MailError::Temporary(e)) => {
+                if let Err(release) = self.deliveries.release(key).await {
+                    tracing::warn!(key, error = %release, "could not release claim");
+                }
+                Err(RecordError(format!("{address}: {e}")))
+            }
+        }
+    }
 }
 
-/// The sender as deployed: DynamoDB delivery records, SES v2.
-pub type DeployedSender = EmailSender<fmn_store::DeliveryTable, fmn_email::SesMailer>;
+/// The sender as deployed: DynamoDB delivery records, SES v2, digests and the flood limit
+/// when a held table is configured.
+pub type DeployedSender =
+    EmailSender<fmn_store::DeliveryTable, fmn_email::SesMailer, Option<fmn_digest::Gate>>;
 
-/// Builds the deployed sender from an AWS configuration and [`Config`].
-pub fn deployed(aws: &aws_config::SdkConfig, config: &Config) -> DeployedSender {
+/// Builds the deployed sender from an AWS configuration (`ses` for SES v2, which may be
+/// another endpoint) and [`Config`].
+pub fn deployed(
+    aws: &aws_config::SdkConfig,
+    ses: &aws_config::SdkConfig,
+    config: &Config,
+) -> DeployedSender {
+    let dynamo = aws_sdk_dynamodb::Client::new(aws);
+    let gate = config.held_table.as_deref().map(|table| {
+        fmn_digest::Gate::new(
+            fmn_digest::HeldStore::new(dynamo.clone(), table),
+            fmn_digest::FloodLimit::default(),
+        )
+    });
     EmailSender::new(
-        fmn_store::DeliveryTable::new(aws_sdk_dynamodb::Client::new(aws), &config.deliveries_table),
-        fmn_email::SesMailer::new(aws_sdk_sesv2::Client::new(aws), &config.sender_address),
+        fmn_store::DeliveryTable::new(dynamo, &config.deliveries_table),
+        fmn_email::SesMailer::new(aws_sdk_sesv2::Client::new(ses), &config.sender_address),
     )
+    .with_gate(gate)
+    .with_links(config.links.clone())
 }
 
 #[cfg(test)]
@@ -244,5 +335,41 @@ mod tests {
                 .is_empty()
         );
         assert_eq!(sender.mailer.sent.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn confirmation_goes_to_its_address_once() {
+        let sender = EmailSender::new(MemoryLog::default(), Outbox::default());
+        let job = r#"{"confirmation": {"user": "alice", "context": "email",
+            "address": "new@example.org", "link": "https://fmn.example.org/api/v1/confirm/t",
+            "expires_at": 1764000000}}"#;
+        sender.handle(event(&[job, job])).await;
+        let sent = sender.mailer.sent.lock().unwrap().clone();
+        assert_eq!(
+            sent,
+            [(
+                "new@example.org".to_owned(),
+                "fmn: confirm your email address".to_owned()
+            )]
+        );
+    }
+
+    struct HoldAll(Mutex<Vec<String>>);
+
+    impl Admit for HoldAll {
+        async fn admit(&self, job: &NotificationJob) -> Result<Admission, fmn_digest::DigestError> {
+            self.0.lock().unwrap().push(job.message.id.clone());
+            Ok(Admission::Held)
+        }
+    }
+
+    #[tokio::test]
+    async fn held_notifications_are_not_sent() {
+        let sender = EmailSender::new(MemoryLog::default(), Outbox::default())
+            .with_gate(HoldAll(Mutex::default()));
+        let response = sender.handle(event(&[JOB])).await;
+        assert!(response.batch_item_failures.is_empty());
+        assert!(sender.mailer.sent.lock().unwrap().is_empty());
+        assert_eq!(sender.gate.0.lock().unwrap().len(), 1);
     }
 }

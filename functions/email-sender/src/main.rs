@@ -12,7 +12,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .init();
     let config = fmn_email_sender_fn::Config::from_env()?;
     let aws = aws_config::load_from_env().await;
-    let sender = fmn_email_sender_fn::deployed(&aws, &config);
+    let sender = fmn_email_sender_fn::deployed(&aws, &aws, &config);
     let sender = &sender;
     run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         Ok::<_, lambda_runtime::Error>(sender.handle(event.payload).await)

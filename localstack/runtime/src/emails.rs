@@ -71,11 +71,11 @@ pub async fn list(endpoint: &str) -> anyhow::Result<Vec<SentEmail>> {
             .flatten()
         {
             let raw = text(m, "raw_data");
-            let subject = raw
-                .lines()
-                .find_map(|l| l.strip_prefix("Subject: "))
-                .unwrap_or_default()
-                .to_owned();
+            // Decoded (RFC 2047) and unfolded, as a mail client shows it.
+            let subject = mail_parser::MessageParser::default()
+                .parse(raw.as_bytes())
+                .and_then(|p| p.subject().map(str::to_owned))
+                .unwrap_or_default();
             out.push(SentEmail {
                 id: text(m, "id"),
                 source: text(m, "source"),

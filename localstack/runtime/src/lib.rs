@@ -9,8 +9,10 @@
 //!   mapping, the queue's visibility timeout, partial batch failures, redrive by SQS).
 //! - [`demo`]: demo preferences and a ZeroMQ publisher replaying real bus messages.
 //! - [`emails`]: reads back the emails the emulator accepted.
+//! - [`delivery`]: the webhook sender, feed writer and digest function in the runtime.
 
 pub mod demo;
+pub mod delivery;
 pub mod deploy;
 pub mod emails;
 pub mod emulator;

@@ -234,23 +234,17 @@ pub async fn handlers(
             stack.output("EmailQueueUrl")?.to_owned(),
         )]
         .into_iter()
+        .chain(crate::delivery::queues(stack))
         .collect(),
     };
     let matcher = Arc::new(fmn_matcher_fn::deployed(aws, &matcher_config));
     let sender_config = fmn_email_sender_fn::Config {
         deliveries_table: stack.output("DeliveriesTableName")?.to_owned(),
         sender_address: sender_address.to_owned(),
+        held_table: stack.output("HeldTableName").ok().map(str::to_owned),
+        links: crate::delivery::links(aws, stack).await,
     };
-    let sender = Arc::new(fmn_email_sender_fn::EmailSender::new(
-        fmn_store::DeliveryTable::new(
-            aws_sdk_dynamodb::Client::new(aws),
-            &sender_config.deliveries_table,
-        ),
-        fmn_email::SesMailer::new(
-            aws_sdk_sesv2::Client::new(ses),
-            &sender_config.sender_address,
-        ),
-    ));
+    let sender = Arc::new(fmn_email_sender_fn::deployed(aws, ses, &sender_config));
     let matcher_handler: Handler = Arc::new(move |event| {
         let m = matcher.clone();
         Box::pin(async move { m.handle(event).await })
@@ -259,7 +253,7 @@ pub async fn handlers(
         let s = sender.clone();
         Box::pin(async move { s.handle(event).await })
     });
-    Ok(vec![
+    let mut handlers = vec![
         (
             stack.output("MatcherFunctionName")?.to_owned(),
             matcher_handler,
@@ -268,7 +262,9 @@ pub async fn handlers(
             stack.output("EmailSenderFunctionName")?.to_owned(),
             sender_handler,
         ),
-    ])
+    ];
+    handlers.extend(crate::delivery::handlers(aws, ses, stack, sender_address).await?);
+    Ok(handlers)
 }
 
 /// Starts a poller for every mapping of every function; returns their tasks.

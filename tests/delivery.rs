@@ -1,0 +1,372 @@
+//! End to end, from a ZeroMQ publish to each of email, webhook and feed: the email in moto's
+//! store with its headers, the webhook request received by a loopback listener (signature
+//! checked; it answers 500 first), the feed read back and parsed as RSS and Atom; a
+//! redelivered job delivers nothing twice; a digest context gets one grouped email from the
+//! digest function. Prints publish-to-delivery latency per context.
+
+#![allow(clippy::unwrap_used)] // a test: a panic is a failure with its reason
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::http::{HeaderMap, StatusCode};
+use fmn_e2e::{Harness, publish};
+use fmn_rules::Preferences;
+use serde_json::{Value, json};
+
+const CORPUS: &str = include_str!("../crates/fmn-messages/tests/fixtures/fedmsg-examples.jsonl");
+const SECRET: &str = "webhook-secret-of-dora";
+
+/// Real bodhi messages with distinct ids.
+fn bodhi_messages(n: usize) -> Vec<Value> {
+    let catalog = fmn_messages::Catalog::builtin();
+    let mut ids = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    for line in CORPUS.lines() {
+        let e: Value = serde_json::from_str(line).unwrap();
+        let id = e["msg_id"].as_str().unwrap_or_default().to_owned();
+        if e["app"] != "bodhi" || id.is_empty() || !ids.insert(id) {
+            continue;
+        }
+        if catalog.normalize(&e).is_err() {
+            continue;
+        }
+        let mut envelope = e.clone();
+        if let Some(o) = envelope.as_object_mut() {
+            o.remove("computed");
+        }
+        out.push(envelope);
+        if out.len() == n {
+            break;
+        }
+    }
+    out
+}
+
+fn prefs(webhook_url: &str) -> Vec<Preferences> {
+    let filter = |id: &str| {
+        json!([{"id": id, "name": "Bodhi things", "rules": [
+            {"kind": "application", "names": ["bodhi"]}]}])
+    };
+    let dora = json!({"user": "dora", "contexts": {
+        "email": {"addresses": [{"address": "dora@example.org", "confirmed": true}],
+                  "settings": {"verbose": true, "subject_prefix": "[fmn]"},
+                  "filters": filter("bodhi-mail")},
+        "webhook": {"addresses": [{"address": webhook_url, "confirmed": true, "secret": SECRET}],
+                    "filters": filter("bodhi-hook")},
+        "feed": {"addresses": [{"address": "feed", "confirmed": true}],
+                 "filters": filter("bodhi-feed")}
+    }});
+    let dig = json!({"user": "dig", "contexts": {
+        "email": {"addresses": [{"address": "dig@example.org", "confirmed": true}],
+                  "settings": {"digest_count": 3},
+                  "filters": filter("bodhi-digest")}
+    }});
+    vec![
+        serde_json::from_value(dora).unwrap(),
+        serde_json::from_value(dig).unwrap(),
+    ]
+}
+
+/// What the loopback webhook receiver saw: (message id, arrival), after a valid signature.
+#[derive(Default)]
+struct Receiver {
+    calls: usize,
+    delivered: Vec<(String, Instant)>,
+    bad_signatures: usize,
+}
+
+async fn start_receiver(
+    state: Arc<Mutex<Receiver>>,
+    stop: tokio_util::sync::CancellationToken,
+) -> String {
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+            let state = state.clone();
+            async move {
+                let mut s = state.lock().unwrap();
+                s.calls += 1;
+                if s.calls == 1 {
+                    // The first request fails: the sender must retry and deliver once.
+                    return StatusCode::INTERNAL_SERVER_ERROR;
+                }
+                let ts = headers
+                    .get(fmn_webhook::TIMESTAMP_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                let sig = headers
+                    .get(fmn_webhook::SIGNATURE_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                if !fmn_webhook::verify(SECRET.as_bytes(), ts, &body, sig) {
+                    s.bad_signatures += 1;
+                    return StatusCode::UNAUTHORIZED;
+                }
+                let payload: Value = serde_json::from_slice(&body).unwrap_or_default();
+                let id = payload["id"].as_str().unwrap_or_default().to_owned();
+                s.delivered.push((id, Instant::now()));
+                StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await
+            .unwrap();
+    });
+    url
+}
+
+/// A header's raw value, unfolded.
+fn header(raw: &str, name: &str) -> Vec<String> {
+    let m = mail_parser::MessageParser::default()
+        .parse(raw.as_bytes())
+        .unwrap();
+    m.headers()
+        .iter()
+        .filter(|h| h.name().eq_ignore_ascii_case(name))
+        .filter_map(|h| raw.get(h.offset_start() as usize..h.offset_end() as usize))
+        .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+/// The decoded text part.
+fn text_body(raw: &str) -> String {
+    mail_parser::MessageParser::default()
+        .parse(raw.as_bytes())
+        .and_then(|m| m.body_text(0).map(|t| t.into_owned()))
+        .unwrap_or_default()
+}
+
+fn subject(raw: &str) -> String {
+    mail_parser::MessageParser::default()
+        .parse(raw.as_bytes())
+        .and_then(|m| m.subject().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn percentiles(mut v: Vec<Duration>) -> String {
+    v.sort();
+    let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+    format!(
+        "n={} p50={:?} p99={:?} max={:?}",
+        v.len(),
+        at(0.5),
+        at(0.99),
+        v[v.len() - 1]
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_webhook_and_feed_each_deliver_once() {
+    let messages = bodhi_messages(6);
+    assert_eq!(messages.len(), 6, "not enough bodhi messages in the corpus");
+    let stop = tokio_util::sync::CancellationToken::new();
+    let received = Arc::new(Mutex::new(Receiver::default()));
+    let hook_url = start_receiver(received.clone(), stop.clone()).await;
+
+    let mut h = Harness::deploy(&prefs(&hook_url))
+        .await
+        .expect("emulator and stack (run localstack/bootstrap.sh)");
+    // The receiver is on loopback: allow private targets for this stack only.
+    fmn_local::delivery::set_function_environment(
+        &h.aws,
+        h.stack.output("WebhookSenderFunctionName").unwrap(),
+        &[("FMN_WEBHOOK_ALLOW_PRIVATE", "1")],
+    )
+    .await
+    .unwrap();
+    h.start_functions().await.unwrap();
+
+    let port = fmn_local::emulator::free_port().unwrap();
+    let mut publisher = zeromq::PubSocket::new();
+    publisher
+        .bind(&format!("tcp://127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    h.start_bridge(vec![format!("tcp://127.0.0.1:{port}").parse().unwrap()])
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let mut published: BTreeMap<String, Instant> = BTreeMap::new();
+    for m in &messages {
+        let id = m["msg_id"].as_str().unwrap().to_owned();
+        published.insert(id, Instant::now());
+        publish(
+            &mut publisher,
+            m["topic"].as_str().unwrap(),
+            &serde_json::to_vec(m).unwrap(),
+        )
+        .await
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Email: 6 to dora, with every header; dig's are held for the digest.
+    let mut email_latency = Vec::new();
+    let mut seen_email = BTreeMap::new();
+    let mut feed_latency = Vec::new();
+    let feeds = fmn_feed::FeedStore::new(
+        aws_sdk_dynamodb::Client::new(&h.aws),
+        h.stack.output("FeedTableName").unwrap(),
+    );
+    let mut seen_feed = std::collections::BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        for e in h.emails().await.unwrap() {
+            if e.to.iter().any(|t| t.contains("dora@")) {
+                let text = text_body(&e.body);
+                if let Some(id) = published
+                    .keys()
+                    .find(|id| text.contains(id.as_str()))
+                    .cloned()
+                    && !seen_email.contains_key(&id)
+                {
+                    email_latency.push(published[&id].elapsed());
+                    seen_email.insert(id, e.body.clone());
+                }
+            }
+        }
+        for item in feeds.recent("dora", 50).await.unwrap() {
+            if published.contains_key(&item.id) && seen_feed.insert(item.id.clone()) {
+                feed_latency.push(published[&item.id].elapsed());
+            }
+        }
+        let hooks = received.lock().unwrap().delivered.len();
+        if seen_email.len() == 6 && seen_feed.len() == 6 && hooks >= 6 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        seen_email.len(),
+        6,
+        "emails to dora: {:?}",
+        seen_email.keys()
+    );
+    for raw in seen_email.values() {
+        assert!(subject(raw).starts_with("[fmn] "), "{raw}");
+        assert_eq!(header(raw, "X-Fedmsg-Category"), ["bodhi"]);
+        assert!(header(raw, "X-Fedmsg-Topic")[0].contains(".bodhi."));
+        assert_eq!(header(raw, "Precedence"), ["bulk"]);
+        assert_eq!(header(raw, "Auto-Submitted"), ["auto-generated"]);
+        assert_eq!(
+            header(raw, "List-Unsubscribe-Post"),
+            ["List-Unsubscribe=One-Click"]
+        );
+        assert!(header(raw, "List-Unsubscribe")[0].contains("/api/v1/unsubscribe/"));
+        assert!(raw.contains("multipart/alternative"));
+        assert!(
+            text_body(raw).contains("Bodhi things"),
+            "footer names the filter"
+        );
+    }
+
+    // Webhook: the first answer was a 500, then each message exactly once, signed.
+    let hook_latency: Vec<Duration> = {
+        let r = received.lock().unwrap();
+        assert_eq!(r.bad_signatures, 0);
+        let mut ids: Vec<&str> = r.delivered.iter().map(|(id, _)| id.as_str()).collect();
+        ids.sort();
+        let mut want: Vec<&str> = published.keys().map(String::as_str).collect();
+        want.sort();
+        assert_eq!(ids, want, "each webhook delivered exactly once");
+        r.delivered
+            .iter()
+            .map(|(id, at)| at.duration_since(published[id]))
+            .collect()
+    };
+
+    // Feed: six items, valid RSS and Atom.
+    let items = feeds.recent("dora", 50).await.unwrap();
+    assert_eq!(items.len(), 6);
+    for xml in [
+        fmn_feed::rss("dora", "http://127.0.0.1/feeds/t/rss.xml", &items),
+        fmn_feed::atom("dora", "http://127.0.0.1/feeds/t/atom.xml", &items),
+    ] {
+        let feed = feed_rs::parser::parse(xml.as_bytes()).unwrap();
+        assert_eq!(feed.entries.len(), 6);
+    }
+
+    // A redelivered job (the same notification, again on each queue) delivers nothing.
+    let sqs = aws_sdk_sqs::Client::new(&h.aws);
+    let m = &messages[0];
+    let message = fmn_messages::Catalog::builtin().normalize(m).unwrap();
+    let job = |context: &str, address: &str| {
+        json!({"message": fmn_queue::MessageDigest::from(&message), "user": "dora",
+            "context": context, "addresses": [address],
+            "filters": [{"id": "x", "name": "Bodhi things"}]})
+        .to_string()
+    };
+    for (output, body) in [
+        ("EmailQueueUrl", job("email", "dora@example.org")),
+        ("WebhookQueueUrl", job("webhook", &hook_url)),
+        ("FeedQueueUrl", job("feed", "feed")),
+    ] {
+        sqs.send_message()
+            .queue_url(h.stack.output(output).unwrap())
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let dora_emails = h
+        .emails()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.to.iter().any(|t| t.contains("dora@")))
+        .count();
+    assert_eq!(dora_emails, 6, "a redelivered job sent email again");
+    assert_eq!(received.lock().unwrap().delivered.len(), 6);
+    assert_eq!(feeds.recent("dora", 50).await.unwrap().len(), 6);
+
+    // Digest: dig's six notifications were held; the digest function sends them as one
+    // email (its count limit is 3), and a rerun sends nothing more.
+    assert!(
+        !h.emails()
+            .await
+            .unwrap()
+            .iter()
+            .any(|e| e.to.iter().any(|t| t.contains("dig@"))),
+        "digest notifications must be held"
+    );
+    let (_, digest) = fmn_local::delivery::scheduled(&h.aws, &h.stack)
+        .await
+        .unwrap()
+        .pop()
+        .expect("the stack has a digest function");
+    let outcome = digest().await.unwrap();
+    assert!(
+        outcome.starts_with("1 digests (6 notifications)"),
+        "{outcome}"
+    );
+    let again = digest().await.unwrap();
+    assert!(again.starts_with("0 digests"), "{again}");
+    let dig: Vec<_> = h
+        .emails()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.to.iter().any(|t| t.contains("dig@")))
+        .collect();
+    assert_eq!(dig.len(), 1);
+    assert!(
+        dig[0].subject.contains("6 notifications"),
+        "{}",
+        dig[0].subject
+    );
+    assert!(text_body(&dig[0].body).contains("bodhi (6)"));
+
+    println!("latency email:   {}", percentiles(email_latency));
+    println!("latency webhook: {}", percentiles(hook_latency));
+    println!("latency feed:    {}", percentiles(feed_latency));
+    stop.cancel();
+    h.shutdown().await;
+}
