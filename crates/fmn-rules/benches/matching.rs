@@ -1,126 +1,37 @@
-//! Matching throughput against seeded, Fedora-like populations, one core.
+//! Matching against seeded, Fedora-like populations, one core.
 //!
-//! `cargo bench -p fmn-rules --bench matching` builds populations of 10k and 100k filters
-//! (`FMN_BENCH_FILTERS=10000,100000,1000000` to choose) and reports build time, bytes per
-//! filter (resident-memory growth while building: approximate), messages per second
-//! and per-message latency percentiles over the same message stream. A plain harness keeps the
-//! crate free of extra dependencies; the generator is a seeded xorshift, so runs are
-//! reproducible.
+//! `cargo bench -p fmn-rules --bench matching` runs 10k and 100k filters
+//! (`FMN_BENCH_FILTERS=10000,100000,1000000` to choose; `FMN_BENCH_MESSAGES` for the stream
+//! length, 20,000 by default). Per size it reports the index build time, heap bytes per
+//! filter (counted by the allocator: live bytes after the build, the preferences it consumed
+//! freed), messages per second normalised (`matches`, which copies the notifications' strings
+//! out, and `for_each_match`, which does not) and from raw JSON (parse, normalise, match),
+//! per-message latency percentiles, and the cost of replacing one user's preferences in the
+//! warm index. The generator is in `common/`: seeded, so runs are reproducible.
 
-use std::collections::BTreeMap;
+mod common;
+
+use std::alloc::System;
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use fmn_messages::{Artifacts, Generation, Message, Severity};
-use fmn_rules::{Matcher, Ownership, Preferences};
-use serde_json::json;
+use common::{Population, Rng};
+use fmn_messages::Catalog;
+use fmn_rules::Matcher;
+use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
 
-/// Resident memory in bytes (Linux), to estimate what the matcher holds.
-fn rss() -> usize {
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(1)?.parse::<usize>().ok())
-        .map_or(0, |pages| pages * 4096)
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+fn live_bytes() -> isize {
+    let s = GLOBAL.stats();
+    // `bytes_reallocated` is already part of the other two.
+    s.bytes_allocated as isize - s.bytes_deallocated as isize
 }
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
-const APPS: [&str; 8] = [
-    "bodhi",
-    "koji",
-    "pagure",
-    "copr",
-    "anitya",
-    "discourse",
-    "fas",
-    "mdapi",
-];
-const PACKAGES: usize = 60_000;
-
-fn pkg(i: usize) -> String {
-    format!("pkg{i}")
-}
-
-/// `filters` filters for `filters / 10` users, Fedora-like: packages followed, packages
-/// maintained minus own actions, mentions, a few application and topic filters, rare
-/// negation-only ones.
-fn population(filters: usize, rng: &mut Rng) -> Vec<Preferences> {
-    let users = (filters / 10).max(1);
-    (0..users)
-        .map(|u| {
-            let fs: Vec<_> = (0..10)
-                .map(|f| {
-                    let rules = match rng.below(100) {
-                        0..40 => json!([{"kind": "artifact", "artifacts": [
-                            {"type": "rpms", "name": pkg(rng.below(PACKAGES))}]}]),
-                        40..65 => json!([{"kind": "owned_by"}, {"kind": "agent", "negate": true}]),
-                        65..80 => json!([{"kind": "user"}]),
-                        80..88 => json!([{"kind": "application", "names": [APPS[rng.below(8)]]},
-                                         {"kind": "severity", "levels": ["error"]}]),
-                        88..98 => json!([{"kind": "topic", "glob": format!(
-                            "org.fedoraproject.prod.{}.*", APPS[rng.below(8)])},
-                            {"kind": "user"}]),
-                        _ => json!([{"kind": "agent", "usernames": [format!("u{}", rng.below(users))]}]),
-                    };
-                    json!({"id": format!("f{f}"), "name": "f", "rules": rules})
-                })
-                .collect();
-            serde_json::from_value(json!({"user": format!("u{u}"), "contexts": {"email": {
-                "addresses": [{"address": format!("u{u}@example.org"), "confirmed": true}],
-                "filters": fs}}}))
-            .unwrap_or_else(|e| panic!("generator: {e}"))
-        })
-        .collect()
-}
-
-fn ownership(users: usize, rng: &mut Rng) -> Ownership {
-    let mut o = Ownership::default();
-    for p in 0..PACKAGES {
-        for _ in 0..2 {
-            o.add("rpms", &pkg(p), &format!("u{}", rng.below(users)));
-        }
-    }
-    o
-}
-
-fn messages(n: usize, users: usize, rng: &mut Rng) -> Vec<Message> {
-    (0..n)
-        .map(|i| {
-            let app = APPS[rng.below(8)];
-            let agent = format!("u{}", rng.below(users));
-            let mut artifacts = Artifacts::default();
-            artifacts.rpms.insert(pkg(rng.below(PACKAGES)));
-            Message {
-                id: format!("m{i}"),
-                topic: format!("org.fedoraproject.prod.{app}.thing.happened"),
-                app: app.to_owned(),
-                generation: Generation::FedoraMessaging,
-                timestamp: None,
-                body: json!({"agent": agent}),
-                usernames: [agent.clone(), format!("u{}", rng.below(users))].into(),
-                agent: Some(agent),
-                artifacts,
-                groups: Default::default(),
-                severity: Severity::Info,
-                title: String::new(),
-                summary: String::new(),
-                link: None,
-                long_form: None,
-            }
-        })
-        .collect()
+fn pct(sorted: &[Duration], p: usize) -> Duration {
+    sorted[(sorted.len() - 1) * p / 100]
 }
 
 fn main() {
@@ -129,43 +40,144 @@ fn main() {
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
-    let mut medians = BTreeMap::new();
+    let n: usize = std::env::var("FMN_BENCH_MESSAGES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20_000);
+    let corpus = common::corpus();
+    println!("corpus: {} messages", corpus.len());
+    let mut medians = Vec::new();
     for filters in sizes {
         let mut rng = Rng(0x5eed_f00d ^ filters as u64);
-        let users = filters / 10;
-        let owners = Arc::new(ownership(users, &mut rng));
-        let stream = messages(20_000, users, &mut rng);
-        let prefs = population(filters, &mut rng);
-        let before = rss();
+        let pop = Population::for_filters(filters);
+        let owners = Arc::new(pop.ownership(&mut rng));
+        let stream = common::stream(&corpus, &pop, n, &mut rng);
+        let before = live_bytes();
+        let prefs: Vec<_> = (0..pop.users).map(|u| pop.prefs(u, &mut rng)).collect();
         let start = Instant::now();
-        let matcher = Matcher::build_with(prefs, owners).unwrap_or_else(|e| panic!("{e}"));
+        let matcher = Matcher::build_with(prefs, owners.clone()).unwrap_or_else(|e| panic!("{e}"));
         let built = start.elapsed();
-        let bytes = rss().saturating_sub(before);
-        let mut lat = Vec::with_capacity(stream.len());
-        let mut notified = 0;
-        let start = Instant::now();
-        for m in &stream {
-            let t = Instant::now();
-            notified += black_box(matcher.matches(black_box(m))).len();
-            lat.push(t.elapsed());
+        let bytes = live_bytes() - before;
+        let stats = matcher.stats();
+
+        if std::env::var_os("FMN_BENCH_PROFILE").is_some() {
+            // Only the index's own work, for `valgrind --tool=callgrind`.
+            let mut count = 0usize;
+            for _ in 0..5 {
+                for (_, m) in &stream {
+                    matcher.for_each_match(black_box(m), |hit| count += hit.filter_count());
+                }
+            }
+            println!("{filters} filters: {count} filters matched");
+            continue;
         }
-        let total = start.elapsed();
+        // Throughput: normalised, with and without copying strings out; raw JSON.
+        let mut notified = 0usize;
+        let start = Instant::now();
+        for (_, m) in &stream {
+            notified += black_box(matcher.matches(black_box(m))).len();
+        }
+        let normalised = stream.len() as f64 / start.elapsed().as_secs_f64();
+        let start = Instant::now();
+        let mut count = 0usize;
+        for (_, m) in &stream {
+            matcher.for_each_match(black_box(m), |hit| count += hit.filter_count());
+        }
+        let lean = stream.len() as f64 / start.elapsed().as_secs_f64();
+        black_box(count);
+        let catalog = Catalog::builtin();
+        let start = Instant::now();
+        for (raw, _) in &stream {
+            if let Ok(m) = catalog.normalize_bytes(black_box(raw.as_bytes())) {
+                black_box(matcher.matches(&m));
+            }
+        }
+        let raw = stream.len() as f64 / start.elapsed().as_secs_f64();
+        let mut lat: Vec<Duration> = stream
+            .iter()
+            .map(|(_, m)| {
+                let t = Instant::now();
+                black_box(matcher.matches(black_box(m)));
+                t.elapsed()
+            })
+            .collect();
+        if std::env::var_os("FMN_BENCH_SLOWEST").is_some() {
+            let mut worst: Vec<(Duration, usize)> = lat.iter().copied().zip(0..).collect();
+            worst.sort();
+            for &(d, i) in worst.iter().rev().take(5) {
+                let m = &stream[i].1;
+                println!(
+                    "  slow: {d:.2?} {} users {} rpms {} groups {} severity {:?}: {} notifications",
+                    m.topic,
+                    m.usernames.len(),
+                    m.artifacts.rpms.len(),
+                    m.groups.len(),
+                    m.severity,
+                    matcher.matches(m).len()
+                );
+            }
+        }
         lat.sort();
-        let pct = |p: usize| lat[(lat.len() - 1) * p / 100];
-        medians.insert(filters, pct(50));
+        medians.push((filters, pct(&lat, 50)));
+
+        // One preference change at a time, into the warm index.
+        let mut warm = matcher;
+        let mut changes: Vec<Duration> = (0..1000)
+            .map(|_| {
+                let u = rng.below(pop.users);
+                let p = pop.prefs(u, &mut rng);
+                let t = Instant::now();
+                warm.upsert_user(&p).unwrap_or_else(|e| panic!("{e}"));
+                t.elapsed()
+            })
+            .collect();
+        changes.sort();
+        let removals: Vec<Duration> = (0..100)
+            .map(|_| {
+                let u = format!("u{}", rng.below(pop.users));
+                let t = Instant::now();
+                warm.remove_user(&u);
+                t.elapsed()
+            })
+            .collect();
+        let start = Instant::now();
+        for (_, m) in &stream {
+            black_box(warm.matches(black_box(m)));
+        }
+        let after_changes = stream.len() as f64 / start.elapsed().as_secs_f64();
+        let start = Instant::now();
+        let compacted = warm.compacted();
+        let compaction = start.elapsed();
+        black_box(compacted);
+
         println!(
-            "{filters:>8} filters ({users} users): build {built:.2?}, {:.0} bytes/filter (resident growth while building; prefs stay resident until freed, so approximate), {:.0} msg/s, p50 {:.2?} p90 {:.2?} p99 {:.2?}, {:.1} notifications/msg",
+            "{filters:>8} filters ({} users): build {built:.2?}, {:.0} bytes/filter (allocator; {:.0} \
+             by the index's own count), {} rules, {} rule sets, {} residual filters",
+            pop.users,
             bytes as f64 / filters as f64,
-            stream.len() as f64 / total.as_secs_f64(),
-            pct(50),
-            pct(90),
-            pct(99),
+            stats.heap_bytes as f64 / filters as f64,
+            stats.rules,
+            stats.rule_sets,
+            stats.residual,
+        );
+        println!(
+            "          normalised {normalised:.0} msg/s (matches), {lean:.0} msg/s (for_each_match); \
+             raw JSON {raw:.0} msg/s; p50 {:.2?} p90 {:.2?} p99 {:.2?}; {:.1} notifications/msg",
+            pct(&lat, 50),
+            pct(&lat, 90),
+            pct(&lat, 99),
             notified as f64 / stream.len() as f64,
         );
-        drop(black_box(matcher));
+        println!(
+            "          one user replaced: p50 {:.1?} p99 {:.1?} max {:.1?}; removed: max {:.1?}; \
+             after 1,000 changes {after_changes:.0} msg/s; compaction {compaction:.2?}",
+            pct(&changes, 50),
+            pct(&changes, 99),
+            changes[changes.len() - 1],
+            removals.iter().max().copied().unwrap_or_default(),
+        );
     }
-    if let (Some((small, a)), Some((large, b))) =
-        (medians.first_key_value(), medians.last_key_value())
+    if let (Some((small, a)), Some((large, b))) = (medians.first(), medians.last())
         && small != large
     {
         println!(

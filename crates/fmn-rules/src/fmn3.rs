@@ -25,9 +25,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::prefs::{
-    Address, ArtifactRef, ContextKind, Filter, Preferences, Rule, RuleKind,
-};
+use crate::prefs::{Address, ArtifactRef, ContextKind, Filter, Preferences, Rule, RuleKind};
 
 /// An FMN 3 rule, as `GET /api/v1/users/{name}/rules` serves it.
 #[derive(Debug, Clone, Deserialize)]

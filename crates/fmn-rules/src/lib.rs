@@ -29,15 +29,18 @@
 //! assert_eq!(hits[0].addresses, ["alice@example.org"]);
 //! ```
 
+#[cfg(test)]
+mod equivalence;
 mod explain;
 pub mod fmn3;
 mod index;
+mod intern;
 mod matcher;
 mod ownership;
 mod prefs;
 
 pub use explain::{ContextVerdict, FilterVerdict, RuleVerdict, explain};
-pub use matcher::{BuildError, Matcher, Notification};
+pub use matcher::{BuildError, Match, Matcher, MatcherStats, Notification};
 pub use ownership::{Owners, Ownership, OwnershipError};
 pub use prefs::{
     Address, ArtifactRef, Context, ContextKind, ContextSettings, Filter, FilterRef, Preferences,

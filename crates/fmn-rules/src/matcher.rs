@@ -1,14 +1,19 @@
 //! Compiled preferences and message matching.
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use fmn_messages::{Message, Severity};
 use serde::{Deserialize, Serialize};
 
-use crate::index::{Index, keys};
+use crate::index::{
+    self, ALL_ADDRESSES, Ctx, FastRule, FastTest, FilterRec, OwnerIndex, RuleKey, RuleSet, Tables,
+    TopicTest, ViewBufs, artifact_type_index, glob_key, len32,
+};
+use crate::intern::{FxMap, FxSet, Layered, OWNER, Sym, intern_layered};
 use crate::ownership::Ownership;
-use crate::prefs::{Context, ContextKind, FilterRef, Preferences, RuleKind};
+use crate::prefs::{ContextKind, FilterRef, Preferences, Rule, RuleKind};
 
 /// Preferences that cannot be compiled, naming where the problem is: the user, context, filter,
 /// rule (its position from 1 and its kind; 0 for the filter itself) and argument.
@@ -41,11 +46,26 @@ pub struct Notification {
 }
 
 /// A field condition.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum FieldTest {
     Equals(serde_json::Value),
     OneOf(Vec<serde_json::Value>),
     Regex(regex::Regex),
+}
+
+impl FieldTest {
+    pub(crate) fn holds(&self, v: &serde_json::Value) -> bool {
+        match self {
+            FieldTest::Equals(want) => v == want,
+            FieldTest::OneOf(wants) => wants.contains(v),
+            FieldTest::Regex(re) => match v {
+                serde_json::Value::String(t) => re.is_match(t),
+                serde_json::Value::Number(n) => re.is_match(&n.to_string()),
+                serde_json::Value::Bool(b) => re.is_match(if *b { "true" } else { "false" }),
+                _ => false,
+            },
+        }
+    }
 }
 
 /// One compiled rule (without its negation).
@@ -128,16 +148,7 @@ impl Test {
             Test::OwnedByGroup(groups) => s
                 .owners()
                 .any(|o| o.groups.iter().any(|g| groups.contains(g))),
-            Test::Field(pointer, test) => m.body.pointer(pointer).is_some_and(|v| match test {
-                FieldTest::Equals(want) => v == want,
-                FieldTest::OneOf(wants) => wants.contains(v),
-                FieldTest::Regex(re) => match v {
-                    serde_json::Value::String(t) => re.is_match(t),
-                    serde_json::Value::Number(n) => re.is_match(&n.to_string()),
-                    serde_json::Value::Bool(b) => re.is_match(if *b { "true" } else { "false" }),
-                    _ => false,
-                },
-            }),
+            Test::Field(pointer, test) => m.body.pointer(pointer).is_some_and(|v| test.holds(v)),
             Test::BodyRegex(re) => re.is_match(
                 s.body_text
                     .get_or_init(|| serde_json::to_string(&m.body).unwrap_or_default()),
@@ -146,36 +157,472 @@ impl Test {
     }
 }
 
-#[derive(Debug)]
-pub(crate) struct CompiledFilter {
-    pub(crate) reference: FilterRef,
-    pub(crate) rules: Vec<(bool, Test)>,
-    /// Indexes into the context's confirmed addresses this filter delivers to.
-    pub(crate) addresses: Vec<u16>,
+/// Every user's active filters, compiled and indexed. Shareable across threads; see
+/// [`Matcher::upsert_user`] for changing it while it serves.
+///
+/// The bulk of the tables is immutable and shared behind an `Arc` (cloning a matcher is
+/// cheap); changes since the last build or [`Matcher::compacted`] live in a small layer on
+/// top, and replaced users' old contexts are tombstoned.
+#[derive(Debug, Clone)]
+pub struct Matcher {
+    base: Arc<Tables>,
+    top: Tables,
+    /// Contexts of replaced or removed users.
+    dead: FxSet<u32>,
+    live_filters: usize,
+    ownership: Arc<Ownership>,
+    owners: Arc<OwnerIndex>,
+    /// Changes with every change, for per-thread caches.
+    epoch: u64,
 }
 
-impl CompiledFilter {
-    pub(crate) fn holds(&self, s: &Subject<'_>) -> bool {
-        self.rules.iter().all(|(negate, t)| t.holds(s) != *negate)
+impl Default for Matcher {
+    fn default() -> Self {
+        Self::from_tables(Tables::default(), Arc::default(), OwnerIndex::default(), 0)
     }
 }
 
-#[derive(Debug)]
-pub(crate) struct CompiledContext {
-    pub(crate) user: String,
-    pub(crate) kind: ContextKind,
-    pub(crate) addresses: Vec<String>,
-    pub(crate) filters: Vec<CompiledFilter>,
+/// Figures about a matcher, for operators and benchmarks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct MatcherStats {
+    /// Active filters that can match (inactive, rule-less and address-less ones are dropped).
+    pub filters: usize,
+    /// Distinct compiled rules (rules shared by many filters are stored once).
+    pub rules: usize,
+    /// Distinct rule sets (a filter's rules; shared the same way).
+    pub rule_sets: usize,
+    /// Filters evaluated for every message (no selective positive rule).
+    pub residual: usize,
+    /// Filters and contexts in the update layer, and tombstoned contexts, since the last
+    /// build or compaction.
+    pub pending: usize,
+    /// Heap bytes of the index, approximately (regex programs not counted).
+    pub heap_bytes: usize,
 }
 
-/// Every user's active filters, compiled. Immutable and shareable across threads.
+/// One matched (user, context): which filters matched, as references into the matcher.
+/// [`Matcher::for_each_match`] hands these out without allocating.
+#[derive(Debug, Clone, Copy)]
+pub struct Match<'a> {
+    matcher: &'a Matcher,
+    ctx: u32,
+    filters: &'a [u32],
+}
+
+impl<'a> Match<'a> {
+    /// The recipient user.
+    pub fn user(&self) -> &'a str {
+        self.matcher.name(self.matcher.ctx(self.ctx).user)
+    }
+
+    /// The delivery context.
+    pub fn context(&self) -> ContextKind {
+        self.matcher.ctx(self.ctx).kind
+    }
+
+    /// How many filters matched.
+    pub fn filter_count(&self) -> usize {
+        self.filters.len()
+    }
+
+    /// The notification, with owned strings.
+    pub fn to_notification(&self) -> Option<Notification> {
+        let m = self.matcher;
+        let ctx = m.ctx(self.ctx);
+        let mut all = false;
+        let mut wanted: Vec<u16> = Vec::new();
+        let mut filters = Vec::with_capacity(self.filters.len());
+        for &id in self.filters {
+            let (t, f) = m.filter(id);
+            if f.addr_len == ALL_ADDRESSES {
+                all = true;
+            } else if !all {
+                let a = f.addr_start as usize;
+                wanted.extend_from_slice(&t.addr_idx[a..a + f.addr_len as usize]);
+            }
+            let (id, name) = t.filter_text(f);
+            filters.push(FilterRef {
+                id: id.to_owned(),
+                name: name.to_owned(),
+                oneshot: f.oneshot,
+            });
+        }
+        let addresses: Vec<String> = if all {
+            ctx.addresses.iter().map(|a| a.to_string()).collect()
+        } else {
+            wanted.sort_unstable();
+            wanted.dedup();
+            wanted
+                .iter()
+                .map(|&i| ctx.addresses[usize::from(i)].to_string())
+                .collect()
+        };
+        (!addresses.is_empty()).then(|| Notification {
+            user: self.user().to_owned(),
+            context: ctx.kind,
+            addresses,
+            filters,
+        })
+    }
+}
+
+/// Per-thread buffers reused from message to message.
 #[derive(Debug, Default)]
-pub struct Matcher {
-    contexts: Vec<CompiledContext>,
-    /// Every compiled filter as (context, filter within it), in context order.
-    filters: Vec<(u32, u32)>,
-    index: Index,
-    ownership: Arc<Ownership>,
+struct Scratch {
+    view: ViewBufs,
+    cands: Vec<u32>,
+    hits: Vec<u32>,
+    /// Rule-set results memoised for the current message: valid where `memo_gen` is `generation`.
+    memo_gen: Vec<u32>,
+    memo: Vec<bool>,
+    generation: u32,
+    regex_hits: Vec<bool>,
+    /// Topic → its index keys, for the matcher of `topics_epoch` (topics are few: a bus has
+    /// a few thousand).
+    topics: FxMap<Box<str>, Box<[u64]>>,
+    topics_epoch: u64,
+}
+
+/// Numbers matcher states, so per-thread caches know when they are stale.
+static EPOCHS: AtomicU64 = AtomicU64::new(1);
+
+fn next_epoch() -> u64 {
+    EPOCHS.fetch_add(1, Ordering::Relaxed)
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// A context compiled but not yet added.
+struct StagedCtx {
+    kind: ContextKind,
+    addresses: Box<[Box<str>]>,
+    filters: Vec<StagedFilter>,
+}
+
+struct StagedFilter {
+    set: u32,
+    id: String,
+    name: String,
+    oneshot: bool,
+    /// `None`: all addresses.
+    addresses: Option<Vec<u16>>,
+}
+
+/// Adds to `top`, reading `base` for what is already there.
+struct Writer<'a> {
+    base: &'a Tables,
+    top: &'a mut Tables,
+}
+
+impl Writer<'_> {
+    fn sym(&mut self, s: &str) -> Sym {
+        intern_layered(&self.base.syms, &mut self.top.syms, s)
+    }
+
+    fn who(&mut self, users: &[String], owner: Sym) -> Box<[Sym]> {
+        let mut out: Vec<Sym> = if users.is_empty() {
+            vec![OWNER]
+        } else {
+            users
+                .iter()
+                .map(|u| {
+                    let s = self.sym(u);
+                    if s == owner { OWNER } else { s }
+                })
+                .collect()
+        };
+        out.sort_unstable();
+        out.dedup();
+        out.into()
+    }
+
+    fn sorted(&mut self, names: impl Iterator<Item = String>) -> Box<[Sym]> {
+        let mut out: Vec<Sym> = names.map(|n| self.sym(&n)).collect();
+        out.sort_unstable();
+        out.dedup();
+        out.into()
+    }
+
+    fn rule_key(&mut self, owner: Sym, kind: &RuleKind) -> RuleKey {
+        match kind {
+            RuleKind::Topic { glob } => RuleKey::Topic(glob.as_str().into()),
+            RuleKind::TopicRegex { regex } => RuleKey::TopicRegex(regex.as_str().into()),
+            RuleKind::Application { names } => {
+                RuleKey::App(self.sorted(names.iter().map(|n| n.to_lowercase())))
+            }
+            RuleKind::Severity { levels } => RuleKey::Sev(levels.iter().fold(0, |mask, l| {
+                mask | match l.to_ascii_lowercase().as_str() {
+                    "debug" => 1,
+                    "info" => 2,
+                    "warning" => 4,
+                    "error" => 8,
+                    _ => 0x80,
+                }
+            })),
+            RuleKind::User { usernames } => RuleKey::User(self.who(usernames, owner)),
+            RuleKind::Agent { usernames } => RuleKey::Agent(self.who(usernames, owner)),
+            RuleKind::OwnedBy { usernames } => RuleKey::OwnedBy(self.who(usernames, owner)),
+            RuleKind::Artifact { artifacts } => {
+                let mut out: Vec<(u8, Sym)> = artifacts
+                    .iter()
+                    .map(|a| {
+                        (
+                            artifact_type_index(&a.kind).unwrap_or(255),
+                            self.sym(&a.name),
+                        )
+                    })
+                    .collect();
+                out.sort_unstable();
+                out.dedup();
+                RuleKey::Artifact(out.into())
+            }
+            RuleKind::ArtifactRegex {
+                artifact_type,
+                regex,
+            } => RuleKey::ArtifactRegex(artifact_type.as_str().into(), regex.as_str().into()),
+            RuleKind::OwnedByGroup { groups } => RuleKey::Group(
+                self.sorted(
+                    groups
+                        .iter()
+                        .map(|g| g.strip_prefix('@').unwrap_or(g).to_owned()),
+                ),
+            ),
+            RuleKind::Field { .. } | RuleKind::BodyRegex { .. } => {
+                RuleKey::Other(serde_json::to_string(kind).unwrap_or_default().into())
+            }
+        }
+    }
+
+    /// The id of a rule, compiling it if it is new.
+    fn rule(&mut self, owner: &str, owner_sym: Sym, rule: &Rule) -> Result<u32, String> {
+        let k = (rule.negate, self.rule_key(owner_sym, &rule.kind));
+        if let Some(&id) = self
+            .base
+            .rule_ids
+            .get(&k)
+            .or_else(|| self.top.rule_ids.get(&k))
+        {
+            return Ok(id);
+        }
+        let compiled = compile(owner, &rule.kind)?;
+        let mut topic_key = None;
+        let test = match (compiled, &k.1) {
+            (Test::Topic(re, glob), _) => {
+                let glob = glob.unwrap_or_default();
+                topic_key = glob_key(&glob, &mut |s| self.sym(s));
+                let special = glob.find(['*', '?', '[']);
+                FastTest::Topic(match special {
+                    None => TopicTest::Exact(glob.into()),
+                    Some(i) if i == glob.len() - 1 && glob.ends_with('*') => {
+                        TopicTest::Prefix(glob[..i].into())
+                    }
+                    Some(_) => TopicTest::Regex(re),
+                })
+            }
+            (Test::TopicRegex(re), _) => FastTest::Topic(TopicTest::Regex(re)),
+            (Test::Application(_), RuleKey::App(names)) => FastTest::App(names.clone()),
+            (Test::Severity(_), RuleKey::Sev(mask)) => FastTest::Sev(*mask),
+            (Test::User(_), RuleKey::User(l)) => FastTest::User(l.clone()),
+            (Test::Agent(_), RuleKey::Agent(l)) => FastTest::Agent(l.clone()),
+            (Test::OwnedBy(_), RuleKey::OwnedBy(l)) => FastTest::OwnedBy(l.clone()),
+            (Test::OwnedByGroup(_), RuleKey::Group(l)) => FastTest::Group(l.clone()),
+            (Test::Artifact(_), RuleKey::Artifact(l)) => FastTest::Artifact(l.clone()),
+            (Test::ArtifactRegex(t, re), _) => {
+                FastTest::ArtifactRegex(artifact_type_index(&t).unwrap_or(0), re)
+            }
+            (Test::Field(p, t), _) => FastTest::Field(p.into(), t),
+            (Test::BodyRegex(re), _) => FastTest::Body(re),
+            _ => return Err("internal: rule key and rule disagree".into()),
+        };
+        let id = self.top.first_rule + len32(self.top.rules.len());
+        self.top.rules.push(FastRule {
+            negate: rule.negate,
+            test,
+            topic_key,
+        });
+        self.top.rule_ids.insert(k, id);
+        Ok(id)
+    }
+
+    fn rule_ref(&self, id: u32) -> &FastRule {
+        match id.checked_sub(self.top.first_rule) {
+            Some(i) => &self.top.rules[i as usize],
+            None => &self.base.rules[id as usize],
+        }
+    }
+
+    /// The id of a rule set, creating it if it is new.
+    fn set(&mut self, mut rules: Vec<u32>) -> u32 {
+        rules.sort_unstable_by_key(|&r| (self.rule_ref(r).cost(), r));
+        rules.dedup();
+        if let Some(&id) = self
+            .base
+            .set_ids
+            .get(rules.as_slice())
+            .or_else(|| self.top.set_ids.get(rules.as_slice()))
+        {
+            return id;
+        }
+        let refs: Vec<&FastRule> = rules.iter().map(|&r| self.rule_ref(r)).collect();
+        let mut keys = index::set_keys(&refs);
+        let fallback = if keys.is_empty() {
+            index::regex_fallback(&refs)
+        } else {
+            None
+        };
+        if let Some((target, pattern)) = fallback {
+            keys.push(index::key(index::REGEX, target, self.sym(&pattern)));
+        }
+        let set = RuleSet {
+            keys: keys.into(),
+            indep: rules
+                .iter()
+                .copied()
+                .filter(|&r| !self.rule_ref(r).owner_relative())
+                .collect(),
+            rel: rules
+                .iter()
+                .copied()
+                .filter(|&r| self.rule_ref(r).owner_relative())
+                .collect(),
+        };
+        let id = self.top.first_set + len32(self.top.sets.len());
+        self.top.sets.push(set);
+        self.top.set_ids.insert(rules.into(), id);
+        id
+    }
+
+    /// Compiles one user's contexts without adding them.
+    fn stage(&mut self, prefs: &Preferences) -> Result<(Sym, Vec<StagedCtx>), BuildError> {
+        let user = prefs.user.as_str();
+        let owner = self.sym(user);
+        let mut out = Vec::new();
+        for (&kind, context) in &prefs.contexts {
+            let err = |filter: &str, rule: usize, problem: String| BuildError {
+                user: user.to_owned(),
+                context: kind.as_str(),
+                filter: filter.to_owned(),
+                rule,
+                problem,
+            };
+            let confirmed: Vec<&str> = context
+                .addresses
+                .iter()
+                .filter(|a| a.deliverable())
+                .map(|a| a.address.as_str())
+                .collect();
+            if confirmed.len() > usize::from(u16::MAX) {
+                return Err(err("", 0, "addresses: too many".into()));
+            }
+            let mut filters = Vec::new();
+            for filter in &context.filters {
+                let mut rules = Vec::with_capacity(filter.rules.len());
+                for (i, rule) in filter.rules.iter().enumerate() {
+                    rules.push(self.rule(user, owner, rule).map_err(|p| {
+                        err(&filter.id, i + 1, format!("{}: {p}", rule.kind.name()))
+                    })?);
+                }
+                let addresses = match &filter.addresses {
+                    None => None,
+                    Some(chosen) => {
+                        for a in chosen {
+                            if !context.addresses.iter().any(|c| &c.address == a) {
+                                return Err(err(
+                                    &filter.id,
+                                    0,
+                                    format!(
+                                        "addresses: {a:?} is not one of the context's addresses"
+                                    ),
+                                ));
+                            }
+                        }
+                        let picked: Vec<u16> = confirmed
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, c)| chosen.iter().any(|a| a == *c))
+                            .filter_map(|(i, _)| u16::try_from(i).ok())
+                            .collect();
+                        (picked.len() < confirmed.len()).then_some(picked)
+                    }
+                };
+                let reaches = match &addresses {
+                    None => !confirmed.is_empty(),
+                    Some(picked) => !picked.is_empty(),
+                };
+                if filter.active && !rules.is_empty() && reaches {
+                    filters.push(StagedFilter {
+                        set: self.set(rules),
+                        id: filter.id.clone(),
+                        name: filter.name.clone(),
+                        oneshot: filter.oneshot,
+                        addresses,
+                    });
+                }
+            }
+            if context.enabled && !filters.is_empty() {
+                out.push(StagedCtx {
+                    kind,
+                    addresses: confirmed.into_iter().map(Box::from).collect(),
+                    filters,
+                });
+            }
+        }
+        Ok((owner, out))
+    }
+
+    fn set_keys_of(&self, set: u32) -> Box<[u64]> {
+        match set.checked_sub(self.top.first_set) {
+            Some(i) => self.top.sets[i as usize].keys.clone(),
+            None => self.base.sets[set as usize].keys.clone(),
+        }
+    }
+
+    /// Adds staged contexts; returns their ids and how many filters were added.
+    fn commit(&mut self, owner: Sym, staged: Vec<StagedCtx>) -> (Vec<u32>, usize) {
+        let mut ids = Vec::with_capacity(staged.len());
+        let mut added = 0;
+        for c in staged {
+            let ctx_id = self.top.end_ctx();
+            let first = self.top.end_filter();
+            for f in c.filters {
+                let id = self.top.end_filter();
+                let text = len32(self.top.text.len());
+                self.top.text.push_str(&f.id);
+                self.top.text.push_str(&f.name);
+                let (addr_start, addr_len) = match f.addresses {
+                    None => (0, ALL_ADDRESSES),
+                    Some(list) => {
+                        let start = len32(self.top.addr_idx.len());
+                        self.top.addr_idx.extend_from_slice(&list);
+                        (start, len32(list.len()))
+                    }
+                };
+                self.top.filters.push(FilterRec {
+                    set: f.set,
+                    ctx: ctx_id,
+                    text,
+                    id_len: len32(f.id.len()),
+                    name_len: len32(f.name.len()),
+                    addr_start,
+                    addr_len,
+                    oneshot: f.oneshot,
+                });
+                let keys = self.set_keys_of(f.set);
+                self.top.post(id, f.set, &keys, owner);
+                added += 1;
+            }
+            self.top.contexts.push(Ctx {
+                user: owner,
+                kind: c.kind,
+                addresses: c.addresses,
+                filters: (first, self.top.end_filter()),
+            });
+            ids.push(ctx_id);
+        }
+        (ids, added)
+    }
 }
 
 impl Matcher {
@@ -216,44 +663,56 @@ impl Matcher {
         ownership: Arc<Ownership>,
         mut on_error: impl FnMut(BuildError) -> Result<(), BuildError>,
     ) -> Result<Matcher, BuildError> {
-        let mut contexts = Vec::new();
+        let empty = Tables::default();
+        let mut t = Tables::default();
+        let mut live = 0;
+        let mut w = Writer {
+            base: &empty,
+            top: &mut t,
+        };
         for prefs in all {
-            let compiled: Result<Vec<_>, BuildError> = prefs
-                .contexts
-                .iter()
-                .filter_map(|(kind, context)| {
-                    compile_context(&prefs.user, *kind, context).transpose()
-                })
-                .collect();
-            match compiled {
-                Ok(user_contexts) => contexts.extend(user_contexts),
+            match w.stage(&prefs) {
+                Ok((owner, staged)) => {
+                    let (ids, added) = w.commit(owner, staged);
+                    if u32::try_from(w.top.filters.len()).is_err() {
+                        return Err(BuildError {
+                            user: prefs.user,
+                            context: "",
+                            filter: String::new(),
+                            rule: 0,
+                            problem: "too many filters".into(),
+                        });
+                    }
+                    live += added;
+                    if !ids.is_empty() {
+                        w.top.users.entry(owner).or_default().extend(ids);
+                    }
+                }
                 Err(e) => on_error(e)?,
             }
         }
-        let mut filters = Vec::new();
-        let mut index = Index::default();
-        for (c, ctx) in contexts.iter().enumerate() {
-            for (f, filter) in ctx.filters.iter().enumerate() {
-                let id = u32::try_from(filters.len()).map_err(|_| BuildError {
-                    user: ctx.user.clone(),
-                    context: ctx.kind.as_str(),
-                    filter: filter.reference.id.clone(),
-                    rule: 0,
-                    problem: "too many filters".into(),
-                })?;
-                filters.push((
-                    u32::try_from(c).unwrap_or(u32::MAX),
-                    u32::try_from(f).unwrap_or(u32::MAX),
-                ));
-                index.add(id, keys(filter.rules.iter()));
-            }
-        }
-        Ok(Matcher {
-            contexts,
-            filters,
-            index,
+        let owners = OwnerIndex::build(&ownership, &mut |s| t.syms.intern(s));
+        t.regex_index = t.compile_regexes(&|s| t.syms.name(s).unwrap_or_default().to_owned());
+        t.freeze();
+        Ok(Self::from_tables(t, ownership, owners, live))
+    }
+
+    fn from_tables(
+        base: Tables,
+        ownership: Arc<Ownership>,
+        owners: OwnerIndex,
+        live_filters: usize,
+    ) -> Matcher {
+        let top = Tables::above(&base);
+        Matcher {
+            base: Arc::new(base),
+            top,
+            dead: FxSet::default(),
+            live_filters,
             ownership,
-        })
+            owners: Arc::new(owners),
+            epoch: next_epoch(),
+        }
     }
 
     /// The ownership data the matcher reads.
@@ -261,132 +720,332 @@ impl Matcher {
         &self.ownership
     }
 
-    /// Who is notified of `message`, where, and because of which filters.
-    pub fn matches(&self, message: &Message) -> Vec<Notification> {
-        let s = Subject::new(message, &self.ownership);
-        let mut out = Vec::new();
-        let mut run: Option<(u32, Vec<&CompiledFilter>)> = None;
-        // Candidates are sorted, so the filters of one context come together and in order.
-        for id in self.index.candidates(&s) {
-            let (c, f) = self.filters[id as usize];
-            let filter = &self.contexts[c as usize].filters[f as usize];
-            if !filter.holds(&s) {
+    /// Replaces the ownership data (a new sync of the package database). Costs one pass over
+    /// the ownership data; the filters are untouched.
+    pub fn set_ownership(&mut self, ownership: Arc<Ownership>) {
+        let (base, top) = (&self.base, &mut self.top);
+        let owners = OwnerIndex::build(&ownership, &mut |s| {
+            intern_layered(&base.syms, &mut top.syms, s)
+        });
+        self.owners = Arc::new(owners);
+        self.ownership = ownership;
+        self.epoch = next_epoch();
+    }
+
+    /// Replaces one user's preferences (or adds a new user) without rebuilding: the user's
+    /// old contexts are tombstoned and the new ones go to a small update layer. Costs what
+    /// compiling that one user costs. On error nothing changes.
+    ///
+    /// A matcher shared behind an `Arc` is changed with `Arc::make_mut` (cloning it copies
+    /// only the update layer: the bulk is shared) or under a lock between batches; call
+    /// [`Matcher::compacted`] now and then, off the hot path, to fold the layer in.
+    pub fn upsert_user(&mut self, prefs: &Preferences) -> Result<(), BuildError> {
+        self.epoch = next_epoch();
+        let mut w = Writer {
+            base: &self.base,
+            top: &mut self.top,
+        };
+        let (owner, staged) = w.stage(prefs)?;
+        self.remove_sym(owner);
+        let mut w = Writer {
+            base: &self.base,
+            top: &mut self.top,
+        };
+        let (ids, added) = w.commit(owner, staged);
+        self.live_filters += added;
+        self.top.users.insert(owner, ids);
+        let new = self.top.new_regexes(&self.base);
+        let syms = self.syms();
+        let compiled = new
+            .into_iter()
+            .filter_map(|(target, sym)| Some((target, sym, index::compile_alone(syms.name(sym))?)))
+            .collect();
+        self.top.add_regexes(compiled);
+        Ok(())
+    }
+
+    /// Removes one user's preferences (nothing happens for an unknown user).
+    pub fn remove_user(&mut self, user: &str) {
+        if let Some(sym) = self.syms().get(user) {
+            self.remove_sym(sym);
+        }
+    }
+
+    fn remove_sym(&mut self, user: Sym) {
+        self.epoch = next_epoch();
+        let ctxs = match self.top.users.get(&user) {
+            Some(list) => list.clone(),
+            None => self.base.users.get(&user).cloned().unwrap_or_default(),
+        };
+        for c in ctxs {
+            if self.dead.insert(c) {
+                let (a, b) = self.ctx(c).filters;
+                self.live_filters -= (b - a) as usize;
+            }
+        }
+        self.top.users.insert(user, Vec::new());
+    }
+
+    /// The same matcher with the update layer folded into the shared tables and tombstoned
+    /// contexts dropped. Takes `&self`: run it on another thread while this one serves, then
+    /// swap.
+    pub fn compacted(&self) -> Matcher {
+        let (base, top) = (&*self.base, &self.top);
+        let mut t = Tables::default();
+        t.syms = base.syms.clone();
+        for name in top.syms.names() {
+            t.syms.intern(name);
+        }
+        t.rules = base.rules.iter().chain(&top.rules).cloned().collect();
+        t.rule_ids = base.rule_ids.clone();
+        t.rule_ids
+            .extend(top.rule_ids.iter().map(|(k, v)| (k.clone(), *v)));
+        t.sets = base.sets.iter().chain(&top.sets).cloned().collect();
+        t.set_ids = base.set_ids.clone();
+        t.set_ids
+            .extend(top.set_ids.iter().map(|(k, v)| (k.clone(), *v)));
+        let mut live = 0;
+        let all = base
+            .contexts
+            .iter()
+            .map(|c| (base, c))
+            .chain(top.contexts.iter().map(|c| (top, c)));
+        for (old_ctx, (layer, c)) in (0u32..).zip(all) {
+            if self.dead.contains(&old_ctx) {
                 continue;
             }
-            match &mut run {
-                Some((rc, list)) if *rc == c => list.push(filter),
-                _ => {
-                    if let Some((rc, list)) = run.replace((c, vec![filter])) {
-                        out.extend(notify(&self.contexts[rc as usize], list.into_iter()));
-                    }
-                }
+            let ctx_id = t.end_ctx();
+            let first = t.end_filter();
+            for id in c.filters.0..c.filters.1 {
+                let f = &layer.filters[(id - layer.first_filter) as usize];
+                let (fid, name) = layer.filter_text(f);
+                let text = len32(t.text.len());
+                t.text.push_str(fid);
+                t.text.push_str(name);
+                let addr_start = if f.addr_len == ALL_ADDRESSES {
+                    0
+                } else {
+                    let start = len32(t.addr_idx.len());
+                    let a = f.addr_start as usize;
+                    t.addr_idx
+                        .extend_from_slice(&layer.addr_idx[a..a + f.addr_len as usize]);
+                    start
+                };
+                let new_id = t.end_filter();
+                t.filters.push(FilterRec {
+                    ctx: ctx_id,
+                    text,
+                    addr_start,
+                    ..f.clone()
+                });
+                let keys = t.sets[f.set as usize].keys.clone();
+                t.post(new_id, f.set, &keys, c.user);
+                live += 1;
             }
+            t.contexts.push(Ctx {
+                filters: (first, t.end_filter()),
+                ..c.clone()
+            });
+            t.users.entry(c.user).or_default().push(ctx_id);
         }
-        if let Some((rc, list)) = run {
-            out.extend(notify(&self.contexts[rc as usize], list.into_iter()));
+        t.regex_index = t.compile_regexes(&|s| t.syms.name(s).unwrap_or_default().to_owned());
+        t.freeze();
+        Matcher {
+            top: Tables::above(&t),
+            base: Arc::new(t),
+            dead: FxSet::default(),
+            live_filters: live,
+            ownership: self.ownership.clone(),
+            owners: self.owners.clone(),
+            epoch: next_epoch(),
         }
+    }
+
+    /// Figures about the index.
+    pub fn stats(&self) -> MatcherStats {
+        let (b, t) = (&*self.base, &self.top);
+        MatcherStats {
+            filters: self.live_filters,
+            rules: b.rules.len() + t.rules.len(),
+            rule_sets: b.sets.len() + t.sets.len(),
+            residual: b
+                .residual
+                .iter()
+                .chain(&t.residual)
+                .map(|(_, l)| l.len())
+                .sum(),
+            pending: t.filters.len() + t.contexts.len() + self.dead.len(),
+            heap_bytes: b.heap_bytes() + t.heap_bytes() + self.owners.heap_bytes(),
+        }
+    }
+
+    fn syms(&self) -> Layered<'_> {
+        Layered {
+            base: &self.base.syms,
+            top: &self.top.syms,
+        }
+    }
+
+    fn name(&self, sym: Sym) -> &str {
+        self.syms().name(sym)
+    }
+
+    #[inline]
+    fn ctx(&self, id: u32) -> &Ctx {
+        match id.checked_sub(self.top.first_ctx) {
+            Some(i) => &self.top.contexts[i as usize],
+            None => &self.base.contexts[id as usize],
+        }
+    }
+
+    #[inline]
+    fn filter(&self, id: u32) -> (&Tables, &FilterRec) {
+        match id.checked_sub(self.top.first_filter) {
+            Some(i) => (&self.top, &self.top.filters[i as usize]),
+            None => (&self.base, &self.base.filters[id as usize]),
+        }
+    }
+
+    #[inline]
+    fn set(&self, id: u32) -> &RuleSet {
+        match id.checked_sub(self.top.first_set) {
+            Some(i) => &self.top.sets[i as usize],
+            None => &self.base.sets[id as usize],
+        }
+    }
+
+    #[inline]
+    fn rule(&self, id: u32) -> &FastRule {
+        match id.checked_sub(self.top.first_rule) {
+            Some(i) => &self.top.rules[i as usize],
+            None => &self.base.rules[id as usize],
+        }
+    }
+
+    /// Who is notified of `message`, where, and because of which filters.
+    pub fn matches(&self, message: &Message) -> Vec<Notification> {
+        let mut out = Vec::new();
+        self.for_each_match(message, |m| out.extend(m.to_notification()));
         out
     }
-}
 
-/// The notification for a context given the filters that matched, if any address remains.
-pub(crate) fn notify<'f>(
-    ctx: &CompiledContext,
-    matched: impl Iterator<Item = &'f CompiledFilter>,
-) -> Option<Notification> {
-    let mut wanted = vec![false; ctx.addresses.len()];
-    let mut filters = Vec::new();
-    for f in matched {
-        for &i in &f.addresses {
-            wanted[usize::from(i)] = true;
-        }
-        filters.push(f.reference.clone());
+    /// Calls `f` for each (user, context) with a matching filter, allocating nothing: what
+    /// [`Matcher::matches`] does before it copies the strings out.
+    pub fn for_each_match(&self, message: &Message, mut f: impl FnMut(Match<'_>)) {
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut s) => self.run(message, &mut s, &mut f),
+            // Re-entered from `f`: use fresh buffers.
+            Err(_) => self.run(message, &mut Scratch::default(), &mut f),
+        });
     }
-    let addresses: Vec<String> = ctx
-        .addresses
-        .iter()
-        .zip(&wanted)
-        .filter(|(_, w)| **w)
-        .map(|(a, _)| a.clone())
-        .collect();
-    (!addresses.is_empty()).then(|| Notification {
-        user: ctx.user.clone(),
-        context: ctx.kind,
-        addresses,
-        filters,
-    })
-}
 
-fn compile_context(
-    user: &str,
-    kind: ContextKind,
-    context: &Context,
-) -> Result<Option<CompiledContext>, BuildError> {
-    let err = |filter: &str, rule: usize, problem: String| BuildError {
-        user: user.to_owned(),
-        context: kind.as_str(),
-        filter: filter.to_owned(),
-        rule,
-        problem,
-    };
-    let confirmed: Vec<String> = context
-        .addresses
-        .iter()
-        .filter(|a| a.deliverable())
-        .map(|a| a.address.clone())
-        .collect();
-    if confirmed.len() > usize::from(u16::MAX) {
-        return Err(err("", 0, "addresses: too many".into()));
-    }
-    let mut filters = Vec::new();
-    for filter in &context.filters {
-        let mut rules = Vec::new();
-        for (i, rule) in filter.rules.iter().enumerate() {
-            let test = compile(user, &rule.kind)
-                .map_err(|p| err(&filter.id, i + 1, format!("{}: {p}", rule.kind.name())))?;
-            rules.push((rule.negate, test));
+    fn run(&self, message: &Message, s: &mut Scratch, f: &mut dyn FnMut(Match<'_>)) {
+        let syms = self.syms();
+        let lookup = |x: &str| syms.get(x);
+        let Scratch {
+            view: bufs,
+            cands,
+            hits,
+            memo_gen,
+            memo,
+            generation,
+            regex_hits,
+            topics,
+            topics_epoch,
+        } = s;
+        let v = index::view(message, bufs, &lookup, &self.owners);
+        cands.clear();
+        hits.clear();
+        let (base, top) = (&*self.base, &self.top);
+        let sets = (top.first_set as usize) + top.sets.len();
+        if memo_gen.len() < sets {
+            memo_gen.resize(sets, 0);
+            memo.resize(sets, false);
         }
-        let addresses: Vec<u16> = match &filter.addresses {
-            None => (0..confirmed.len())
-                .filter_map(|i| u16::try_from(i).ok())
-                .collect(),
-            Some(chosen) => {
-                for a in chosen {
-                    if !context.addresses.iter().any(|c| &c.address == a) {
-                        return Err(err(
-                            &filter.id,
-                            0,
-                            format!("addresses: {a:?} is not one of the context's addresses"),
-                        ));
-                    }
-                }
-                confirmed
+        *generation = generation.wrapping_add(1);
+        if *generation == 0 {
+            memo_gen.iter_mut().for_each(|g| *g = 0);
+            *generation = 1;
+        }
+        // The owner-independent part of a rule set, once per message.
+        let mut indep = |id: u32| {
+            let i = id as usize;
+            if memo_gen[i] != *generation {
+                memo_gen[i] = *generation;
+                memo[i] = self
+                    .set(id)
+                    .indep
                     .iter()
-                    .enumerate()
-                    .filter(|(_, c)| chosen.contains(c))
-                    .filter_map(|(i, _)| u16::try_from(i).ok())
-                    .collect()
+                    .all(|&r| self.rule(r).holds(&v, OWNER));
             }
+            memo[i]
         };
-        if filter.active && !rules.is_empty() && !addresses.is_empty() {
-            filters.push(CompiledFilter {
-                reference: FilterRef {
-                    id: filter.id.clone(),
-                    name: filter.name.clone(),
-                },
-                rules,
-                addresses,
+        for (set, filters) in base.residual.iter().chain(&top.residual) {
+            if indep(*set) {
+                cands.extend_from_slice(filters);
+            }
+        }
+        let has_kind = base.has_kind | top.has_kind;
+        if *topics_epoch != self.epoch || topics.len() > 8192 {
+            topics.clear();
+            *topics_epoch = self.epoch;
+        }
+        let topic_keys = match topics.get(message.topic.as_str()) {
+            Some(keys) => keys,
+            None => topics
+                .entry(message.topic.as_str().into())
+                .or_insert_with(|| index::topic_keys(&message.topic, has_kind, &lookup)),
+        };
+        index::message_keys(&v, has_kind, topic_keys, |k| {
+            cands.extend_from_slice(base.postings(k));
+            if !top.filters.is_empty() {
+                cands.extend_from_slice(top.postings(k));
+            }
+        });
+        for layer in [base, top] {
+            for ri in &layer.regex_index {
+                let mut look = |k: u64| {
+                    cands.extend_from_slice(base.postings(k));
+                    cands.extend_from_slice(top.postings(k));
+                };
+                ri.for_message(message, regex_hits, &mut look);
+            }
+        }
+        cands.sort_unstable();
+        cands.dedup();
+        let check_dead = !self.dead.is_empty();
+        for &id in cands.iter() {
+            let (_, rec) = self.filter(id);
+            if check_dead && self.dead.contains(&rec.ctx) {
+                continue;
+            }
+            if !indep(rec.set) {
+                continue;
+            }
+            let rel = &self.set(rec.set).rel;
+            let ok = rel.is_empty() || {
+                let owner = self.ctx(rec.ctx).user;
+                rel.iter().all(|&r| self.rule(r).holds(&v, owner))
+            };
+            if ok {
+                hits.push(id);
+            }
+        }
+        let mut i = 0;
+        while i < hits.len() {
+            let ctx = self.filter(hits[i]).1.ctx;
+            let mut j = i + 1;
+            while j < hits.len() && self.filter(hits[j]).1.ctx == ctx {
+                j += 1;
+            }
+            f(Match {
+                matcher: self,
+                ctx,
+                filters: &hits[i..j],
             });
+            i = j;
         }
     }
-    Ok(
-        (context.enabled && !filters.is_empty()).then(|| CompiledContext {
-            user: user.to_owned(),
-            kind,
-            addresses: confirmed,
-            filters,
-        }),
-    )
 }
 
 fn or_owner(users: &[String], owner: &str) -> Vec<String> {

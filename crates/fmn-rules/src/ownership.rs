@@ -19,7 +19,8 @@ pub struct Owners {
 /// on a schedule and handed to the matcher whole.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Ownership {
-    by_artifact: HashMap<(String, String), Owners>,
+    /// Type → name → maintainers (nested so a lookup borrows `&str`s, allocating nothing).
+    by_artifact: HashMap<String, HashMap<String, Owners>>,
 }
 
 /// Ownership data that does not have the expected shape.
@@ -51,7 +52,9 @@ impl Ownership {
     pub fn add(&mut self, kind: &str, name: &str, maintainer: &str) {
         let owners = self
             .by_artifact
-            .entry((kind.to_owned(), name.to_owned()))
+            .entry(kind.to_owned())
+            .or_default()
+            .entry(name.to_owned())
             .or_default();
         match maintainer.strip_prefix('@') {
             Some(group) => owners.groups.push(group.to_owned()),
@@ -61,13 +64,21 @@ impl Ownership {
 
     /// The maintainers of an artifact, if any are known.
     pub fn owners(&self, kind: &str, name: &str) -> Option<&Owners> {
-        // Tuple keys cannot be borrowed as (&str, &str); artifacts are few per message.
-        self.by_artifact.get(&(kind.to_owned(), name.to_owned()))
+        self.by_artifact.get(kind)?.get(name)
+    }
+
+    /// Every artifact with known maintainers, as (type, name, maintainers).
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str, &Owners)> {
+        self.by_artifact.iter().flat_map(|(kind, names)| {
+            names
+                .iter()
+                .map(move |(name, owners)| (kind.as_str(), name.as_str(), owners))
+        })
     }
 
     /// How many artifacts have known maintainers.
     pub fn len(&self) -> usize {
-        self.by_artifact.len()
+        self.by_artifact.values().map(HashMap::len).sum()
     }
 
     /// True when nothing is known.

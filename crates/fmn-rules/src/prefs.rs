@@ -331,4 +331,7 @@ pub struct FilterRef {
     pub id: String,
     /// The filter's name.
     pub name: String,
+    /// A oneshot filter: whoever applies the match deactivates it (absent in JSON: false).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub oneshot: bool,
 }
