@@ -14,6 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use fmn_e2e::{Harness, publish};
 use fmn_rules::Preferences;
 use serde_json::{Value, json};
+use zeromq::Socket;
 
 const CORPUS: &str = include_str!("../crates/fmn-messages/tests/fixtures/fedmsg-examples.jsonl");
 const SECRET: &str = "webhook-secret-of-dora";
