@@ -53,15 +53,17 @@ cleanup() {
 trap cleanup EXIT
 
 # --- code bucket with placeholder zips (a zip holding a file named bootstrap)
-"$py" - "$work" <<'EOF'
+# every zip the template names (${CodePrefix}<name>.zip)
+names="$(grep -o '\${CodePrefix}[A-Za-z0-9_-]*\.zip' "$template" | sed 's/.*}//; s/\.zip$//' | sort -u)"
+"$py" - "$work" $names <<'EOF'
 import sys, zipfile
-for name in ("matcher", "email-sender", "irc-sender", "matrix-sender"):
+for name in sys.argv[2:]:
     with zipfile.ZipFile(f"{sys.argv[1]}/{name}.zip", "w") as z:
         z.writestr("bootstrap", "#!/bin/sh\necho placeholder\n")
 EOF
 aws s3api create-bucket --bucket "$bucket" >/dev/null
 prefix="check/"
-for name in matcher email-sender irc-sender matrix-sender; do
+for name in $names; do
   aws s3 cp --only-show-errors "$work/$name.zip" "s3://$bucket/${prefix}$name.zip"
 done
 ok "uploaded placeholder zips to s3://$bucket/$prefix"
@@ -155,8 +157,8 @@ check_function() { # FUNCTION_OUTPUT EXPECTED_SORTED_VARS
     || fail "$1: environment is $(jget "$cfg" "sorted(d['Environment']['Variables'])")"
   ok "$1: provided.al2023, 10 s, 256 MB, env $2"
 }
-check_function MatcherFunctionName "FMN_EMAIL_QUEUE_URL FMN_IRC_QUEUE_URL FMN_MATRIX_QUEUE_URL FMN_PREFERENCES_TABLE FMN_QUARANTINE_QUEUE_URL RUST_LOG"
-check_function EmailSenderFunctionName "FMN_DELIVERIES_TABLE FMN_SENDER_ADDRESS RUST_LOG"
+check_function MatcherFunctionName "FMN_API_TABLE FMN_EMAIL_QUEUE_URL FMN_FEED_QUEUE_URL FMN_IRC_QUEUE_URL FMN_MATRIX_QUEUE_URL FMN_OWNERSHIP_TABLE FMN_PREFERENCES_TABLE FMN_QUARANTINE_QUEUE_URL FMN_WEBHOOK_QUEUE_URL RUST_LOG"
+check_function EmailSenderFunctionName "FMN_API_BASE_URL FMN_DELIVERIES_TABLE FMN_HELD_TABLE FMN_LINK_SECRET FMN_SENDER_ADDRESS RUST_LOG"
 
 # --- event source mappings: present, disabled, batch size 10, partial batch failures
 check_mapping() { # FUNCTION_OUTPUT QUEUE_OUTPUT BATCH WINDOW

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything fmn needs on a fresh Debian machine, idempotently:
 # Debian packages (ngircd, rabbitmq-server), and a project venv (.venv) with
-# moto[server], cfn-lint, cargo-lambda and awscli. Safe to run repeatedly; fast when done.
+# moto[server], cfn-lint, cargo-lambda and awscli; and cargo-nextest. Safe to run repeatedly; fast when done.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/.venv"
@@ -23,4 +23,10 @@ if [ ! -f "$stamp" ]; then
   "$venv/bin/pip" install -q --upgrade pip
   "$venv/bin/pip" install -q -r "$root/localstack/requirements.txt"
   touch "$stamp"
+fi
+
+# The test runner (tests/run.sh): cargo-nextest, from crates.io when the machine lacks it.
+if ! cargo nextest --version >/dev/null 2>&1; then
+  echo "bootstrap: cargo install cargo-nextest" >&2
+  cargo install --locked --quiet cargo-nextest
 fi

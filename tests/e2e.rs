@@ -435,9 +435,10 @@ async fn matcher_binary_runs_as_a_real_lambda() {
             &port.to_string(),
         ])
         .args(["--package", "fmn-matcher-fn", "--bin", "fmn-matcher"])
-        // `cargo test` holds the workspace target directory's lock while tests run, so the
-        // function is built in its own (tests/run.sh builds it there beforehand).
-        .env("CARGO_TARGET_DIR", root.join("target/lambda-watch"))
+        // The target directory this test was built in (`<target>/debug/deps/e2e-…`): the
+        // function is already built there (tests/run.sh builds it before the tests), and
+        // `cargo nextest` does not hold its lock while tests run.
+        .env("CARGO_TARGET_DIR", target_dir())
         .kill_on_drop(true)
         .stdout(std::process::Stdio::null());
     for (k, v) in &env {
@@ -624,4 +625,13 @@ async fn real_fedmsg_publishers_reach_incoming() {
     expected.sort_unstable();
     assert_eq!(seqs, expected);
     h.shutdown().await;
+}
+
+/// The target directory the running test binary was built in.
+fn target_dir() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    exe.ancestors()
+        .nth(3)
+        .expect("<target>/<profile>/deps/<test>")
+        .to_path_buf()
 }

@@ -31,8 +31,12 @@ bash infra/check-moto.sh "http://127.0.0.1:$port" | tail -n 3
 kill "$moto_pid" 2>/dev/null || true
 trap - EXIT
 
-step "build the matcher for cargo lambda watch (its own target dir: cargo test holds the lock)"
-CARGO_TARGET_DIR=target/lambda-watch cargo build --quiet --package fmn-matcher-fn --bin fmn-matcher
+step "build the tests, and the matcher binary that the cargo-lambda test runs"
+cargo build --quiet --package fmn-matcher-fn --bin fmn-matcher
+cargo nextest run --workspace --no-run --cargo-quiet
 
-step "cargo test"
-cargo test --workspace --no-fail-fast
+step "cargo nextest (unit, integration and end-to-end tests)"
+cargo nextest run --workspace --no-fail-fast --failure-output final
+
+step "doc tests"
+cargo test --workspace --doc --quiet

@@ -82,11 +82,7 @@ pub fn peak_rss_kib() -> Option<u64> {
 }
 
 /// Runs both measurements against `queue_url`.
-pub async fn run(
-    aws: &aws_config::SdkConfig,
-    queue_url: &str,
-    n: usize,
-) -> anyhow::Result<Report> {
+pub async fn run(aws: &aws_config::SdkConfig, queue_url: &str, n: usize) -> anyhow::Result<Report> {
     anyhow::ensure!(n > 0, "--bench needs at least one message");
     let messages = corpus_messages(n);
 

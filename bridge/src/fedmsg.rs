@@ -202,7 +202,11 @@ pub async fn subscribe_checked(
                 if endpoint.signed && !checks.admit(&m, &metrics).await {
                     continue;
                 }
-                if out.send(Delivery::unacknowledged(m, Source::Fedmsg)).await.is_err() {
+                if out
+                    .send(Delivery::unacknowledged(m, Source::Fedmsg))
+                    .await
+                    .is_err()
+                {
                     break;
                 }
             }

@@ -42,7 +42,10 @@ async fn healthz(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
 
 async fn prometheus(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         metrics.prometheus(),
     )
 }

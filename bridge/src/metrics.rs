@@ -136,7 +136,14 @@ impl Metrics {
     /// The Prometheus text exposition format (version 0.0.4), for `/metrics`.
     pub fn prometheus(&self) -> String {
         let mut out = String::new();
-        let per_source: [(&str, &str, &str, fn(&SourceMetrics) -> &AtomicU64); 6] = [
+        /// (metric name, type, help, the counter of one source)
+        type Series = (
+            &'static str,
+            &'static str,
+            &'static str,
+            fn(&SourceMetrics) -> &AtomicU64,
+        );
+        let per_source: [Series; 6] = [
             (
                 "fmn_bridge_messages_received_total",
                 "counter",
@@ -220,7 +227,10 @@ impl Metrics {
             ),
         ];
         for (name, kind, help, v) in totals {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
+            );
         }
         let name = "fmn_bridge_last_message_age_seconds";
         let _ = writeln!(

@@ -44,8 +44,7 @@ pub fn parse_line(line_number: usize, line: &str) -> Result<Vec<BusMessage>, Rep
             .iter()
             .enumerate()
             .map(|(i, item)| {
-                from_value(item, None)
-                    .map_err(|m| error(format!("raw_messages[{i}]: {m}")))
+                from_value(item, None).map_err(|m| error(format!("raw_messages[{i}]: {m}")))
             })
             .collect();
     }
@@ -128,8 +127,14 @@ pub async fn replay(
     let spool = bridge.open_spool()?;
     let queue = bridge.queue();
     let metrics: Arc<Metrics> = bridge.metrics.clone();
-    metrics.replay.configured.store(1, std::sync::atomic::Ordering::Relaxed);
-    metrics.replay.connected.store(1, std::sync::atomic::Ordering::Relaxed);
+    metrics
+        .replay
+        .configured
+        .store(1, std::sync::atomic::Ordering::Relaxed);
+    metrics
+        .replay
+        .connected
+        .store(1, std::sync::atomic::Ordering::Relaxed);
     let (tx, rx) = mpsc::channel(1000);
     let stop = CancellationToken::new();
     let sink = tokio::spawn(crate::sink::forward(

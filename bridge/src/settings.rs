@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::Config;
 use crate::amqp::{AmqpConfig, QueueName, Tls};
 use crate::fedmsg::Endpoint;
 use crate::signature::SignatureConfig;
-use crate::Config;
 
 /// The default health endpoint address.
 pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9108";
@@ -185,12 +185,12 @@ impl Args {
             file.fedmsg
                 .iter()
                 .map(|e| {
-                    let mut endpoint: Endpoint = e
-                        .endpoint
-                        .parse()
-                        .map_err(|e: crate::fedmsg::EndpointError| {
-                            SettingsError::Invalid(e.to_string())
-                        })?;
+                    let mut endpoint: Endpoint =
+                        e.endpoint
+                            .parse()
+                            .map_err(|e: crate::fedmsg::EndpointError| {
+                                SettingsError::Invalid(e.to_string())
+                            })?;
                     endpoint.signed |= e.signed;
                     Ok(endpoint)
                 })
@@ -258,9 +258,10 @@ impl Args {
             .unwrap_or_else(|| DEFAULT_METRICS_ADDR.into());
         let metrics_addr = match metrics_addr.as_str() {
             "off" | "" => None,
-            a => Some(a.parse::<SocketAddr>().map_err(|e| {
-                SettingsError::Invalid(format!("metrics address {a:?}: {e}"))
-            })?),
+            a => Some(
+                a.parse::<SocketAddr>()
+                    .map_err(|e| SettingsError::Invalid(format!("metrics address {a:?}: {e}")))?,
+            ),
         };
         let config = Config {
             fedmsg,

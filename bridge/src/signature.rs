@@ -125,10 +125,7 @@ fn der_blocks(path: &Path, bytes: &[u8]) -> Result<Vec<Vec<u8>>, ConfigError> {
 }
 
 fn strip_zeros(serial: &[u8]) -> Vec<u8> {
-    let start = serial
-        .iter()
-        .position(|b| *b != 0)
-        .unwrap_or(serial.len());
+    let start = serial.iter().position(|b| *b != 0).unwrap_or(serial.len());
     serial[start..].to_vec()
 }
 
@@ -157,9 +154,8 @@ impl Validator {
                     let (_, crl) = parse_x509_crl(&der)
                         .map_err(|e| ConfigError::Parse(path.clone(), e.to_string()))?;
                     let signed_by_ca = cas.iter().any(|ca| {
-                        parse_x509_certificate(ca).is_ok_and(|(_, ca)| {
-                            crl.verify_signature(ca.public_key()).is_ok()
-                        })
+                        parse_x509_certificate(ca)
+                            .is_ok_and(|(_, ca)| crl.verify_signature(ca.public_key()).is_ok())
                     });
                     if !signed_by_ca {
                         return Err(ConfigError::Parse(
@@ -212,8 +208,8 @@ impl Validator {
         };
         let signature = b64("signature", &signature)?;
         let pem = b64("certificate", &certificate)?;
-        let (_, pem) = parse_x509_pem(&pem)
-            .map_err(|e| Invalid::Malformed("certificate", e.to_string()))?;
+        let (_, pem) =
+            parse_x509_pem(&pem).map_err(|e| Invalid::Malformed("certificate", e.to_string()))?;
         let cert = pem
             .parse_x509()
             .map_err(|e| Invalid::Malformed("certificate", e.to_string()))?;

@@ -2,6 +2,9 @@
 //! and judged by fedmsg's own code): every one is accepted or rejected as labelled, under the
 //! CA, CRL and routing policy it names.
 
+// Fixture helpers may panic on a broken fixture, like the tests that call them.
+#![allow(clippy::unwrap_used)]
+
 use std::path::PathBuf;
 
 use fmn_bridge::SignatureConfig;
@@ -44,7 +47,9 @@ fn every_vector_is_judged_as_labelled() {
         let verdict = validator.validate(&wire);
         let expected = v["expect_valid"].as_bool().unwrap();
         if verdict.is_ok() != expected {
-            failures.push(format!("{case}: expected valid={expected}, got {verdict:?}"));
+            failures.push(format!(
+                "{case}: expected valid={expected}, got {verdict:?}"
+            ));
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
@@ -108,8 +113,13 @@ fn bad_configuration_is_a_clear_error() {
         ..Default::default()
     })
     .unwrap();
-    for junk in ["", "[]", "{", r#"{"signature": 1, "certificate": "!!"}"#,
-        r#"{"signature": "AAAA", "certificate": "AAAA", "crypto": "gpg"}"#] {
+    for junk in [
+        "",
+        "[]",
+        "{",
+        r#"{"signature": 1, "certificate": "!!"}"#,
+        r#"{"signature": "AAAA", "certificate": "AAAA", "crypto": "gpg"}"#,
+    ] {
         assert!(ok.validate(junk).is_err(), "{junk}");
     }
 }

@@ -15,6 +15,8 @@ pub struct Harness {
     pub aws: aws_config::SdkConfig,
     /// The deployed stack's outputs.
     pub stack: Stack,
+    /// The loopback stand-in for dist-git (maintainer data at [`fmn_local::files::OWNERS_PATH`]).
+    pub files: fmn_local::files::FileServer,
     /// Cancels everything the harness started.
     pub stop: CancellationToken,
     tasks: tokio::task::JoinSet<()>,
@@ -34,7 +36,22 @@ impl Harness {
         let moto = emulator::Moto::start(&root, emulator::free_port()?).await?;
         let aws = fmn_local::emulator_config(&moto.endpoint).await;
         let template = std::fs::read_to_string(root.join("infra/template.yaml"))?;
-        let stack = deploy::deploy(&aws, &template, "fmn-e2e", fmn_local::demo::SENDER).await?;
+        // dist-git's maintainer data, served on loopback (the demo's realistic file).
+        let stop = CancellationToken::new();
+        let files = fmn_local::files::FileServer::start(stop.clone()).await?;
+        files.put(
+            fmn_local::files::OWNERS_PATH,
+            std::fs::read(root.join("localstack/demo/pagure_owner_alias.json"))?,
+        );
+        let owners_url = files.url(fmn_local::files::OWNERS_PATH);
+        let stack = deploy::deploy_with(
+            &aws,
+            &template,
+            "fmn-e2e",
+            fmn_local::demo::SENDER,
+            &[("OwnershipSourceUrl", &owners_url)],
+        )
+        .await?;
         deploy::verify_sender(&aws, fmn_local::demo::SENDER).await?;
         let table = fmn_store::PreferenceTable::new(
             aws_sdk_dynamodb::Client::new(&aws),
@@ -47,7 +64,8 @@ impl Harness {
             moto,
             aws,
             stack,
-            stop: CancellationToken::new(),
+            files,
+            stop,
             tasks: Default::default(),
         })
     }
@@ -124,6 +142,22 @@ impl Harness {
         Ok(get(&A::ApproximateNumberOfMessages) + get(&A::ApproximateNumberOfMessagesNotVisible))
     }
 
+    /// Sets environment variables of the deployed function named by the stack output
+    /// `function_output` (e.g. points the IRC sender at a local server); takes effect for
+    /// functions started after it.
+    pub async fn set_function_env(
+        &self,
+        function_output: &str,
+        vars: &[(&str, &str)],
+    ) -> anyhow::Result<()> {
+        fmn_local::chat::set_function_environment(
+            &self.aws,
+            self.stack.output(function_output)?,
+            vars,
+        )
+        .await
+    }
+
     /// Stops everything and waits for it.
     pub async fn shutdown(mut self) {
         self.stop.cancel();
@@ -143,4 +177,14 @@ pub async fn publish(
     frames.push_back(body.to_vec().into());
     socket.send(frames).await?;
     Ok(())
+}
+
+/// Serves the HTTP API's Router on 127.0.0.1 (a free port) until `stop`; returns its base
+/// URL (`http://127.0.0.1:PORT`, also set as `config.base_url`) and its state.
+pub async fn start_api(
+    aws: &aws_config::SdkConfig,
+    config: fmn_api::ApiConfig,
+    stop: CancellationToken,
+) -> anyhow::Result<(String, fmn_api::AppState)> {
+    fmn_local::api::serve(aws, config, 0, stop).await
 }

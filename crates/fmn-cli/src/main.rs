@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+mod replay;
+
 /// Operate fmn: preferences, messages, and the emails a local emulator accepted.
 #[derive(Debug, Parser)]
 #[command(name = "fmn", version)]
@@ -50,6 +52,19 @@ enum Command {
         #[command(subcommand)]
         from: ImportFrom,
     },
+    /// Feed recorded bus messages (JSON lines, either generation, or datagrepper pages)
+    /// into the incoming queue, through the bridge's sink.
+    Replay(replay::ReplayArgs),
+    /// Personal API tokens (`fmn token create --user U [--admin] [--expires-in SECS]`).
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// The HTTP API (`fmn api openapi`).
+    Api {
+        #[command(subcommand)]
+        command: ApiCommand,
+    },
     /// List the emails the emulator's SES accepted (local runs only).
     Emails {
         /// The emulator (default: $AWS_ENDPOINT_URL).
@@ -62,6 +77,54 @@ enum Command {
         #[arg(long)]
         full: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Mint a personal API token (printed once; only its hash is stored).
+    Create {
+        /// The user it acts as.
+        #[arg(long)]
+        user: String,
+        /// Grant admin rights (every user's data).
+        #[arg(long)]
+        admin: bool,
+        /// Lifetime in seconds (default: 30 days).
+        #[arg(long, default_value_t = 30 * 24 * 3600)]
+        expires_in: i64,
+        /// The API table name.
+        #[arg(long, env = "FMN_API_TABLE", conflicts_with = "stack")]
+        table: Option<String>,
+        /// Read the table name from this stack's outputs instead.
+        #[arg(long, default_value = "fmn-local")]
+        stack: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ApiCommand {
+    /// Print the HTTP API's OpenAPI 3 document (JSON), for client generators.
+    Openapi,
+}
+
+/// One output of a deployed stack.
+async fn stack_output(
+    aws: &aws_config::SdkConfig,
+    stack: &str,
+    key: &str,
+) -> anyhow::Result<String> {
+    let out = aws_sdk_cloudformation::Client::new(aws)
+        .describe_stacks()
+        .stack_name(stack)
+        .send()
+        .await
+        .with_context(|| format!("reading stack {stack} (or pass --table)"))?;
+    out.stacks()
+        .first()
+        .and_then(|s| s.outputs().iter().find(|o| o.output_key() == Some(key)))
+        .and_then(|o| o.output_value())
+        .map(str::to_owned)
+        .with_context(|| format!("stack {stack} has no {key} output"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -154,9 +217,15 @@ fn run_match(rules: &RulesArgs, stats: bool) -> anyhow::Result<()> {
     }
     out.flush()?;
     if stats {
+        let index = matcher.stats();
         eprintln!(
-            "loading {loaded:?}, building {built:?}, matching {matching:?} \
-             ({messages} messages, {notifications} notifications)"
+            "loading {loaded:?}, building {built:?} ({} filters, {} distinct rule sets, ~{} \
+             bytes), matching {matching:?} ({messages} messages, {:.0} msg/s excluding \
+             loading and parsing, {notifications} notifications)",
+            index.filters,
+            index.rule_sets,
+            index.heap_bytes,
+            messages as f64 / matching.as_secs_f64().max(1e-9),
         );
     }
     Ok(())
@@ -274,6 +343,45 @@ async fn main() -> anyhow::Result<()> {
                 None => anyhow::bail!("no preferences stored for {user}"),
             }
         }
+        Command::Replay(args) => replay::run(args).await?,
+        Command::Token {
+            command:
+                TokenCommand::Create {
+                    user,
+                    admin,
+                    expires_in,
+                    table,
+                    stack,
+                },
+        } => {
+            anyhow::ensure!(
+                fmn_api::validate::valid_username(&user),
+                "not a user name: {user:?}"
+            );
+            anyhow::ensure!(expires_in > 0, "--expires-in must be positive");
+            let aws = aws_config::load_from_env().await;
+            let table = match table {
+                Some(t) => t,
+                None => stack_output(&aws, &stack, "ApiTableName").await?,
+            };
+            let tokens = fmn_store::TokenStore::new(aws_sdk_dynamodb::Client::new(&aws), table);
+            let (secret, record) = fmn_api::auth::mint(
+                &user,
+                admin,
+                Some("fmn token create".into()),
+                Some(expires_in),
+            );
+            tokens.insert(&record).await?;
+            eprintln!(
+                "token {} for {user}{} (expires in {expires_in} s); it is shown only now:",
+                record.id,
+                if admin { ", admin" } else { "" }
+            );
+            println!("{secret}");
+        }
+        Command::Api {
+            command: ApiCommand::Openapi,
+        } => println!("{}", fmn_api::openapi_json()),
         Command::Meta => {
             let stdin = std::io::stdin().lock();
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());

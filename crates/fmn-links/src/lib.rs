@@ -107,7 +107,11 @@ impl LinkSigner {
         let mut mac = self.key.clone();
         mac.update(&json);
         let sig = mac.finalize().into_bytes();
-        format!("{}.{}", URL_SAFE_NO_PAD.encode(&json), URL_SAFE_NO_PAD.encode(sig))
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(&json),
+            URL_SAFE_NO_PAD.encode(sig)
+        )
     }
 
     /// Checks an unsubscribe token and says which filter it names.
@@ -210,6 +214,9 @@ mod tests {
             filter_url("http://h:1/", "al ice", ContextKind::Email, "a/b"),
             "http://h:1/api/v1/users/al%20ice/contexts/email/filters/a%2Fb"
         );
-        assert_eq!(confirm_url("http://h", "abc"), "http://h/api/v1/confirm/abc");
+        assert_eq!(
+            confirm_url("http://h", "abc"),
+            "http://h/api/v1/confirm/abc"
+        );
     }
 }

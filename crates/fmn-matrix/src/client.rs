@@ -1,5 +1,7 @@
 //! The client-server API calls the sender needs, over `reqwest`, with rate-limit retries.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
@@ -43,6 +45,7 @@ impl MatrixError {
 pub struct MatrixClient {
     http: reqwest::Client,
     config: MatrixConfig,
+    rate_limited: Arc<AtomicU64>,
 }
 
 fn encode(segment: &str) -> String {
@@ -56,7 +59,16 @@ impl MatrixClient {
             .timeout(config.request_timeout)
             .build()
             .map_err(|e| MatrixError::Temporary(e.to_string()))?;
-        Ok(MatrixClient { http, config })
+        Ok(MatrixClient {
+            http,
+            config,
+            rate_limited: Arc::default(),
+        })
+    }
+
+    /// How many times a request was retried after a rate-limited answer.
+    pub fn rate_limited_retries(&self) -> u64 {
+        self.rate_limited.load(Ordering::Relaxed)
     }
 
     /// Calls `method path` with `body`, retrying `429 M_LIMIT_EXCEEDED` after the
@@ -102,6 +114,7 @@ impl MatrixClient {
             let error = value["error"].as_str().unwrap_or(&text).to_owned();
             if status == StatusCode::TOO_MANY_REQUESTS || errcode == "M_LIMIT_EXCEEDED" {
                 attempt += 1;
+                self.rate_limited.fetch_add(1, Ordering::Relaxed);
                 if attempt > self.config.max_retries {
                     return Err(MatrixError::Temporary(format!(
                         "{method} {path}: still rate-limited after {} retries",

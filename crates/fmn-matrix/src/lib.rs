@@ -149,7 +149,10 @@ impl<R: RoomStore + Sync> DirectMessenger<R> {
     }
 
     async fn room_for(&self, user_id: &str) -> Result<String, MatrixError> {
-        if let Some(room) = self.cache.lock().await.get(user_id) {
+        // Held while a room is looked up or created, so that concurrent deliveries to one
+        // user in this instance create one room, not one each.
+        let mut cache = self.cache.lock().await;
+        if let Some(room) = cache.get(user_id) {
             return Ok(room.clone());
         }
         let store = |e: anyhow::Error| MatrixError::Temporary(format!("room store: {e}"));
@@ -176,11 +179,13 @@ impl<R: RoomStore + Sync> DirectMessenger<R> {
                 self.rooms.put(user_id, &new, None).await.map_err(store)?
             }
         };
-        self.cache
-            .lock()
-            .await
-            .insert(user_id.to_owned(), room.clone());
+        cache.insert(user_id.to_owned(), room.clone());
         Ok(room)
+    }
+
+    /// The API client.
+    pub fn client(&self) -> &MatrixClient {
+        &self.client
     }
 }
 

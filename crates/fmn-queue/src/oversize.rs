@@ -216,12 +216,20 @@ mod tests {
     #[tokio::test]
     async fn ordinary_bodies_resolve_to_themselves_without_s3() {
         let body = r#"{"msg": {"x": 1}}"#.to_owned();
-        assert_eq!(Resolver::default().resolve(body.clone()).await.unwrap(), body);
+        assert_eq!(
+            Resolver::default().resolve(body.clone()).await.unwrap(),
+            body
+        );
         let pointer = Pointer {
             bucket: "b".into(),
             key: "k".into(),
             bytes: 1,
         };
-        assert!(Resolver::default().resolve(pointer.to_body()).await.is_err());
+        assert!(
+            Resolver::default()
+                .resolve(pointer.to_body())
+                .await
+                .is_err()
+        );
     }
 }

@@ -201,7 +201,11 @@ impl OwnershipTable {
         item.insert("synced_at".into(), n(current.synced_at));
         // Only move CURRENT from the snapshot this sync read: two concurrent syncs cannot
         // both win, and the loser's chunks are cleaned up below.
-        let put = self.client.put_item().table_name(&self.table).set_item(Some(item));
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item));
         let put = match &previous {
             Some(p) => put
                 .condition_expression("id = :previous")

@@ -1,5 +1,7 @@
 //! The preferences table: `pk = USER#<name>`, `sk = PREFS`, the document as JSON in `doc`;
-//! `pk = META`, `sk = VERSION` holds a counter bumped with every write.
+//! `pk = META`, `sk = VERSION` holds a counter bumped with every write; `pk = CHANGES`,
+//! `sk = <epoch ms>#<user>` records whose preferences each write changed (the matcher applies
+//! just those), expiring after a day.
 
 use std::collections::HashMap;
 
@@ -10,6 +12,9 @@ use fmn_rules::Preferences;
 use crate::StoreError;
 
 const PREFS_SK: &str = "PREFS";
+const CHANGES_PK: &str = "CHANGES";
+/// How long change-log records live: a matcher that slept longer reloads everything.
+pub const CHANGE_LOG_TTL_SECS: u64 = 24 * 3600;
 
 /// Preferences of every user, in DynamoDB.
 #[derive(Debug, Clone)]
@@ -56,10 +61,69 @@ impl PreferenceTable {
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().put(put).build())
             .transact_items(TransactWriteItem::builder().update(bump).build())
+            .transact_items(
+                TransactWriteItem::builder()
+                    .put(self.change(&prefs.user)?)
+                    .build(),
+            )
             .send()
             .await
             .map_err(StoreError::dynamo)?;
         Ok(())
+    }
+
+    /// The change-log record of a write of `user`'s preferences: `pk = CHANGES`,
+    /// `sk = <epoch ms, 13 digits>#<user>`, expiring after [`CHANGE_LOG_TTL_SECS`].
+    fn change(&self, user: &str) -> Result<Put, StoreError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let ms = now.as_millis();
+        Put::builder()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(CHANGES_PK.into()))
+            .item("sk", AttributeValue::S(format!("{ms:013}#{user}")))
+            .item("user", AttributeValue::S(user.to_owned()))
+            .item(
+                "expires_at",
+                AttributeValue::N((now.as_secs() + CHANGE_LOG_TTL_SECS).to_string()),
+            )
+            .build()
+            .map_err(StoreError::dynamo)
+    }
+
+    /// Users whose preferences were written at or after `since_ms` (epoch milliseconds),
+    /// oldest first, from the change log; `None` when more than `limit` changed (reload
+    /// everything instead).
+    pub async fn changed_since(
+        &self,
+        since_ms: u128,
+        limit: usize,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        let mut users: Vec<String> = Vec::new();
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :changes AND sk >= :since")
+            .expression_attribute_values(":changes", AttributeValue::S(CHANGES_PK.into()))
+            .expression_attribute_values(":since", AttributeValue::S(format!("{since_ms:013}")))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(item) = pages.next().await {
+            let item = item.map_err(StoreError::dynamo)?;
+            if let Some(AttributeValue::S(user)) = item.get("user") {
+                if !users.contains(user) {
+                    if users.len() == limit {
+                        return Ok(None);
+                    }
+                    users.push(user.clone());
+                }
+            }
+        }
+        Ok(Some(users))
     }
 
     /// Deactivates one filter if it is still active, atomically with respect to every other
@@ -143,6 +207,11 @@ impl PreferenceTable {
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().put(put).build())
             .transact_items(TransactWriteItem::builder().update(self.bump()?).build())
+            .transact_items(
+                TransactWriteItem::builder()
+                    .put(self.change(&prefs.user)?)
+                    .build(),
+            )
             .send()
             .await;
         match result {

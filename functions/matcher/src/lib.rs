@@ -3,7 +3,7 @@
 //! queue. Malformed messages are quarantined with the reason; a failure to reach a queue or
 //! the table fails only that record, which SQS retries.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
@@ -18,6 +18,20 @@ pub trait PreferenceSource {
     fn version(&self) -> impl Future<Output = anyhow::Result<u64>> + Send;
     /// Every user's preferences.
     fn load_all(&self) -> impl Future<Output = anyhow::Result<Vec<Preferences>>> + Send;
+    /// One user's preferences.
+    fn get(&self, user: &str) -> impl Future<Output = anyhow::Result<Option<Preferences>>> + Send;
+    /// Users whose preferences changed at or after `since_ms` (epoch ms); `None` when more
+    /// than `limit` did.
+    fn changed_since(
+        &self,
+        since_ms: u128,
+        limit: usize,
+    ) -> impl Future<Output = anyhow::Result<Option<Vec<String>>>> + Send;
+    /// Records a normalised message in the recent-messages log the API previews against.
+    fn record_recent(
+        &self,
+        message: &fmn_messages::Message,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send;
     /// Deactivates a oneshot filter; `true` for the one caller that did it.
     fn deactivate_filter(
         &self,
@@ -40,6 +54,8 @@ pub struct Tables {
     pub preferences: fmn_store::PreferenceTable,
     /// Maintainer snapshots (without them, `owned_by` rules match nothing).
     pub ownership: Option<fmn_store::OwnershipTable>,
+    /// The recent-messages log (the API's previews read it).
+    pub recent: Option<fmn_store::RecentMessages>,
 }
 
 impl PreferenceSource for Tables {
@@ -48,6 +64,22 @@ impl PreferenceSource for Tables {
     }
     async fn load_all(&self) -> anyhow::Result<Vec<Preferences>> {
         Ok(self.preferences.load_all().await?)
+    }
+    async fn record_recent(&self, message: &fmn_messages::Message) -> anyhow::Result<()> {
+        if let Some(recent) = &self.recent {
+            recent.record(message).await?;
+        }
+        Ok(())
+    }
+    async fn get(&self, user: &str) -> anyhow::Result<Option<Preferences>> {
+        Ok(self.preferences.get(user).await?)
+    }
+    async fn changed_since(
+        &self,
+        since_ms: u128,
+        limit: usize,
+    ) -> anyhow::Result<Option<Vec<String>>> {
+        Ok(self.preferences.changed_since(since_ms, limit).await?)
     }
     async fn deactivate_filter(
         &self,
@@ -85,6 +117,8 @@ pub struct Config {
     pub preferences_table: String,
     /// `FMN_OWNERSHIP_TABLE` (optional): maintainer snapshots for `owned_by` rules.
     pub ownership_table: Option<String>,
+    /// `FMN_API_TABLE` (optional): where recent messages are logged for the API's previews.
+    pub recent_table: Option<String>,
     /// `FMN_QUARANTINE_QUEUE_URL`: the incoming DLQ.
     pub quarantine_queue_url: String,
     /// `FMN_<CONTEXT>_QUEUE_URL` for each context that has a sender.
@@ -113,52 +147,57 @@ impl Config {
         Ok(Config {
             preferences_table: var("FMN_PREFERENCES_TABLE")?,
             ownership_table: std::env::var("FMN_OWNERSHIP_TABLE").ok(),
+            recent_table: std::env::var("FMN_API_TABLE").ok(),
             quarantine_queue_url: var("FMN_QUARANTINE_QUEUE_URL")?,
             context_queues,
         })
     }
 }
 
-/// A warm, compiled view of every preference, refreshed when the version stamp moves.
+/// A warm, compiled view of every preference and the maintainer data, kept up to date from
+/// the change log between batches.
 #[derive(Debug)]
 struct Compiled {
+    /// The preferences' version stamp this view reflects.
     version: Option<u64>,
+    /// Changes logged at or after this time (epoch ms) may not be applied yet.
+    changes_from_ms: u128,
     ownership_id: Option<String>,
     ownership: Arc<Ownership>,
     matcher: Arc<Matcher>,
-    contexts: Arc<ContextInfo>,
+    settings: Arc<Settings>,
 }
 
-/// What jobs need from each (user, context) beyond the match: its settings and which of
-/// its filters are oneshot.
-#[derive(Debug, Default)]
-struct ContextInfo {
-    settings: HashMap<(String, ContextKind), ContextSettings>,
-    oneshot: HashSet<(String, ContextKind, String)>,
-}
+/// Each user's context settings (jobs carry them to the senders).
+type Settings = HashMap<String, Arc<BTreeMap<ContextKind, ContextSettings>>>;
 
-impl ContextInfo {
-    fn of(all: &[Preferences]) -> ContextInfo {
-        let mut info = ContextInfo::default();
-        for prefs in all {
-            for (kind, context) in &prefs.contexts {
-                info.settings
-                    .insert((prefs.user.clone(), *kind), context.settings.clone());
-                for f in context.filters.iter().filter(|f| f.oneshot && f.active) {
-                    info.oneshot
-                        .insert((prefs.user.clone(), *kind, f.id.clone()));
-                }
-            }
-        }
-        info
-    }
+fn settings_of(prefs: &Preferences) -> Arc<BTreeMap<ContextKind, ContextSettings>> {
+    Arc::new(
+        prefs
+            .contexts
+            .iter()
+            .map(|(kind, context)| (*kind, context.settings.clone()))
+            .collect(),
+    )
 }
 
 /// The compiled state one batch is matched against.
 #[derive(Debug, Clone)]
 struct View {
     matcher: Arc<Matcher>,
-    contexts: Arc<ContextInfo>,
+    settings: Arc<Settings>,
+}
+
+/// How far back the change log is read again, for writers' clock skew.
+const CHANGE_SKEW_MS: u128 = 10_000;
+/// More changed users than this since the last batch: recompile everything instead.
+const MAX_INCREMENTAL_USERS: usize = 500;
+
+fn now_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis()
 }
 
 /// The matcher function's state: clients, and the compiled preferences kept warm across
@@ -185,10 +224,11 @@ impl<P: PreferenceSource + Sync, Q: Queue + Sync> MatcherFn<P, Q> {
             pointers: fmn_queue::oversize::Resolver::default(),
             compiled: RwLock::new(Compiled {
                 version: None,
+                changes_from_ms: 0,
                 ownership_id: None,
                 ownership: Arc::default(),
                 matcher: Arc::default(),
-                contexts: Arc::default(),
+                settings: Arc::default(),
             }),
         }
     }
@@ -209,55 +249,94 @@ impl<P: PreferenceSource + Sync, Q: Queue + Sync> MatcherFn<P, Q> {
         fmn_queue::process_batch(event, |record| self.handle_record(&view, record)).await
     }
 
-    /// Re-reads and recompiles preferences (and maintainer data) if their version (snapshot
-    /// id) changed since the last batch: two consistent reads per batch when nothing did.
+    /// Brings the compiled view up to date: two consistent reads per batch when nothing
+    /// changed; when preferences changed, only the users in the change log are re-read and
+    /// replaced in the warm index; when the maintainer data changed, the index's ownership
+    /// is swapped. Everything is recompiled only on the first batch, after a long sleep or a
+    /// burst of changes.
     async fn refresh(&self) -> anyhow::Result<View> {
         let version = self.prefs.version().await?;
         let ownership_id = self.prefs.ownership_id().await?;
         let view = |c: &Compiled| View {
             matcher: c.matcher.clone(),
-            contexts: c.contexts.clone(),
+            settings: c.settings.clone(),
         };
-        let (same_prefs, same_owners, mut ownership) = {
-            let compiled = self.compiled.read().await;
-            let same_prefs = compiled.version == Some(version);
-            let same_owners = compiled.ownership_id == ownership_id;
-            if same_prefs && same_owners {
-                return Ok(view(&compiled));
-            }
-            (same_prefs, same_owners, compiled.ownership.clone())
-        };
-        let mut loaded_id = ownership_id.clone();
+        let mut compiled = self.compiled.write().await;
+        let same_prefs = compiled.version == Some(version);
+        let same_owners = compiled.ownership_id == ownership_id;
+        if same_prefs && same_owners {
+            return Ok(view(&compiled));
+        }
+        let mut matcher = (*compiled.matcher).clone();
         if !same_owners {
-            match self.prefs.load_ownership().await? {
-                Some((id, owners)) => {
-                    tracing::info!(snapshot = %id, artifacts = owners.len(), "maintainer data loaded");
-                    loaded_id = Some(id);
-                    ownership = Arc::new(owners);
+            let (id, owners) = match self.prefs.load_ownership().await? {
+                Some((id, owners)) => (Some(id), owners),
+                None => (None, Ownership::default()),
+            };
+            tracing::info!(snapshot = ?id, artifacts = owners.len(), "maintainer data loaded");
+            let owners = Arc::new(owners);
+            matcher.set_ownership(owners.clone());
+            compiled.ownership = owners;
+            compiled.ownership_id = id;
+        }
+        if !same_prefs {
+            let started = now_ms();
+            let changed = match compiled.version {
+                Some(_) => {
+                    self.prefs
+                        .changed_since(
+                            compiled.changes_from_ms.saturating_sub(CHANGE_SKEW_MS),
+                            MAX_INCREMENTAL_USERS,
+                        )
+                        .await?
+                }
+                None => None,
+            };
+            match changed {
+                Some(users) => {
+                    let mut settings = (*compiled.settings).clone();
+                    for user in &users {
+                        match self.prefs.get(user).await? {
+                            Some(prefs) => {
+                                if let Err(e) = matcher.upsert_user(&prefs) {
+                                    tracing::warn!(error = %e, "skipping invalid preferences");
+                                    matcher.remove_user(user);
+                                }
+                                settings.insert(user.clone(), settings_of(&prefs));
+                            }
+                            None => {
+                                matcher.remove_user(user);
+                                settings.remove(user);
+                            }
+                        }
+                    }
+                    let stats = matcher.stats();
+                    if stats.pending > stats.filters / 4 + 10_000 {
+                        matcher = matcher.compacted();
+                    }
+                    tracing::info!(version, changed = users.len(), "preferences updated");
+                    compiled.settings = Arc::new(settings);
                 }
                 None => {
-                    loaded_id = None;
-                    ownership = Arc::default();
+                    let all = self.prefs.load_all().await?;
+                    let users = all.len();
+                    let settings = all
+                        .iter()
+                        .map(|p| (p.user.clone(), settings_of(p)))
+                        .collect();
+                    let (fresh, skipped) = Matcher::build_lenient(all, compiled.ownership.clone());
+                    for e in &skipped {
+                        tracing::warn!(error = %e, "skipping invalid preferences");
+                    }
+                    matcher = fresh;
+                    tracing::info!(version, users, "preferences compiled");
+                    compiled.settings = Arc::new(settings);
                 }
             }
+            compiled.version = Some(version);
+            compiled.changes_from_ms = started;
         }
-        let all = self.prefs.load_all().await?;
-        let users = all.len();
-        let contexts = Arc::new(ContextInfo::of(&all));
-        let (matcher, skipped) = Matcher::build_lenient(all, ownership.clone());
-        for e in &skipped {
-            tracing::warn!(error = %e, "skipping invalid preferences");
-        }
-        let matcher = Arc::new(matcher);
-        tracing::info!(version, users, same_prefs, "preferences compiled");
-        let mut compiled = self.compiled.write().await;
-        *compiled = Compiled {
-            version: Some(version),
-            ownership_id: loaded_id,
-            ownership,
-            matcher,
-            contexts,
-        };
+        compiled.matcher = Arc::new(matcher);
         Ok(view(&compiled))
     }
 
@@ -278,6 +357,10 @@ impl<P: PreferenceSource + Sync, Q: Queue + Sync> MatcherFn<P, Q> {
                     .map_err(|e| RecordError(e.to_string()));
             }
         };
+        // Best effort: a preview missing one message is better than a retried record.
+        if let Err(e) = self.prefs.record_recent(&message).await {
+            tracing::warn!(error = %e, id = %message.id, "cannot log the message for previews");
+        }
         let mut by_context: BTreeMap<ContextKind, Vec<Outgoing>> = BTreeMap::new();
         for mut notification in view.matcher.matches(&message) {
             let key = (notification.user.clone(), notification.context);
@@ -285,8 +368,7 @@ impl<P: PreferenceSource + Sync, Q: Queue + Sync> MatcherFn<P, Q> {
             // deactivates it keeps it.
             let mut kept = Vec::with_capacity(notification.filters.len());
             for filter in std::mem::take(&mut notification.filters) {
-                let oneshot_key = (key.0.clone(), key.1, filter.id.clone());
-                if view.contexts.oneshot.contains(&oneshot_key) {
+                if filter.oneshot {
                     let won = self
                         .prefs
                         .deactivate_filter(&key.0, key.1, &filter.id)
@@ -304,7 +386,7 @@ impl<P: PreferenceSource + Sync, Q: Queue + Sync> MatcherFn<P, Q> {
             }
             notification.filters = kept;
             let mut job = NotificationJob::new(&message, notification);
-            if let Some(settings) = view.contexts.settings.get(&key) {
+            if let Some(settings) = view.settings.get(&key.0).and_then(|s| s.get(&key.1)) {
                 job.settings = settings.clone();
             }
             let body = serde_json::to_string(&job).map_err(|e| RecordError(e.to_string()))?;
@@ -348,7 +430,11 @@ pub fn deployed(aws: &aws_config::SdkConfig, config: &Config) -> DeployedMatcher
         ownership: config
             .ownership_table
             .as_ref()
-            .map(|t| fmn_store::OwnershipTable::new(dynamo, t)),
+            .map(|t| fmn_store::OwnershipTable::new(dynamo.clone(), t)),
+        recent: config
+            .recent_table
+            .as_ref()
+            .map(|t| fmn_store::RecentMessages::new(dynamo, t)),
     };
     let queues = config
         .context_queues

@@ -86,6 +86,11 @@ impl<D: DeliveryLog + Sync, L: MatrixLink + Sync> MatrixSender<D, L> {
         MatrixSender { deliveries, link }
     }
 
+    /// The link it sends through.
+    pub fn link(&self) -> &L {
+        &self.link
+    }
+
     /// Handles one SQS batch from the Matrix queue.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
         fmn_queue::process_batch(event, |record| self.handle_record(record)).await

@@ -50,6 +50,17 @@ pub async fn deploy(
     stack_name: &str,
     sender_address: &str,
 ) -> anyhow::Result<Stack> {
+    deploy_with(aws, template, stack_name, sender_address, &[]).await
+}
+
+/// [`deploy`], with more template parameters (`(name, value)`).
+pub async fn deploy_with(
+    aws: &aws_config::SdkConfig,
+    template: &str,
+    stack_name: &str,
+    sender_address: &str,
+    extra_parameters: &[(&str, &str)],
+) -> anyhow::Result<Stack> {
     let s3 = aws_sdk_s3::Client::new(aws);
     let bucket = format!("{stack_name}-code");
     if s3.head_bucket().bucket(&bucket).send().await.is_err() {
@@ -78,12 +89,13 @@ pub async fn deploy(
             .parameter_value(v)
             .build()
     };
-    let parameters = vec![
+    let mut parameters = vec![
         parameter("CodeBucket", &bucket),
         parameter("CodePrefix", "local/"),
         parameter("EventSourceMappingsEnabled", "false"),
         parameter("SenderAddress", sender_address),
     ];
+    parameters.extend(extra_parameters.iter().map(|(k, v)| parameter(k, v)));
     let exists = cfn
         .describe_stacks()
         .stack_name(stack_name)

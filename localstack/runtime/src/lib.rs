@@ -7,16 +7,28 @@
 //! - [`runtime`]: runs the Lambda handlers in-process, fed from their queues the way
 //!   Lambda's SQS event-source mapping would (batch size and window from the deployed
 //!   mapping, the queue's visibility timeout, partial batch failures, redrive by SQS).
+//! - [`schedule`]: fires the scheduled functions (ownership sync, …) on their EventBridge
+//!   schedule.
+//! - [`api`]: the HTTP API served with `axum::serve` on 127.0.0.1.
 //! - [`demo`]: demo preferences and a ZeroMQ publisher replaying real bus messages.
 //! - [`emails`]: reads back the emails the emulator accepted.
 //! - [`delivery`]: the webhook sender, feed writer and digest function in the runtime.
+//! - [`chat`]: the IRC and Matrix senders in the runtime, configured from their deployed
+//!   functions' environment; [`irc`]: a local ngircd and an IRC watcher client; [`matrix`]: a
+//!   local Synapse and a recipient's client.
 
-pub mod demo;
+pub mod api;
+pub mod chat;
 pub mod delivery;
+pub mod demo;
 pub mod deploy;
 pub mod emails;
 pub mod emulator;
+pub mod files;
+pub mod irc;
+pub mod matrix;
 pub mod runtime;
+pub mod schedule;
 
 pub use deploy::Stack;
 

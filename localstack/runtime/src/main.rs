@@ -38,6 +38,15 @@ enum Command {
         /// Messages to replay (fedmsg envelopes, JSON lines).
         #[arg(long)]
         messages: Option<PathBuf>,
+        /// Port of the local IRC server (ngircd) on 127.0.0.1.
+        #[arg(long, default_value_t = 6667)]
+        irc_port: u16,
+        /// Nick whose IRC notifications are printed (an IRC address in the preferences).
+        #[arg(long, default_value = "ralph")]
+        irc_watch: String,
+        /// Port of the HTTP API on 127.0.0.1.
+        #[arg(long, env = "FMN_API_PORT", default_value_t = 8080)]
+        api_port: u16,
     },
 }
 
@@ -56,6 +65,9 @@ async fn main() -> anyhow::Result<()> {
         stack,
         preferences,
         messages,
+        api_port,
+        irc_port,
+        irc_watch,
     } = Args::parse().command;
     let root = fmn_local::repo_root();
     let stop = CancellationToken::new();
@@ -78,7 +90,30 @@ async fn main() -> anyhow::Result<()> {
     let ses = fmn_local::emulator_config(&moto.endpoint).await;
     tracing::info!(emulator = emulator_name, "deploying infra/template.yaml");
     let template = std::fs::read_to_string(root.join("infra/template.yaml"))?;
-    let deployed = deploy::deploy(&aws, &template, &stack, demo::SENDER).await?;
+    // Maintainer data comes from a local stand-in for dist-git, never the internet.
+    let files = fmn_local::files::FileServer::start(stop.clone()).await?;
+    files.put(
+        fmn_local::files::OWNERS_PATH,
+        std::fs::read(root.join("localstack/demo/pagure_owner_alias.json"))?,
+    );
+    let owners_url = files.url(fmn_local::files::OWNERS_PATH);
+    // IRC notifications go to a local ngircd, which people can join with any IRC client.
+    let ircd = fmn_local::irc::Ngircd::start(irc_port, None).await?;
+    let mut watcher = fmn_local::irc::Watcher::connect(irc_port, &irc_watch).await?;
+    let irc_port_text = irc_port.to_string();
+    let deployed = deploy::deploy_with(
+        &aws,
+        &template,
+        &stack,
+        demo::SENDER,
+        &[
+            ("OwnershipSourceUrl", &owners_url),
+            ("IrcServer", "127.0.0.1"),
+            ("IrcPort", &irc_port_text),
+            ("IrcTls", "false"),
+        ],
+    )
+    .await?;
     // SES identities live where SES does.
     deploy::verify_sender(&ses, demo::SENDER).await?;
 
@@ -92,6 +127,15 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let mut tasks = runtime::start(&aws, &ses, &deployed, demo::SENDER, stop.clone()).await?;
+    // The HTTP API, and a token for the demo user `alice` to try it with.
+    let (api_url, api_state) = fmn_local::api::serve(
+        &aws,
+        fmn_local::api::config(&deployed)?,
+        api_port,
+        stop.clone(),
+    )
+    .await?;
+    let demo_token = fmn_local::api::mint(&api_state, "alice", false, Some(7 * 24 * 3600)).await?;
     let address = format!("tcp://127.0.0.1:{fedmsg_port}");
     let bridge = fmn_bridge::Config {
         fedmsg: vec![address.parse()?],
@@ -121,12 +165,26 @@ async fn main() -> anyhow::Result<()> {
          - AWS endpoint:   {}\n\
          - emails also at: {}/moto-api/data.json (or: AWS_ENDPOINT_URL={} cargo run -q -p fmn-cli -- emails --follow)\n\
          - preferences:    {}\n\
+         - HTTP API:       {api_url}/api/v1 (OpenAPI: {api_url}/api/v1/openapi.json)\n\
+         - API token:      {demo_token} (user alice; curl -H \"Authorization: Bearer $TOKEN\" {api_url}/api/v1/me)\n\
          New emails are printed below. Ctrl-C stops everything.\n",
         aws.endpoint_url().unwrap_or_default(),
         moto.endpoint,
         moto.endpoint,
         prefs_path.display(),
     );
+    println!(
+        "IRC: ngircd on 127.0.0.1:{irc_port}; notifications to {irc_watch} are printed below \
+         (any IRC client can connect and use another nick from the preferences)\n"
+    );
+    let irc_stop = stop.clone();
+    tasks.spawn(async move {
+        while !irc_stop.is_cancelled() {
+            if let Some(line) = watcher.next(Duration::from_secs(1)).await {
+                println!("💬 IRC to {}: {}", watcher.nick, line.text);
+            }
+        }
+    });
     let watch_stop = stop.clone();
     let ses_endpoint = moto.endpoint.clone();
     tasks.spawn(async move {
@@ -151,6 +209,7 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!("stopping");
     stop.cancel();
     while tasks.join_next().await.is_some() {}
+    ircd.stop().await;
     moto.stop().await;
     Ok(())
 }

@@ -228,12 +228,15 @@ pub async fn handlers(
 ) -> anyhow::Result<Vec<(String, Handler)>> {
     let matcher_config = fmn_matcher_fn::Config {
         preferences_table: stack.output("PreferencesTableName")?.to_owned(),
+        ownership_table: stack.output("OwnershipTableName").ok().map(str::to_owned),
+        recent_table: stack.output("ApiTableName").ok().map(str::to_owned),
         quarantine_queue_url: stack.output("IncomingDeadLetterQueueUrl")?.to_owned(),
         context_queues: [(
             fmn_rules::ContextKind::Email,
             stack.output("EmailQueueUrl")?.to_owned(),
         )]
         .into_iter()
+        .chain(crate::chat::queues(stack))
         .chain(crate::delivery::queues(stack))
         .collect(),
     };
@@ -263,6 +266,7 @@ pub async fn handlers(
             sender_handler,
         ),
     ];
+    handlers.extend(crate::chat::handlers(aws, stack).await?);
     handlers.extend(crate::delivery::handlers(aws, ses, stack, sender_address).await?);
     Ok(handlers)
 }
@@ -282,5 +286,6 @@ pub async fn start(
             tasks.spawn(poll(sqs.clone(), mapping, handler.clone(), stop.clone()));
         }
     }
+    crate::schedule::start(aws, stack, &mut tasks, stop.clone()).await?;
     Ok(tasks)
 }

@@ -1,0 +1,94 @@
+//! The IRC and Matrix senders in the local runtime. Each is configured, as on Lambda, from
+//! its deployed function's environment (the template's parameters); a local run or a test
+//! points it at a local server by updating that environment, as an operator would.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::runtime::Handler;
+
+/// The deployed environment variables of `function`.
+pub async fn function_environment(
+    aws: &aws_config::SdkConfig,
+    function: &str,
+) -> anyhow::Result<HashMap<String, String>> {
+    let out = aws_sdk_lambda::Client::new(aws)
+        .get_function_configuration()
+        .function_name(function)
+        .send()
+        .await
+        .with_context(|| format!("reading the configuration of {function}"))?;
+    Ok(out
+        .environment()
+        .and_then(|e| e.variables())
+        .cloned()
+        .unwrap_or_default())
+}
+
+/// Sets `vars` in the deployed environment of `function`, keeping the others.
+pub async fn set_function_environment(
+    aws: &aws_config::SdkConfig,
+    function: &str,
+    vars: &[(&str, &str)],
+) -> anyhow::Result<()> {
+    let mut env = function_environment(aws, function).await?;
+    for (k, v) in vars {
+        env.insert((*k).to_owned(), (*v).to_owned());
+    }
+    aws_sdk_lambda::Client::new(aws)
+        .update_function_configuration()
+        .function_name(function)
+        .environment(
+            aws_sdk_lambda::types::Environment::builder()
+                .set_variables(Some(env))
+                .build(),
+        )
+        .send()
+        .await
+        .with_context(|| format!("updating the environment of {function}"))?;
+    Ok(())
+}
+
+/// The IRC and Matrix job queues the stack has, for the matcher.
+pub fn queues(stack: &crate::Stack) -> Vec<(fmn_rules::ContextKind, String)> {
+    [
+        (fmn_rules::ContextKind::Irc, "IrcQueueUrl"),
+        (fmn_rules::ContextKind::Matrix, "MatrixQueueUrl"),
+    ]
+    .into_iter()
+    .filter_map(|(kind, output)| Some((kind, stack.output(output).ok()?.to_owned())))
+    .collect()
+}
+
+/// The IRC and Matrix sender handlers, keyed by function name.
+pub async fn handlers(
+    aws: &aws_config::SdkConfig,
+    stack: &crate::Stack,
+) -> anyhow::Result<Vec<(String, Handler)>> {
+    let mut out = Vec::new();
+    if let Ok(function) = stack.output("IrcSenderFunctionName") {
+        let env = function_environment(aws, function).await?;
+        let config = fmn_irc_sender_fn::Config::from_vars(|k| env.get(k).cloned())
+            .with_context(|| format!("configuring {function}"))?;
+        let sender = Arc::new(fmn_irc_sender_fn::deployed(aws, &config));
+        let handler: Handler = Arc::new(move |event| {
+            let s = sender.clone();
+            Box::pin(async move { s.handle(event).await })
+        });
+        out.push((function.to_owned(), handler));
+    }
+    if let Ok(function) = stack.output("MatrixSenderFunctionName") {
+        let env = function_environment(aws, function).await?;
+        let config = fmn_matrix_sender_fn::Config::from_vars(|k| env.get(k).cloned())
+            .with_context(|| format!("configuring {function}"))?;
+        let sender = Arc::new(fmn_matrix_sender_fn::deployed(aws, &config)?);
+        let handler: Handler = Arc::new(move |event| {
+            let s = sender.clone();
+            Box::pin(async move { s.handle(event).await })
+        });
+        out.push((function.to_owned(), handler));
+    }
+    Ok(out)
+}

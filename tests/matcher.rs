@@ -1,0 +1,253 @@
+//! The matcher's state against a real moto server: maintainer data synced on a schedule
+//! from a loopback stand-in for dist-git, `owned_by` rules reading it, and oneshot filters
+//! firing once.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use fmn_e2e::Harness;
+use fmn_local::files::OWNERS_PATH;
+use fmn_ownership_sync_fn::{Config, Outcome, OwnershipSync, SyncError};
+use fmn_rules::Preferences;
+use fmn_store::OwnershipTable;
+use serde_json::json;
+
+fn koji_build(id: &str, owner: &str, package: &str) -> String {
+    json!({
+        "topic": "org.fedoraproject.prod.buildsys.build.state.change",
+        "msg_id": id,
+        "timestamp": 1_700_000_000,
+        "msg": {"owner": owner, "name": package, "version": "6.1", "release": "1.fc40",
+                "build_id": 7, "new": 1, "old": 0, "instance": "primary"},
+    })
+    .to_string()
+}
+
+fn prefs(value: serde_json::Value) -> Preferences {
+    serde_json::from_value(value).expect("valid preferences")
+}
+
+async fn send_incoming(h: &Harness, bodies: &[String]) -> anyhow::Result<()> {
+    let sqs = aws_sdk_sqs::Client::new(&h.aws);
+    for body in bodies {
+        sqs.send_message()
+            .queue_url(h.stack.output("IncomingQueueUrl")?)
+            .message_body(body)
+            .send()
+            .await?;
+    }
+    Ok(())
+}
+
+/// Waits until `incoming` and the email queue are drained (nothing visible or in flight).
+async fn drained(h: &Harness) -> anyhow::Result<()> {
+    for _ in 0..240 {
+        let incoming = h.queue_depth(h.stack.output("IncomingQueueUrl")?).await?;
+        let email = h.queue_depth(h.stack.output("EmailQueueUrl")?).await?;
+        if incoming == 0 && email == 0 {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    anyhow::bail!("queues did not drain")
+}
+
+fn sync_for(h: &Harness, path: &str) -> anyhow::Result<(OwnershipSync, OwnershipTable)> {
+    let table = OwnershipTable::new(
+        aws_sdk_dynamodb::Client::new(&h.aws),
+        h.stack.output("OwnershipTableName")?,
+    );
+    let config = Config {
+        table: h.stack.output("OwnershipTableName")?.to_owned(),
+        source_url: h.files.url(path),
+        min_ratio: 0.5,
+    };
+    Ok((OwnershipSync::new(table.clone(), config)?, table))
+}
+
+/// Snapshot ids with chunk items in the table.
+async fn stored_snapshots(h: &Harness) -> anyhow::Result<std::collections::BTreeSet<String>> {
+    let out = aws_sdk_dynamodb::Client::new(&h.aws)
+        .scan()
+        .table_name(h.stack.output("OwnershipTableName")?)
+        .send()
+        .await?;
+    Ok(out
+        .items()
+        .iter()
+        .filter_map(|item| match item.get("pk") {
+            Some(AttributeValue::S(pk)) => pk.strip_prefix("SNAPSHOT#").map(str::to_owned),
+            _ => None,
+        })
+        .collect())
+}
+
+/// A dist-git-sized export: tens of thousands of packages, several namespaces.
+fn large_export(packages: usize) -> String {
+    let mut rpms = serde_json::Map::new();
+    for i in 0..packages {
+        rpms.insert(
+            format!("python-package-number-{i}"),
+            json!([format!("packager{}", i % 997), format!("@group{}", i % 13)]),
+        );
+    }
+    rpms.insert("kernel".into(), json!(["jforbes", "@kernel-maint"]));
+    json!({"rpms": rpms, "container": {"toolbox": ["debarshir"]}, "modules": {"nodejs": ["sgallagh"]}})
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ownership_sync_replaces_snapshots_whole_and_refuses_bad_data() -> anyhow::Result<()> {
+    let h = Harness::deploy(&[]).await?;
+    let (sync, table) = sync_for(&h, OWNERS_PATH)?;
+    let small = std::fs::read_to_string(
+        fmn_local::repo_root().join("localstack/demo/pagure_owner_alias.json"),
+    )?;
+
+    // First sync: the file becomes the live snapshot, intact.
+    let first = sync.run().await?;
+    assert_eq!(
+        first,
+        Outcome::Replaced {
+            artifacts: 228,
+            previous: None
+        }
+    );
+    let live = table.current().await?.expect("a live snapshot");
+    assert_eq!(table.load(&live).await?, small);
+    // Unchanged source: nothing written.
+    assert_eq!(sync.run().await?, Outcome::Unchanged { artifacts: 228 });
+
+    // A dist-git-sized export spans several items and replaces the old snapshot, whose
+    // items are gone afterwards.
+    let large = large_export(40_000);
+    h.files.put(OWNERS_PATH, large.clone());
+    assert_eq!(
+        sync.run().await?,
+        Outcome::Replaced {
+            artifacts: 40_003,
+            previous: Some(228)
+        }
+    );
+    let live = table.current().await?.expect("a live snapshot");
+    assert!(live.chunks > 1, "{live:?}");
+    assert_eq!(table.load(&live).await?, large);
+    assert_eq!(
+        stored_snapshots(&h).await?,
+        [live.id.clone()].into_iter().collect()
+    );
+
+    // Broken or implausible data is refused and the live snapshot kept.
+    for bad in [
+        &large[..large.len() / 2],              // truncated download
+        r#"{"rpms": {"kernel": "jforbes"}}"#,   // wrong shape
+        r#"{"rpms": {}}"#,                      // empty
+        r#"{"rpms": {"kernel": ["jforbes"]}}"#, // lost most of the distribution
+    ] {
+        h.files.put(OWNERS_PATH, bad);
+        let err = sync.run().await.expect_err(bad.get(..40).unwrap_or(bad));
+        assert!(matches!(err, SyncError::Refused { .. }), "{err}");
+        assert_eq!(table.current().await?.as_ref(), Some(&live));
+    }
+    // An unreachable source changes nothing either.
+    let (missing, _) = sync_for(&h, "extras/nowhere.json")?;
+    assert!(matches!(missing.run().await, Err(SyncError::Fetch { .. })));
+    assert_eq!(table.current().await?.as_ref(), Some(&live));
+    h.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn owned_by_rules_read_the_synced_maintainers_and_oneshot_filters_fire_once()
+-> anyhow::Result<()> {
+    // user52 maintains kernel (and R-gdtools) in the demo's maintainer data.
+    let maintainer = prefs(json!({"user": "user52", "contexts": {"email": {
+        "addresses": [{"address": "user52@example.org", "confirmed": true}],
+        "settings": {"verbose": true},
+        "filters": [{"id": "mine", "name": "my packages", "rules": [
+            {"kind": "owned_by"}, {"kind": "agent", "negate": true}]}]}}}));
+    let once = prefs(json!({"user": "carol", "contexts": {"email": {
+        "addresses": [{"address": "carol@example.org", "confirmed": true}],
+        "filters": [{"id": "first", "name": "first chromium build", "oneshot": true, "rules": [
+            {"kind": "artifact", "artifacts": [{"type": "rpms", "name": "chromium"}]}]}]}}}));
+    let mut h = Harness::deploy(&[maintainer, once]).await?;
+    // The runtime fires the ownership sync on start, as its schedule would.
+    h.start_functions().await?;
+    let table = OwnershipTable::new(
+        aws_sdk_dynamodb::Client::new(&h.aws),
+        h.stack.output("OwnershipTableName")?,
+    );
+    let mut synced = None;
+    for _ in 0..120 {
+        synced = table.current().await?;
+        if synced.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(synced.map(|s| s.artifacts), Some(228));
+
+    send_incoming(
+        &h,
+        &[
+            koji_build("m-kernel", "bob", "kernel"), // user52's package
+            koji_build("m-own", "user52", "kernel"), // user52's own action
+            koji_build("m-other", "bob", "AnyEvent-DBus"), // someone else's package
+            koji_build("m-chromium-1", "bob", "chromium"), // carol's oneshot
+            koji_build("m-chromium-2", "alice", "chromium"), // … only once
+        ],
+    )
+    .await?;
+    h.wait_for_emails(2, Duration::from_secs(60)).await?;
+    drained(&h).await?;
+    let emails = h.emails().await?;
+    let mut to: Vec<_> = emails.iter().map(|e| e.to.join(",")).collect();
+    to.sort();
+    assert_eq!(
+        to,
+        ["carol@example.org", "user52@example.org"],
+        "{emails:#?}"
+    );
+    let kernel = emails
+        .iter()
+        .find(|e| e.to == ["user52@example.org"])
+        .expect("user52's email");
+    assert!(kernel.subject.contains("kernel"), "{kernel:?}");
+
+    // The oneshot filter deactivated itself in the stored preferences.
+    let stored = fmn_store::PreferenceTable::new(
+        aws_sdk_dynamodb::Client::new(&h.aws),
+        h.stack.output("PreferencesTableName")?,
+    )
+    .get("carol")
+    .await?
+    .expect("carol's preferences");
+    let filter = &stored.contexts[&fmn_rules::ContextKind::Email].filters[0];
+    assert!(!filter.active, "{filter:?}");
+
+    // Another chromium build after the change reaches no one.
+    send_incoming(&h, &[koji_build("m-chromium-3", "bob", "chromium")]).await?;
+    drained(&h).await?;
+    assert_eq!(h.emails().await?.len(), 2);
+
+    // A preference write applies from the next batch, through the change log: carol
+    // follows chromium for good now.
+    let mut follow = stored.clone();
+    if let Some(ctx) = follow.contexts.get_mut(&fmn_rules::ContextKind::Email) {
+        ctx.filters[0].oneshot = false;
+        ctx.filters[0].active = true;
+    }
+    fmn_store::PreferenceTable::new(
+        aws_sdk_dynamodb::Client::new(&h.aws),
+        h.stack.output("PreferencesTableName")?,
+    )
+    .put(&follow)
+    .await?;
+    send_incoming(&h, &[koji_build("m-chromium-4", "bob", "chromium")]).await?;
+    let emails = h.wait_for_emails(3, Duration::from_secs(60)).await?;
+    drained(&h).await?;
+    assert_eq!(h.emails().await?.len(), 3, "{emails:#?}");
+    assert_eq!(emails[2].to, ["carol@example.org"]);
+    h.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,169 @@
+//! Matrix delivery against a real homeserver: Synapse (from the project venv) on 127.0.0.1
+//! with a generated configuration and a low message rate limit, a bot account for the
+//! sender and a recipient account that checks what it sees; delivery records and rooms in
+//! a moto server.
+
+#![allow(clippy::unwrap_used)] // a test: a panic is a failure with its reason
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use fmn_e2e::Harness;
+use fmn_local::matrix::{Account, Recipient, Synapse};
+use fmn_matrix::{DirectMessenger, DynamoRooms, MatrixClient, MatrixConfig};
+use fmn_matrix_sender_fn::{DeployedSender, MatrixSender};
+use fmn_queue::NotificationJob;
+
+const JOB: &str = include_str!("../crates/fmn-queue/tests/fixtures/email-job.json");
+
+fn job(id: &str, user_id: &str, summary: &str) -> String {
+    let mut job: NotificationJob = serde_json::from_str(JOB).unwrap();
+    job.message.id = id.into();
+    job.message.summary = summary.into();
+    job.message.link = Some(format!("https://bodhi.fedoraproject.org/updates/{id}"));
+    job.context = fmn_rules::ContextKind::Matrix;
+    job.addresses = vec![user_id.into()];
+    serde_json::to_string(&job).unwrap()
+}
+
+fn event(bodies: &[String]) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    event.records = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let mut m = SqsMessage::default();
+            m.message_id = Some(format!("r{i}"));
+            m.body = Some(b.clone());
+            m
+        })
+        .collect();
+    event
+}
+
+fn new_sender(h: &Harness, synapse: &Synapse, bot: &Account) -> DeployedSender {
+    let dynamo = aws_sdk_dynamodb::Client::new(&h.aws);
+    let table = h.stack.output("DeliveriesTableName").unwrap();
+    MatrixSender::new(
+        fmn_store::DeliveryTable::new(dynamo.clone(), table),
+        DirectMessenger::new(
+            MatrixClient::new(MatrixConfig::new(&synapse.url, &bot.access_token)).unwrap(),
+            DynamoRooms::new(dynamo, table),
+        ),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_reach_one_direct_room_once_despite_rate_limits() {
+    let h = Harness::deploy(&[])
+        .await
+        .expect("emulator and stack (run localstack/bootstrap.sh)");
+    let port = fmn_local::emulator::free_port().unwrap();
+    // Two messages at once, then one per 2 s: a batch of four is rate-limited.
+    let synapse = Synapse::start(port, 0.5, 2)
+        .await
+        .expect("Synapse (run localstack/bootstrap.sh)");
+    let bot = synapse.register("fmnbot", "bot-password-1").await.unwrap();
+    let alice = synapse.register("alice", "alice-password-1").await.unwrap();
+    let recipient = Recipient::new(&synapse.url, alice.clone());
+
+    let sender = new_sender(&h, &synapse, &bot);
+    let jobs: Vec<String> = (0..4)
+        .map(|i| {
+            job(
+                &format!("m{i}"),
+                &alice.user_id,
+                &format!("update {i} <pushed> & stable"),
+            )
+        })
+        .collect();
+    let mut batch = jobs.clone();
+    batch.push(jobs[0].clone()); // the same job twice in one batch
+    let response = sender.handle(event(&batch)).await;
+    // Of the two copies of m0, one delivers; the other finds it sent, or in flight (a live
+    // claim) and fails alone, to be redelivered by SQS: then it finds it sent.
+    let failed: Vec<String> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    assert!(
+        failed.is_empty() || failed == ["r0"] || failed == ["r4"],
+        "{failed:?}"
+    );
+    if !failed.is_empty() {
+        let again = sender.handle(event(&batch[4..])).await;
+        assert!(
+            again.batch_item_failures.is_empty(),
+            "{:?}",
+            again.batch_item_failures
+        );
+    }
+    assert!(
+        sender.link().client().rate_limited_retries() > 0,
+        "the homeserver never rate-limited us: the test does not test retries"
+    );
+
+    // One direct room, invited once; in it, each notification exactly once.
+    let invites = recipient.invites().await.unwrap();
+    assert_eq!(invites.len(), 1, "{invites:?}");
+    let (room, direct) = invites[0].clone();
+    assert!(direct, "the invite is not marked is_direct");
+    recipient.join(&room).await.unwrap();
+    let seen = |messages: Vec<(String, serde_json::Value)>| -> Vec<serde_json::Value> {
+        messages
+            .into_iter()
+            .filter(|(sender, _)| *sender == bot.user_id)
+            .map(|(_, content)| content)
+            .collect()
+    };
+    let messages = seen(recipient.messages(&room).await.unwrap());
+    let mut bodies: Vec<String> = messages
+        .iter()
+        .map(|c| c["body"].as_str().unwrap().to_owned())
+        .collect();
+    bodies.sort();
+    let expected: Vec<String> = (0..4)
+        .map(|i| {
+            format!(
+                "update {i} <pushed> & stable https://bodhi.fedoraproject.org/updates/m{i} \
+                 (triggered by kernel builds)"
+            )
+        })
+        .collect();
+    assert_eq!(bodies, expected);
+    let html = messages[0]["formatted_body"].as_str().unwrap();
+    assert!(html.contains("&lt;pushed&gt; &amp; stable</a>"), "{html}");
+    assert_eq!(messages[0]["format"], "org.matrix.custom.html");
+    assert_eq!(messages[0]["msgtype"], "m.notice");
+
+    // Redelivery sends nothing; a fresh sender (a cold Lambda) reuses the remembered room.
+    assert!(
+        sender
+            .handle(event(&jobs))
+            .await
+            .batch_item_failures
+            .is_empty()
+    );
+    let cold = new_sender(&h, &synapse, &bot);
+    let next = job("m9", &alice.user_id, "one more");
+    assert!(
+        cold.handle(event(&[next]))
+            .await
+            .batch_item_failures
+            .is_empty()
+    );
+    let messages = seen(recipient.messages(&room).await.unwrap());
+    assert_eq!(messages.len(), 5, "{messages:?}");
+    assert!(
+        messages[4]["body"]
+            .as_str()
+            .unwrap()
+            .starts_with("one more ")
+    );
+    assert!(
+        recipient.invites().await.unwrap().is_empty(),
+        "a second room was made"
+    );
+
+    synapse.stop().await;
+    h.shutdown().await;
+}
