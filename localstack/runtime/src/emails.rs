@@ -40,10 +40,22 @@ fn text(v: &Value, key: &str) -> String {
 /// Every email the emulator at `endpoint` has accepted, oldest first.
 pub async fn list(endpoint: &str) -> anyhow::Result<Vec<SentEmail>> {
     let client = reqwest::Client::new();
-    let moto = client
+    // moto builds data.json from live state; while functions write to it, building can fail
+    // (500) now and then: ask again, a bounded number of times.
+    let mut moto = client
         .get(format!("{endpoint}/moto-api/data.json"))
         .send()
         .await?;
+    for _ in 0..20 {
+        if !moto.status().is_server_error() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        moto = client
+            .get(format!("{endpoint}/moto-api/data.json"))
+            .send()
+            .await?;
+    }
     if moto.status().is_success() {
         let data: Value = moto.json().await?;
         let mut out = Vec::new();
