@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs everything fmn needs on a fresh Debian machine, idempotently:
 # Debian packages (ngircd, rabbitmq-server), and a project venv (.venv) with
-# moto[server], cfn-lint, cargo-lambda and awscli; and cargo-nextest. Safe to run repeatedly; fast when done.
+# moto[server], cfn-lint, cargo-lambda, awscli, Synapse and schemathesis; and cargo-nextest. Safe to run repeatedly; fast when done.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/.venv"
-stamp="$venv/.fmn-bootstrap-v3"
+stamp="$venv/.fmn-bootstrap-v4"
 
 need_apt=()
 command -v ngircd >/dev/null 2>&1 || [ -x /usr/sbin/ngircd ] || need_apt+=(ngircd)

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
 use fmn_e2e::{Harness, publish};
 use fmn_rules::Preferences;
 use serde_json::{Value, json};
@@ -368,6 +369,131 @@ async fn email_webhook_and_feed_each_deliver_once() {
     println!("latency email:   {}", percentiles(email_latency));
     println!("latency webhook: {}", percentiles(hook_latency));
     println!("latency feed:    {}", percentiles(feed_latency));
+    stop.cancel();
+    h.shutdown().await;
+}
+
+/// SES's answer when the account's sending rate is exceeded (SES v2, REST-JSON): HTTP 429,
+/// the error type in `x-amzn-ErrorType`, the message in the body.
+const SES_THROTTLED: &str = r#"{"message":"Maximum sending rate exceeded."}"#;
+
+/// A loopback stand-in for SES's front door: it answers the first `throttle` SendEmail calls
+/// as SES does when throttling and forwards every other request to the emulator.
+async fn throttling_ses(
+    emulator: String,
+    throttle: usize,
+    seen: Arc<Mutex<usize>>,
+    stop: tokio_util::sync::CancellationToken,
+) -> String {
+    let http = reqwest::Client::new();
+    let app = axum::Router::new().fallback(
+        move |method: axum::http::Method,
+              uri: axum::http::Uri,
+              headers: HeaderMap,
+              body: axum::body::Bytes| {
+            let (http, emulator, seen) = (http.clone(), emulator.clone(), seen.clone());
+            async move {
+                if uri.path() == "/v2/email/outbound-emails" {
+                    let mut n = seen.lock().unwrap();
+                    *n += 1;
+                    if *n <= throttle {
+                        return (
+                            StatusCode::TOO_MANY_REQUESTS,
+                            [
+                                ("x-amzn-ErrorType", "TooManyRequestsException"),
+                                ("content-type", "application/json"),
+                            ],
+                            SES_THROTTLED,
+                        )
+                            .into_response();
+                    }
+                }
+                let path = uri.path_and_query().map_or("/", |p| p.as_str());
+                let mut request = http.request(method, format!("{emulator}{path}"));
+                for (name, value) in &headers {
+                    if name != axum::http::header::HOST {
+                        request = request.header(name, value);
+                    }
+                }
+                match request.body(body).send().await {
+                    Ok(r) => {
+                        let status = r.status();
+                        let kind = r
+                            .headers()
+                            .get("content-type")
+                            .cloned()
+                            .unwrap_or(axum::http::HeaderValue::from_static("text/plain"));
+                        let bytes = r.bytes().await.unwrap_or_default();
+                        (status, [(axum::http::header::CONTENT_TYPE, kind)], bytes).into_response()
+                    }
+                    Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+                }
+            }
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await
+            .unwrap();
+    });
+    url
+}
+
+/// SES throttling: the SDK's own retries are exhausted, the job fails and is redelivered,
+/// and the email is sent exactly once; a later redelivery sends nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ses_throttling_is_retried_and_the_email_sent_once() {
+    use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+    let h = Harness::deploy(&[])
+        .await
+        .expect("emulator and stack (run localstack/bootstrap.sh)");
+    let stop = tokio_util::sync::CancellationToken::new();
+    let seen = Arc::new(Mutex::new(0));
+    // More throttled answers than the SDK's three attempts: the first handling must fail.
+    let ses_url = throttling_ses(h.moto.endpoint.clone(), 4, seen.clone(), stop.clone()).await;
+    let ses = h.aws.to_builder().endpoint_url(&ses_url).build();
+    let config = fmn_email_sender_fn::Config {
+        deliveries_table: h.stack.output("DeliveriesTableName").unwrap().to_owned(),
+        sender_address: fmn_local::demo::SENDER.to_owned(),
+        held_table: None,
+        links: None,
+    };
+    let sender = fmn_email_sender_fn::deployed(&h.aws, &ses, &config);
+    let mut record = SqsMessage::default();
+    record.message_id = Some("r0".into());
+    record.body = Some(include_str!("../crates/fmn-queue/tests/fixtures/email-job.json").into());
+    let event = || {
+        let mut e = SqsEvent::default();
+        e.records = vec![record.clone()];
+        e
+    };
+
+    let first = sender.handle(event()).await;
+    assert_eq!(
+        first.batch_item_failures.len(),
+        1,
+        "throttled past the SDK's retries, the job must fail to be redelivered"
+    );
+    assert!(h.emails().await.unwrap().is_empty());
+    let mut handled = 1;
+    while handled < 5 && !sender.handle(event()).await.batch_item_failures.is_empty() {
+        handled += 1;
+    }
+    assert!(handled < 5, "never sent after throttling ended");
+    // Redelivered once more (SQS may do this): nothing is sent again.
+    assert!(sender.handle(event()).await.batch_item_failures.is_empty());
+    let emails = h.emails().await.unwrap();
+    assert_eq!(emails.len(), 1, "{emails:?}");
+    assert_eq!(emails[0].to, ["alice@example.org"]);
+    assert_eq!(emails[0].subject, "bob's kernel-6.1-1.fc40 completed");
+    assert_eq!(
+        *seen.lock().unwrap(),
+        5,
+        "4 throttled calls and one accepted"
+    );
     stop.cancel();
     h.shutdown().await;
 }

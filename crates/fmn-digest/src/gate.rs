@@ -55,6 +55,12 @@ impl Gate {
     pub fn new(store: HeldStore, limit: FloodLimit) -> Self {
         Gate { store, limit }
     }
+
+    /// The deployed gate over the held `table` (`FMN_HELD_TABLE`) with the default flood
+    /// limit; none without a table.
+    pub fn from_table(client: aws_sdk_dynamodb::Client, table: Option<&str>) -> Option<Gate> {
+        table.map(|t| Gate::new(HeldStore::new(client, t), FloodLimit::default()))
+    }
 }
 
 impl Admit for Gate {

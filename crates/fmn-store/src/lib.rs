@@ -14,6 +14,7 @@
 mod api_table;
 mod confirmations;
 mod deliveries;
+mod delivery_log;
 mod ownership;
 mod preferences;
 mod recent;
@@ -21,6 +22,9 @@ mod tokens;
 
 pub use confirmations::{ConfirmOutcome, ConfirmationStore, PendingConfirmation};
 pub use deliveries::{Claim, DeliveryTable};
+pub use delivery_log::{
+    Delivered, DeliveryError, DeliveryLog, MemoryDeliveryLog, SendResult, deliver_once,
+};
 pub use ownership::{OwnershipTable, Replaced, Snapshot, snapshot_id};
 pub use preferences::PreferenceTable;
 pub use recent::RecentMessages;

@@ -9,29 +9,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use fmn_digest::{Admission, Admit};
 use fmn_email::{Email, Links, MailError, Mailer};
 use fmn_queue::{ConfirmationJob, ContextJob, NotificationJob, RecordError};
-use fmn_store::Claim;
-
-/// Delivery records: the idempotency of sending.
-pub trait DeliveryLog {
-    /// Claims a delivery before sending.
-    fn claim(&self, key: &str) -> impl Future<Output = anyhow::Result<Claim>> + Send;
-    /// Records a delivery as sent.
-    fn mark_sent(&self, key: &str) -> impl Future<Output = anyhow::Result<()>> + Send;
-    /// Gives a claim up after a failed send.
-    fn release(&self, key: &str) -> impl Future<Output = anyhow::Result<()>> + Send;
-}
-
-impl DeliveryLog for fmn_store::DeliveryTable {
-    async fn claim(&self, key: &str) -> anyhow::Result<Claim> {
-        Ok(fmn_store::DeliveryTable::claim(self, key).await?)
-    }
-    async fn mark_sent(&self, key: &str) -> anyhow::Result<()> {
-        Ok(fmn_store::DeliveryTable::mark_sent(self, key).await?)
-    }
-    async fn release(&self, key: &str) -> anyhow::Result<()> {
-        Ok(fmn_store::DeliveryTable::release(self, key).await?)
-    }
-}
+use fmn_store::{Delivered, DeliveryLog, SendResult, deliver_once};
 
 /// Configuration from the environment the template sets.
 #[derive(Debug, Clone)]
@@ -161,48 +139,20 @@ impl<D: DeliveryLog + Sync, M: Mailer + Sync, G: Admit + Sync> EmailSender<D, M,
 
     /// Sends `email` to `address` once in effect under the idempotency `key`.
     async fn deliver(&self, key: &str, address: &str, email: &Email) -> Result<(), RecordError> {
-        match self
-            .deliveries
-            .claim(key)
-            .await
-            .map_err(|e| RecordError(e.to_string()))?
-        {
-            Claim::AlreadySent => {
-                tracing::info!(key, "already sent; skipping redelivered job");
-                return Ok(());
+        let outcome = deliver_once(&self.deliveries, key, || async {
+            match self.mailer.send(address, email).await {
+                Ok(()) => SendResult::Sent,
+                // Retrying cannot help: recorded as done, so it is never retried.
+                Err(MailError::Permanent(e)) => SendResult::Undeliverable(e),
+                Err(MailError::Temporary(e)) => SendResult::Temporary(e),
             }
-            Claim::InProgress => {
-                return Err(RecordError(format!(
-                    "{address}: another attempt is sending"
-                )));
-            }
-            Claim::Acquired => {}
+        })
+        .await
+        .map_err(|e| RecordError(format!("{address}: {e}")))?;
+        if outcome == Delivered::Sent {
+            tracing::info!(key, subject = %email.subject, "email sent");
         }
-        match self.mailer.send(address, email).await {
-            Ok(()) => {
-                self.deliveries
-                    .mark_sent(key)
-                    .await
-                    .map_err(|e| RecordError(e.to_string()))?;
-                tracing::info!(key, subject = %email.subject, "email sent");
-                Ok(())
-            }
-            Err(MailError::Permanent(e)) => {
-                // Retrying cannot help; keep the claim so we never retry it, and say so.
-                self.deliveries
-                    .mark_sent(key)
-                    .await
-                    .map_err(|e| RecordError(e.to_string()))?;
-                tracing::error!(key, error = %e, "email rejected permanently");
-                Ok(())
-            }
-            Err(MailError::Temporary(e)) => {
-                if let Err(release) = self.deliveries.release(key).await {
-                    tracing::warn!(key, error = %release, "could not release claim");
-                }
-                Err(RecordError(format!("{address}: {e}")))
-            }
-        }
+        Ok(())
     }
 }
 
@@ -219,12 +169,7 @@ pub fn deployed(
     config: &Config,
 ) -> DeployedSender {
     let dynamo = aws_sdk_dynamodb::Client::new(aws);
-    let gate = config.held_table.as_deref().map(|table| {
-        fmn_digest::Gate::new(
-            fmn_digest::HeldStore::new(dynamo.clone(), table),
-            fmn_digest::FloodLimit::default(),
-        )
-    });
+    let gate = fmn_digest::Gate::from_table(dynamo.clone(), config.held_table.as_deref());
     EmailSender::new(
         fmn_store::DeliveryTable::new(dynamo, &config.deliveries_table),
         fmn_email::SesMailer::new(aws_sdk_sesv2::Client::new(ses), &config.sender_address),
@@ -235,38 +180,12 @@ pub fn deployed(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
     use std::sync::Mutex;
 
     use aws_lambda_events::event::sqs::SqsMessage;
     use fmn_email::Email;
 
     use super::*;
-
-    #[derive(Default)]
-    struct MemoryLog(Mutex<HashMap<String, bool>>);
-
-    impl DeliveryLog for MemoryLog {
-        async fn claim(&self, key: &str) -> anyhow::Result<Claim> {
-            let mut map = self.0.lock().unwrap();
-            Ok(match map.get(key) {
-                Some(true) => Claim::AlreadySent,
-                Some(false) => Claim::InProgress,
-                None => {
-                    map.insert(key.into(), false);
-                    Claim::Acquired
-                }
-            })
-        }
-        async fn mark_sent(&self, key: &str) -> anyhow::Result<()> {
-            self.0.lock().unwrap().insert(key.into(), true);
-            Ok(())
-        }
-        async fn release(&self, key: &str) -> anyhow::Result<()> {
-            self.0.lock().unwrap().remove(key);
-            Ok(())
-        }
-    }
 
     #[derive(Default)]
     struct Outbox {
@@ -306,7 +225,7 @@ mod tests {
 
     #[tokio::test]
     async fn redelivered_job_sends_once_and_bad_record_fails_alone() {
-        let sender = EmailSender::new(MemoryLog::default(), Outbox::default());
+        let sender = EmailSender::new(fmn_store::MemoryDeliveryLog::default(), Outbox::default());
         let response = sender.handle(event(&[JOB, "not json", JOB])).await;
         let failed: Vec<_> = response
             .batch_item_failures
@@ -321,7 +240,7 @@ mod tests {
 
     #[tokio::test]
     async fn temporary_failure_is_retried_then_sent() {
-        let sender = EmailSender::new(MemoryLog::default(), Outbox::default());
+        let sender = EmailSender::new(fmn_store::MemoryDeliveryLog::default(), Outbox::default());
         *sender.mailer.fail_next.lock().unwrap() = true;
         assert_eq!(
             sender.handle(event(&[JOB])).await.batch_item_failures.len(),
@@ -339,7 +258,7 @@ mod tests {
 
     #[tokio::test]
     async fn confirmation_goes_to_its_address_once() {
-        let sender = EmailSender::new(MemoryLog::default(), Outbox::default());
+        let sender = EmailSender::new(fmn_store::MemoryDeliveryLog::default(), Outbox::default());
         let job = r#"{"confirmation": {"user": "alice", "context": "email",
             "address": "new@example.org", "link": "https://fmn.example.org/api/v1/confirm/t",
             "expires_at": 1764000000}}"#;
@@ -365,7 +284,7 @@ mod tests {
 
     #[tokio::test]
     async fn held_notifications_are_not_sent() {
-        let sender = EmailSender::new(MemoryLog::default(), Outbox::default())
+        let sender = EmailSender::new(fmn_store::MemoryDeliveryLog::default(), Outbox::default())
             .with_gate(HoldAll(Mutex::default()));
         let response = sender.handle(event(&[JOB])).await;
         assert!(response.batch_item_failures.is_empty());

@@ -8,31 +8,10 @@
 //! stays fresh.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use fmn_digest::{Admission, Admit};
 use fmn_irc::{IrcClient, IrcConfig, IrcLink, Outcome};
 use fmn_queue::{ContextJob, RecordError};
-use fmn_store::Claim;
-
-/// Delivery records: the idempotency of sending.
-pub trait DeliveryLog {
-    /// Claims a delivery before sending.
-    fn claim(&self, key: &str) -> impl Future<Output = anyhow::Result<Claim>> + Send;
-    /// Records a delivery as sent.
-    fn mark_sent(&self, key: &str) -> impl Future<Output = anyhow::Result<()>> + Send;
-    /// Gives a claim up after a failed send.
-    fn release(&self, key: &str) -> impl Future<Output = anyhow::Result<()>> + Send;
-}
-
-impl DeliveryLog for fmn_store::DeliveryTable {
-    async fn claim(&self, key: &str) -> anyhow::Result<Claim> {
-        Ok(fmn_store::DeliveryTable::claim(self, key).await?)
-    }
-    async fn mark_sent(&self, key: &str) -> anyhow::Result<()> {
-        Ok(fmn_store::DeliveryTable::mark_sent(self, key).await?)
-    }
-    async fn release(&self, key: &str) -> anyhow::Result<()> {
-        Ok(fmn_store::DeliveryTable::release(self, key).await?)
-    }
-}
+use fmn_store::{Delivered, DeliveryLog, SendResult, deliver_once};
 
 /// Configuration from the environment the template sets.
 #[derive(Debug, Clone)]
@@ -41,6 +20,9 @@ pub struct Config {
     pub deliveries_table: String,
     /// The IRC network (`FMN_IRC_*`, see [`IrcConfig::from_vars`]).
     pub irc: IrcConfig,
+    /// `FMN_HELD_TABLE`: where digests and floods are held; without it every notification
+    /// is sent at once.
+    pub held_table: Option<String>,
 }
 
 /// A required setting is missing or malformed.
@@ -62,6 +44,7 @@ impl Config {
             deliveries_table: var("FMN_DELIVERIES_TABLE")
                 .ok_or(ConfigError::Missing("FMN_DELIVERIES_TABLE"))?,
             irc: IrcConfig::from_vars(&var)?,
+            held_table: var("FMN_HELD_TABLE").filter(|t| !t.is_empty()),
         })
     }
 
@@ -73,15 +56,32 @@ impl Config {
 
 /// The IRC sender's state.
 #[derive(Debug)]
-pub struct IrcSender<D, L> {
+pub struct IrcSender<D, L, G = fmn_digest::NoGate> {
     deliveries: D,
     link: L,
+    gate: G,
 }
 
 impl<D: DeliveryLog + Sync, L: IrcLink + Sync> IrcSender<D, L> {
-    /// A sender recording deliveries in `deliveries` and sending through `link`.
+    /// A sender recording deliveries in `deliveries` and sending through `link`, everything
+    /// at once.
     pub fn new(deliveries: D, link: L) -> Self {
-        IrcSender { deliveries, link }
+        IrcSender {
+            deliveries,
+            link,
+            gate: fmn_digest::NoGate,
+        }
+    }
+}
+
+impl<D: DeliveryLog + Sync, L: IrcLink + Sync, G: Admit + Sync> IrcSender<D, L, G> {
+    /// Holds digests and floods with `gate`.
+    pub fn with_gate<H: Admit + Sync>(self, gate: H) -> IrcSender<D, L, H> {
+        IrcSender {
+            deliveries: self.deliveries,
+            link: self.link,
+            gate,
+        }
     }
 
     /// The link it sends through.
@@ -100,6 +100,16 @@ impl<D: DeliveryLog + Sync, L: IrcLink + Sync> IrcSender<D, L> {
         // receive limit SQS moves it to the DLQ where an operator sees it.
         let job: ContextJob =
             serde_json::from_str(&body).map_err(|e| RecordError(format!("unreadable job: {e}")))?;
+        if let ContextJob::Notification(n) = &job {
+            match self.gate.admit(n).await {
+                Ok(Admission::Held) => {
+                    tracing::info!(user = %n.user, id = %n.message.id, "held for a digest");
+                    return Ok(());
+                }
+                Ok(Admission::Send) => {}
+                Err(e) => return Err(RecordError(e.to_string())),
+            }
+        }
         let deliveries: Vec<(String, String, String)> = match &job {
             ContextJob::Notification(n) => {
                 let text = fmn_irc::notification_text(n);
@@ -134,87 +144,53 @@ impl<D: DeliveryLog + Sync, L: IrcLink + Sync> IrcSender<D, L> {
     }
 
     async fn deliver_once(&self, key: &str, nick: &str, text: &str) -> Result<(), RecordError> {
-        let store = |e: anyhow::Error| RecordError(e.to_string());
-        match self.deliveries.claim(key).await.map_err(store)? {
-            Claim::AlreadySent => {
-                tracing::info!(key, "already sent; skipping redelivered job");
-                return Ok(());
-            }
-            Claim::InProgress => return Err(RecordError("another attempt is sending".into())),
-            Claim::Acquired => {}
-        }
-        match self.link.deliver(nick, text).await {
-            Ok(Outcome::Delivered { lines }) => {
-                self.deliveries.mark_sent(key).await.map_err(store)?;
-                tracing::info!(key, nick, lines, "IRC message sent");
-                Ok(())
-            }
-            Ok(Outcome::NoSuchNick) => {
+        let mut lines = 0;
+        let sent_lines = &mut lines;
+        let outcome = deliver_once(&self.deliveries, key, || async move {
+            match self.link.deliver(nick, text).await {
+                Ok(Outcome::Delivered { lines }) => {
+                    *sent_lines = lines;
+                    SendResult::Sent
+                }
                 // IRC keeps nothing for people who are not online, and retrying for the
                 // hours someone may be away would only delay everything behind it.
-                self.deliveries.mark_sent(key).await.map_err(store)?;
-                tracing::warn!(key, nick, "nick not online; notification dropped");
-                Ok(())
+                Ok(Outcome::NoSuchNick) => SendResult::Undeliverable("nick not online".into()),
+                Err(e) if e.is_permanent() => SendResult::Undeliverable(e.to_string()),
+                Err(e) => SendResult::Temporary(e.to_string()),
             }
-            Err(e) if e.is_permanent() => {
-                self.deliveries.mark_sent(key).await.map_err(store)?;
-                tracing::error!(key, error = %e, "IRC delivery impossible");
-                Ok(())
-            }
-            Err(e) => {
-                if let Err(release) = self.deliveries.release(key).await {
-                    tracing::warn!(key, error = %release, "could not release claim");
-                }
-                Err(RecordError(e.to_string()))
-            }
+        })
+        .await
+        .map_err(|e| RecordError(e.to_string()))?;
+        if outcome == Delivered::Sent {
+            tracing::info!(key, nick, lines, "IRC message sent");
         }
+        Ok(())
     }
 }
 
 /// The sender as deployed: DynamoDB delivery records, a real IRC connection.
-pub type DeployedSender = IrcSender<fmn_store::DeliveryTable, IrcClient>;
+pub type DeployedSender = IrcSender<fmn_store::DeliveryTable, IrcClient, Option<fmn_digest::Gate>>;
 
 /// Builds the deployed sender from an AWS configuration and [`Config`].
 pub fn deployed(aws: &aws_config::SdkConfig, config: &Config) -> DeployedSender {
+    let dynamo = aws_sdk_dynamodb::Client::new(aws);
     IrcSender::new(
-        fmn_store::DeliveryTable::new(aws_sdk_dynamodb::Client::new(aws), &config.deliveries_table),
+        fmn_store::DeliveryTable::new(dynamo.clone(), &config.deliveries_table),
         IrcClient::new(config.irc.clone()),
     )
+    .with_gate(fmn_digest::Gate::from_table(
+        dynamo,
+        config.held_table.as_deref(),
+    ))
 }
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
     use std::sync::Mutex;
 
     use fmn_irc::IrcError;
 
     use super::*;
-
-    #[derive(Default)]
-    struct MemoryLog(Mutex<HashMap<String, bool>>);
-
-    impl DeliveryLog for MemoryLog {
-        async fn claim(&self, key: &str) -> anyhow::Result<Claim> {
-            let mut map = self.0.lock().unwrap();
-            Ok(match map.get(key) {
-                Some(true) => Claim::AlreadySent,
-                Some(false) => Claim::InProgress,
-                None => {
-                    map.insert(key.into(), false);
-                    Claim::Acquired
-                }
-            })
-        }
-        async fn mark_sent(&self, key: &str) -> anyhow::Result<()> {
-            self.0.lock().unwrap().insert(key.into(), true);
-            Ok(())
-        }
-        async fn release(&self, key: &str) -> anyhow::Result<()> {
-            self.0.lock().unwrap().remove(key);
-            Ok(())
-        }
-    }
 
     #[derive(Default)]
     struct Wire {
@@ -260,7 +236,7 @@ mod tests {
 
     #[tokio::test]
     async fn redelivery_sends_once_and_a_bad_record_fails_alone() {
-        let sender = IrcSender::new(MemoryLog::default(), Wire::default());
+        let sender = IrcSender::new(fmn_store::MemoryDeliveryLog::default(), Wire::default());
         let good = job("alice");
         let response = sender.handle(event(&[&good, "{", &good])).await;
         let failed: Vec<_> = response
@@ -275,7 +251,7 @@ mod tests {
 
     #[tokio::test]
     async fn server_down_fails_the_record_and_the_retry_delivers() {
-        let sender = IrcSender::new(MemoryLog::default(), Wire::default());
+        let sender = IrcSender::new(fmn_store::MemoryDeliveryLog::default(), Wire::default());
         *sender.link.down.lock().unwrap() = true;
         let good = job("alice");
         assert_eq!(
@@ -299,7 +275,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_impossible_nick_is_not_retried_and_a_confirmation_goes_to_its_nick() {
-        let sender = IrcSender::new(MemoryLog::default(), Wire::default());
+        let sender = IrcSender::new(fmn_store::MemoryDeliveryLog::default(), Wire::default());
         let bad = job("bad nick\r\nQUIT");
         assert!(
             sender
@@ -320,6 +296,32 @@ mod tests {
         let sent = sender.link.sent.lock().unwrap();
         assert_eq!(sent.len(), 1);
         assert_eq!(sent[0].0, "alice_");
+        assert!(sent[0].1.contains("482913"), "{}", sent[0].1);
+    }
+
+    struct HoldAll(Mutex<Vec<String>>);
+
+    impl Admit for HoldAll {
+        async fn admit(
+            &self,
+            job: &fmn_queue::NotificationJob,
+        ) -> Result<Admission, fmn_digest::DigestError> {
+            self.0.lock().unwrap().push(job.message.id.clone());
+            Ok(Admission::Held)
+        }
+    }
+
+    #[tokio::test]
+    async fn held_notifications_are_not_sent_but_confirmations_are() {
+        let sender = IrcSender::new(fmn_store::MemoryDeliveryLog::default(), Wire::default())
+            .with_gate(HoldAll(Mutex::default()));
+        let confirmation = r#"{"confirmation": {"user": "alice", "context": "irc",
+            "address": "alice", "code": "482913", "expires_at": 1764000000}}"#;
+        let response = sender.handle(event(&[&job("alice"), confirmation])).await;
+        assert!(response.batch_item_failures.is_empty());
+        assert_eq!(sender.gate.0.lock().unwrap().len(), 1);
+        let sent = sender.link.sent.lock().unwrap();
+        assert_eq!(sent.len(), 1);
         assert!(sent[0].1.contains("482913"), "{}", sent[0].1);
     }
 }

@@ -6,32 +6,11 @@
 //! way to the account being confirmed.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use fmn_digest::{Admission, Admit};
 use fmn_matrix::{DirectMessenger, DynamoRooms, MatrixClient, MatrixConfig, MatrixLink};
 use fmn_queue::{ContextJob, RecordError};
-use fmn_store::Claim;
+use fmn_store::{Delivered, DeliveryLog, SendResult, deliver_once};
 use serde_json::Value;
-
-/// Delivery records: the idempotency of sending.
-pub trait DeliveryLog {
-    /// Claims a delivery before sending.
-    fn claim(&self, key: &str) -> impl Future<Output = anyhow::Result<Claim>> + Send;
-    /// Records a delivery as sent.
-    fn mark_sent(&self, key: &str) -> impl Future<Output = anyhow::Result<()>> + Send;
-    /// Gives a claim up after a failed send.
-    fn release(&self, key: &str) -> impl Future<Output = anyhow::Result<()>> + Send;
-}
-
-impl DeliveryLog for fmn_store::DeliveryTable {
-    async fn claim(&self, key: &str) -> anyhow::Result<Claim> {
-        Ok(fmn_store::DeliveryTable::claim(self, key).await?)
-    }
-    async fn mark_sent(&self, key: &str) -> anyhow::Result<()> {
-        Ok(fmn_store::DeliveryTable::mark_sent(self, key).await?)
-    }
-    async fn release(&self, key: &str) -> anyhow::Result<()> {
-        Ok(fmn_store::DeliveryTable::release(self, key).await?)
-    }
-}
 
 /// Configuration from the environment the template sets.
 #[derive(Debug, Clone)]
@@ -40,6 +19,9 @@ pub struct Config {
     pub deliveries_table: String,
     /// The homeserver (`FMN_MATRIX_HOMESERVER`, `FMN_MATRIX_ACCESS_TOKEN`).
     pub matrix: MatrixConfig,
+    /// `FMN_HELD_TABLE`: where digests and floods are held; without it every notification
+    /// is sent at once.
+    pub held_table: Option<String>,
 }
 
 /// A required setting is missing or malformed.
@@ -64,6 +46,7 @@ impl Config {
             deliveries_table: var("FMN_DELIVERIES_TABLE")
                 .ok_or(ConfigError::Missing("FMN_DELIVERIES_TABLE"))?,
             matrix: MatrixConfig::from_vars(&var)?,
+            held_table: var("FMN_HELD_TABLE").filter(|t| !t.is_empty()),
         })
     }
 
@@ -75,15 +58,32 @@ impl Config {
 
 /// The Matrix sender's state.
 #[derive(Debug)]
-pub struct MatrixSender<D, L> {
+pub struct MatrixSender<D, L, G = fmn_digest::NoGate> {
     deliveries: D,
     link: L,
+    gate: G,
 }
 
 impl<D: DeliveryLog + Sync, L: MatrixLink + Sync> MatrixSender<D, L> {
-    /// A sender recording deliveries in `deliveries` and sending through `link`.
+    /// A sender recording deliveries in `deliveries` and sending through `link`, everything
+    /// at once.
     pub fn new(deliveries: D, link: L) -> Self {
-        MatrixSender { deliveries, link }
+        MatrixSender {
+            deliveries,
+            link,
+            gate: fmn_digest::NoGate,
+        }
+    }
+}
+
+impl<D: DeliveryLog + Sync, L: MatrixLink + Sync, G: Admit + Sync> MatrixSender<D, L, G> {
+    /// Holds digests and floods with `gate`.
+    pub fn with_gate<H: Admit + Sync>(self, gate: H) -> MatrixSender<D, L, H> {
+        MatrixSender {
+            deliveries: self.deliveries,
+            link: self.link,
+            gate,
+        }
     }
 
     /// The link it sends through.
@@ -100,6 +100,16 @@ impl<D: DeliveryLog + Sync, L: MatrixLink + Sync> MatrixSender<D, L> {
         let body = record.body.unwrap_or_default();
         let job: ContextJob =
             serde_json::from_str(&body).map_err(|e| RecordError(format!("unreadable job: {e}")))?;
+        if let ContextJob::Notification(n) = &job {
+            match self.gate.admit(n).await {
+                Ok(Admission::Held) => {
+                    tracing::info!(user = %n.user, id = %n.message.id, "held for a digest");
+                    return Ok(());
+                }
+                Ok(Admission::Send) => {}
+                Err(e) => return Err(RecordError(e.to_string())),
+            }
+        }
         let deliveries: Vec<(String, String, Value)> = match &job {
             ContextJob::Notification(n) => {
                 let content = fmn_matrix::notification_content(n);
@@ -139,42 +149,29 @@ impl<D: DeliveryLog + Sync, L: MatrixLink + Sync> MatrixSender<D, L> {
         user_id: &str,
         content: &Value,
     ) -> Result<(), RecordError> {
-        let store = |e: anyhow::Error| RecordError(e.to_string());
-        match self.deliveries.claim(key).await.map_err(store)? {
-            Claim::AlreadySent => {
-                tracing::info!(key, "already sent; skipping redelivered job");
-                return Ok(());
+        let outcome = deliver_once(&self.deliveries, key, || async {
+            match self
+                .link
+                .deliver(user_id, &fmn_matrix::txn_id(key), content)
+                .await
+            {
+                Ok(()) => SendResult::Sent,
+                Err(e) if e.is_permanent() => SendResult::Undeliverable(e.to_string()),
+                Err(e) => SendResult::Temporary(e.to_string()),
             }
-            Claim::InProgress => return Err(RecordError("another attempt is sending".into())),
-            Claim::Acquired => {}
+        })
+        .await
+        .map_err(|e| RecordError(e.to_string()))?;
+        if outcome == Delivered::Sent {
+            tracing::info!(key, user_id, "matrix message sent");
         }
-        match self
-            .link
-            .deliver(user_id, &fmn_matrix::txn_id(key), content)
-            .await
-        {
-            Ok(()) => {
-                self.deliveries.mark_sent(key).await.map_err(store)?;
-                tracing::info!(key, user_id, "matrix message sent");
-                Ok(())
-            }
-            Err(e) if e.is_permanent() => {
-                self.deliveries.mark_sent(key).await.map_err(store)?;
-                tracing::error!(key, error = %e, "matrix delivery refused permanently");
-                Ok(())
-            }
-            Err(e) => {
-                if let Err(release) = self.deliveries.release(key).await {
-                    tracing::warn!(key, error = %release, "could not release claim");
-                }
-                Err(RecordError(e.to_string()))
-            }
-        }
+        Ok(())
     }
 }
 
 /// The sender as deployed: DynamoDB delivery records and rooms, the real homeserver.
-pub type DeployedSender = MatrixSender<fmn_store::DeliveryTable, DirectMessenger<DynamoRooms>>;
+pub type DeployedSender =
+    MatrixSender<fmn_store::DeliveryTable, DirectMessenger<DynamoRooms>, Option<fmn_digest::Gate>>;
 
 /// Builds the deployed sender from an AWS configuration and [`Config`].
 pub fn deployed(
@@ -186,44 +183,22 @@ pub fn deployed(
         fmn_store::DeliveryTable::new(dynamo.clone(), &config.deliveries_table),
         DirectMessenger::new(
             MatrixClient::new(config.matrix.clone())?,
-            DynamoRooms::new(dynamo, &config.deliveries_table),
+            DynamoRooms::new(dynamo.clone(), &config.deliveries_table),
         ),
-    ))
+    )
+    .with_gate(fmn_digest::Gate::from_table(
+        dynamo,
+        config.held_table.as_deref(),
+    )))
 }
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
     use std::sync::Mutex;
 
     use fmn_matrix::MatrixError;
 
     use super::*;
-
-    #[derive(Default)]
-    struct MemoryLog(Mutex<HashMap<String, bool>>);
-
-    impl DeliveryLog for MemoryLog {
-        async fn claim(&self, key: &str) -> anyhow::Result<Claim> {
-            let mut map = self.0.lock().unwrap();
-            Ok(match map.get(key) {
-                Some(true) => Claim::AlreadySent,
-                Some(false) => Claim::InProgress,
-                None => {
-                    map.insert(key.into(), false);
-                    Claim::Acquired
-                }
-            })
-        }
-        async fn mark_sent(&self, key: &str) -> anyhow::Result<()> {
-            self.0.lock().unwrap().insert(key.into(), true);
-            Ok(())
-        }
-        async fn release(&self, key: &str) -> anyhow::Result<()> {
-            self.0.lock().unwrap().remove(key);
-            Ok(())
-        }
-    }
 
     #[derive(Default)]
     struct Homeserver {
@@ -269,7 +244,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_delivery_is_retried_with_the_same_transaction_then_never_again() {
-        let sender = MatrixSender::new(MemoryLog::default(), Homeserver::default());
+        let sender = MatrixSender::new(
+            fmn_store::MemoryDeliveryLog::default(),
+            Homeserver::default(),
+        );
         *sender.link.fail_next.lock().unwrap() = true;
         let job = job();
         assert_eq!(
@@ -297,5 +275,32 @@ mod tests {
         let sent = sender.link.sent.lock().unwrap();
         assert_eq!(sent.len(), 1);
         assert_eq!(sent[0].0, "@alice:example.org");
+    }
+
+    struct HoldAll(Mutex<Vec<String>>);
+
+    impl Admit for HoldAll {
+        async fn admit(
+            &self,
+            job: &fmn_queue::NotificationJob,
+        ) -> Result<Admission, fmn_digest::DigestError> {
+            self.0.lock().unwrap().push(job.message.id.clone());
+            Ok(Admission::Held)
+        }
+    }
+
+    #[tokio::test]
+    async fn held_notifications_are_not_sent_but_confirmations_are() {
+        let sender = MatrixSender::new(
+            fmn_store::MemoryDeliveryLog::default(),
+            Homeserver::default(),
+        )
+        .with_gate(HoldAll(Mutex::default()));
+        let confirmation = r#"{"confirmation": {"user": "alice", "context": "matrix",
+            "address": "@alice:example.org", "code": "482913", "expires_at": 1764000000}}"#;
+        let response = sender.handle(event(&[&job(), confirmation])).await;
+        assert!(response.batch_item_failures.is_empty());
+        assert_eq!(sender.gate.0.lock().unwrap().len(), 1);
+        assert_eq!(sender.link.sent.lock().unwrap().len(), 1);
     }
 }

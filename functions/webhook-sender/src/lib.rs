@@ -277,12 +277,7 @@ pub fn deployed_with(
     client: fmn_webhook::WebhookClient,
 ) -> anyhow::Result<DeployedSender> {
     let dynamo = aws_sdk_dynamodb::Client::new(aws);
-    let gate = config.held_table.as_deref().map(|t| {
-        fmn_digest::Gate::new(
-            fmn_digest::HeldStore::new(dynamo.clone(), t),
-            fmn_digest::FloodLimit::default(),
-        )
-    });
+    let gate = fmn_digest::Gate::from_table(dynamo, config.held_table.as_deref());
     Ok(WebhookSender::new(
         DeployedAccounts::new(aws, ses, config),
         client,

@@ -2,35 +2,17 @@
 //! configured from its deployed function's environment, as on Lambda (a test points the
 //! webhook sender at a loopback receiver by setting `FMN_WEBHOOK_ALLOW_PRIVATE=1` there).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::Context;
 use futures::future::BoxFuture;
 
+use crate::chat::function_environment;
 use crate::runtime::Handler;
 
 /// A scheduled handler (as `crate::schedule` runs them): returns what it did.
 pub type ScheduledHandler =
     Arc<dyn Fn() -> BoxFuture<'static, anyhow::Result<String>> + Send + Sync>;
-
-/// The deployed environment variables of `function`.
-async fn function_environment(
-    aws: &aws_config::SdkConfig,
-    function: &str,
-) -> anyhow::Result<HashMap<String, String>> {
-    let out = aws_sdk_lambda::Client::new(aws)
-        .get_function_configuration()
-        .function_name(function)
-        .send()
-        .await
-        .with_context(|| format!("reading the configuration of {function}"))?;
-    Ok(out
-        .environment()
-        .and_then(|e| e.variables())
-        .cloned()
-        .unwrap_or_default())
-}
 
 /// The webhook and feed job queues the stack has, for the matcher.
 pub fn queues(stack: &crate::Stack) -> Vec<(fmn_rules::ContextKind, String)> {

@@ -16,6 +16,7 @@
 //! - [`chat`]: the IRC and Matrix senders in the runtime, configured from their deployed
 //!   functions' environment; [`irc`]: a local ngircd and an IRC watcher client; [`matrix`]: a
 //!   local Synapse and a recipient's client.
+//! - [`webhook`]: a loopback webhook receiver that checks signatures.
 
 pub mod api;
 pub mod chat;
@@ -29,6 +30,7 @@ pub mod irc;
 pub mod matrix;
 pub mod runtime;
 pub mod schedule;
+pub mod webhook;
 
 pub use deploy::Stack;
 

@@ -47,6 +47,13 @@ enum Command {
         /// Port of the HTTP API on 127.0.0.1.
         #[arg(long, env = "FMN_API_PORT", default_value_t = 8080)]
         api_port: u16,
+        /// Port of the local Matrix homeserver (Synapse) on 127.0.0.1.
+        #[arg(long, default_value_t = 8008)]
+        matrix_port: u16,
+        /// Port of the demo webhook receiver on 127.0.0.1 (the demo preferences name
+        /// `http://127.0.0.1:9141/hook`).
+        #[arg(long, default_value_t = 9141)]
+        webhook_port: u16,
     },
 }
 
@@ -68,6 +75,8 @@ async fn main() -> anyhow::Result<()> {
         api_port,
         irc_port,
         irc_watch,
+        matrix_port,
+        webhook_port,
     } = Args::parse().command;
     let root = fmn_local::repo_root();
     let stop = CancellationToken::new();
@@ -101,6 +110,17 @@ async fn main() -> anyhow::Result<()> {
     let ircd = fmn_local::irc::Ngircd::start(irc_port, None).await?;
     let mut watcher = fmn_local::irc::Watcher::connect(irc_port, &irc_watch).await?;
     let irc_port_text = irc_port.to_string();
+    // Matrix notifications go to a local Synapse: a bot account sends, the demo user ralph
+    // receives (log in with any Matrix client as ralph / ralph-demo-password).
+    tracing::info!("starting Synapse on 127.0.0.1:{matrix_port}");
+    let synapse = fmn_local::matrix::Synapse::start(matrix_port, 10.0, 50).await?;
+    let bot = synapse
+        .register("fmnbot", &uuid::Uuid::new_v4().simple().to_string())
+        .await?;
+    let ralph = synapse.register("ralph", MATRIX_DEMO_PASSWORD).await?;
+    // Webhooks go to a loopback receiver that checks their signatures.
+    let (hook_url, mut hooks) =
+        fmn_local::webhook::serve(webhook_port, WEBHOOK_DEMO_SECRET.into(), stop.clone()).await?;
     let deployed = deploy::deploy_with(
         &aws,
         &template,
@@ -111,7 +131,16 @@ async fn main() -> anyhow::Result<()> {
             ("IrcServer", "127.0.0.1"),
             ("IrcPort", &irc_port_text),
             ("IrcTls", "false"),
+            ("MatrixHomeserverUrl", &synapse.url),
+            ("MatrixAccessToken", &bot.access_token),
         ],
+    )
+    .await?;
+    // The demo webhook receiver is on loopback, which the sender refuses unless told.
+    fmn_local::chat::set_function_environment(
+        &aws,
+        deployed.output("WebhookSenderFunctionName")?,
+        &[("FMN_WEBHOOK_ALLOW_PRIVATE", "1")],
     )
     .await?;
     // SES identities live where SES does.
@@ -136,6 +165,7 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     let demo_token = fmn_local::api::mint(&api_state, "alice", false, Some(7 * 24 * 3600)).await?;
+    let feed = feed_urls(&api_url, &api_state, "ralph").await?;
     let address = format!("tcp://127.0.0.1:{fedmsg_port}");
     let bridge = fmn_bridge::Config {
         fedmsg: vec![address.parse()?],
@@ -175,8 +205,44 @@ async fn main() -> anyhow::Result<()> {
     );
     println!(
         "IRC: ngircd on 127.0.0.1:{irc_port}; notifications to {irc_watch} are printed below \
-         (any IRC client can connect and use another nick from the preferences)\n"
+         (any IRC client can connect and use another nick from the preferences)\n\
+         Matrix: Synapse at {matrix_url}; notifications to {ralph_id} are printed below (or log \
+         in with a Matrix client as ralph / {MATRIX_DEMO_PASSWORD})\n\
+         Webhooks: received at {hook_url} and printed below with their signature check\n\
+         Feed of ralph: {feed}\n",
+        matrix_url = synapse.url,
+        ralph_id = ralph.user_id,
     );
+    tasks.spawn(async move {
+        while let Some(hook) = hooks.recv().await {
+            let p = &hook.payload;
+            println!(
+                "🪝 webhook for {}: {} ({})",
+                p["user"].as_str().unwrap_or("?"),
+                p["summary"].as_str().unwrap_or("?"),
+                if hook.verified {
+                    "signature verified"
+                } else {
+                    "BAD SIGNATURE"
+                }
+            );
+        }
+    });
+    let matrix_stop = stop.clone();
+    let recipient = fmn_local::matrix::Recipient::new(&synapse.url, ralph.clone());
+    let bot_id = bot.user_id.clone();
+    tasks.spawn(async move {
+        let mut since = None;
+        while !matrix_stop.is_cancelled() {
+            if let Err(e) = follow_matrix(&recipient, &bot_id, &mut since).await {
+                tracing::debug!(error = %e, "reading Matrix");
+            }
+            tokio::select! {
+                () = matrix_stop.cancelled() => {}
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    });
     let irc_stop = stop.clone();
     tasks.spawn(async move {
         while !irc_stop.is_cancelled() {
@@ -210,6 +276,53 @@ async fn main() -> anyhow::Result<()> {
     stop.cancel();
     while tasks.join_next().await.is_some() {}
     ircd.stop().await;
+    synapse.stop().await;
     moto.stop().await;
+    Ok(())
+}
+
+/// The demo Matrix recipient's password (a throw-away homeserver in a temporary directory).
+const MATRIX_DEMO_PASSWORD: &str = "ralph-demo-password";
+/// The secret of the demo webhook address (`localstack/demo/preferences.json`).
+const WEBHOOK_DEMO_SECRET: &str = "demo-webhook-secret";
+
+/// A new secret feed URL for `user`, through the API as its owner would ask for one.
+async fn feed_urls(api_url: &str, state: &fmn_api::AppState, user: &str) -> anyhow::Result<String> {
+    let token = fmn_local::api::mint(state, user, false, Some(3600)).await?;
+    let urls: serde_json::Value = reqwest::Client::new()
+        .post(format!("{api_url}/api/v1/users/{user}/feed-token"))
+        .bearer_auth(token)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    Ok(format!(
+        "{} (Atom: {})",
+        urls["rss"].as_str().unwrap_or_default(),
+        urls["atom"].as_str().unwrap_or_default()
+    ))
+}
+
+/// Accepts the bot's invites and prints the bot's messages that arrived since `since`.
+async fn follow_matrix(
+    recipient: &fmn_local::matrix::Recipient,
+    bot: &str,
+    since: &mut Option<String>,
+) -> anyhow::Result<()> {
+    let batch = recipient.sync(since.as_deref()).await?;
+    for room in &batch.invites {
+        recipient.join(room).await?;
+    }
+    for (_, sender, content) in &batch.messages {
+        if sender == bot {
+            println!(
+                "🟩 Matrix to {}: {}",
+                recipient.user_id(),
+                content["body"].as_str().unwrap_or_default()
+            );
+        }
+    }
+    *since = Some(batch.next);
     Ok(())
 }

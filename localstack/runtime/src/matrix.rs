@@ -71,6 +71,10 @@ report_stats: false
 trusted_key_servers: []
 suppress_key_server_warning: true
 enable_metrics: false
+# No cached /sync answers: a client asking twice sees the room's state as it is now, not
+# the answer to its identical request of up to two minutes ago.
+caches:
+  sync_response_cache_duration: 0
 rc_message:
   per_second: {messages_per_second}
   burst_count: {burst}
@@ -191,6 +195,17 @@ rc_invites:
     }
 }
 
+/// One answer of [`Recipient::sync`].
+#[derive(Debug, Clone, Default)]
+pub struct SyncBatch {
+    /// The token to ask from next time.
+    pub next: String,
+    /// Rooms the account is invited to.
+    pub invites: Vec<String>,
+    /// New messages in joined rooms: (room, sender, content).
+    pub messages: Vec<(String, String, Value)>,
+}
+
 /// What a recipient sees: the rooms it is invited to (with whether the invite is marked
 /// direct), and the messages of a room.
 #[derive(Debug, Clone)]
@@ -242,6 +257,60 @@ impl Recipient {
             }
         }
         Ok(out)
+    }
+
+    /// What happened since `since` (a previous answer's token; none: everything recent):
+    /// the next token, the rooms it is invited to, and the new `m.room.message` events of
+    /// its joined rooms as (room, sender, content).
+    pub async fn sync(&self, since: Option<&str>) -> anyhow::Result<SyncBatch> {
+        let since = since
+            .map(|s| {
+                format!(
+                    "&since={}",
+                    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC)
+                )
+            })
+            .unwrap_or_default();
+        let v = self
+            .get(&format!("/_matrix/client/v3/sync?timeout=0{since}"))
+            .await?;
+        let mut batch = SyncBatch {
+            next: v["next_batch"].as_str().unwrap_or_default().to_owned(),
+            ..Default::default()
+        };
+        if let Some(rooms) = v["rooms"]["invite"].as_object() {
+            batch.invites = rooms.keys().cloned().collect();
+        }
+        if let Some(rooms) = v["rooms"]["join"].as_object() {
+            for (room, state) in rooms {
+                for e in state["timeline"]["events"].as_array().into_iter().flatten() {
+                    if e["type"] == "m.room.message" {
+                        batch.messages.push((
+                            room.clone(),
+                            e["sender"].as_str().unwrap_or_default().to_owned(),
+                            e["content"].clone(),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(batch)
+    }
+
+    /// The account's user id.
+    pub fn user_id(&self) -> &str {
+        &self.account.user_id
+    }
+
+    /// The rooms this account has joined.
+    pub async fn joined_rooms(&self) -> anyhow::Result<Vec<String>> {
+        let v = self.get("/_matrix/client/v3/joined_rooms").await?;
+        Ok(v["joined_rooms"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.as_str().map(str::to_owned))
+            .collect())
     }
 
     /// Joins (accepts the invite to) `room`.

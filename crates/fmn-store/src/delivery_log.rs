@@ -1,0 +1,182 @@
+//! The discipline every sender follows to deliver once in effect: claim the delivery key,
+//! send, then mark it sent, or give the claim up when the send may succeed later.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use crate::{Claim, DeliveryTable, StoreError};
+
+/// Delivery records: the idempotency of sending.
+pub trait DeliveryLog {
+    /// Claims a delivery before sending.
+    fn claim(&self, key: &str) -> impl Future<Output = Result<Claim, StoreError>> + Send;
+    /// Records a delivery as sent.
+    fn mark_sent(&self, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Gives a claim up after a failed send.
+    fn release(&self, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+impl DeliveryLog for DeliveryTable {
+    async fn claim(&self, key: &str) -> Result<Claim, StoreError> {
+        DeliveryTable::claim(self, key).await
+    }
+    async fn mark_sent(&self, key: &str) -> Result<(), StoreError> {
+        DeliveryTable::mark_sent(self, key).await
+    }
+    async fn release(&self, key: &str) -> Result<(), StoreError> {
+        DeliveryTable::release(self, key).await
+    }
+}
+
+/// Delivery records in memory, for the senders' unit tests.
+#[derive(Debug, Default)]
+pub struct MemoryDeliveryLog(Mutex<HashMap<String, bool>>);
+
+impl MemoryDeliveryLog {
+    /// Whether `key` is recorded as sent.
+    pub fn is_sent(&self, key: &str) -> bool {
+        self.lock().get(key) == Some(&true)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, bool>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl DeliveryLog for MemoryDeliveryLog {
+    async fn claim(&self, key: &str) -> Result<Claim, StoreError> {
+        let mut map = self.lock();
+        Ok(match map.get(key) {
+            Some(true) => Claim::AlreadySent,
+            Some(false) => Claim::InProgress,
+            None => {
+                map.insert(key.into(), false);
+                Claim::Acquired
+            }
+        })
+    }
+    async fn mark_sent(&self, key: &str) -> Result<(), StoreError> {
+        self.lock().insert(key.into(), true);
+        Ok(())
+    }
+    async fn release(&self, key: &str) -> Result<(), StoreError> {
+        self.lock().remove(key);
+        Ok(())
+    }
+}
+
+/// What one send attempt came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendResult {
+    /// The receiver has it.
+    Sent,
+    /// It can never be delivered (rejected, unknown recipient): recorded as done, so it is
+    /// never retried, and logged with the reason.
+    Undeliverable(String),
+    /// It may succeed later (throttled, server down): the claim is given up and the job
+    /// fails, to be retried.
+    Temporary(String),
+}
+
+/// How [`deliver_once`] ended without an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivered {
+    /// Sent now.
+    Sent,
+    /// Sent by an earlier attempt: nothing was sent now.
+    AlreadySent,
+    /// Given up for good (see [`SendResult::Undeliverable`]).
+    Undeliverable(String),
+}
+
+/// Why [`deliver_once`] did not deliver: the job should be retried.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    /// Another attempt holds a live claim on the same delivery.
+    #[error("another attempt is sending")]
+    InProgress,
+    /// The send failed and may succeed later.
+    #[error("{0}")]
+    Temporary(String),
+    /// The delivery records could not be read or written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Delivers under the idempotency `key` at most once in the normal course: claims the key,
+/// runs `send` only if this attempt owns it, and records the result.
+pub async fn deliver_once<L, F, Fut>(
+    log: &L,
+    key: &str,
+    send: F,
+) -> Result<Delivered, DeliveryError>
+where
+    L: DeliveryLog + Sync + ?Sized,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = SendResult>,
+{
+    match log.claim(key).await? {
+        Claim::AlreadySent => {
+            tracing::info!(key, "already sent; skipping redelivered job");
+            return Ok(Delivered::AlreadySent);
+        }
+        Claim::InProgress => return Err(DeliveryError::InProgress),
+        Claim::Acquired => {}
+    }
+    match send().await {
+        SendResult::Sent => {
+            log.mark_sent(key).await?;
+            Ok(Delivered::Sent)
+        }
+        SendResult::Undeliverable(reason) => {
+            log.mark_sent(key).await?;
+            tracing::warn!(key, reason, "undeliverable; not retried");
+            Ok(Delivered::Undeliverable(reason))
+        }
+        SendResult::Temporary(reason) => {
+            if let Err(release) = log.release(key).await {
+                // The claim's lease runs out by itself; a retry before then finds it in
+                // progress and waits.
+                tracing::warn!(key, error = %release, "could not release claim");
+            }
+            Err(DeliveryError::Temporary(reason))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sends_once_retries_temporary_and_records_undeliverable() {
+        let log = MemoryDeliveryLog::default();
+        let failed =
+            deliver_once(&log, "a", || async { SendResult::Temporary("busy".into()) }).await;
+        assert!(matches!(failed, Err(DeliveryError::Temporary(r)) if r == "busy"));
+        assert!(!log.is_sent("a"));
+        let sent = deliver_once(&log, "a", || async { SendResult::Sent }).await;
+        assert_eq!(sent.unwrap(), Delivered::Sent);
+        let mut called = false;
+        let again = deliver_once(&log, "a", || {
+            called = true;
+            async { SendResult::Sent }
+        })
+        .await;
+        assert_eq!(again.unwrap(), Delivered::AlreadySent);
+        assert!(!called, "sent twice");
+
+        let gone = deliver_once(&log, "b", || async {
+            SendResult::Undeliverable("no".into())
+        })
+        .await;
+        assert_eq!(gone.unwrap(), Delivered::Undeliverable("no".into()));
+        assert!(log.is_sent("b"));
+
+        log.claim("c").await.unwrap();
+        let busy = deliver_once(&log, "c", || async { SendResult::Sent }).await;
+        assert!(matches!(busy, Err(DeliveryError::InProgress)));
+    }
+}
