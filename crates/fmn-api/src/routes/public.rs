@@ -124,10 +124,21 @@ pub async fn unsubscribe_page(
     ))
 }
 
+/// The form a mail client posts for one-click unsubscribe (RFC 8058). Documents the request
+/// body only: the signed link is the authority, whatever the form says.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+pub struct OneClickForm {
+    /// Always `One-Click`.
+    #[allow(dead_code)] // never read: the link decides
+    #[serde(rename = "List-Unsubscribe")]
+    #[schema(example = "One-Click")]
+    pub list_unsubscribe: String,
+}
+
 /// One-click unsubscribe (RFC 8058): deactivates the filter the signed link names.
 #[utoipa::path(post, path = "/api/v1/unsubscribe/{token}", tag = "links",
     params(("token" = String, Path)),
-    request_body(content = String, content_type = "application/x-www-form-urlencoded",
+    request_body(content = OneClickForm, content_type = "application/x-www-form-urlencoded",
         description = "List-Unsubscribe=One-Click"),
     responses((status = 200, content_type = "text/html", body = String),
         (status = 404, body = ErrorBody)))]
