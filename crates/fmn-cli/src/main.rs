@@ -73,9 +73,12 @@ enum Command {
         /// Keep watching and print new emails as they arrive.
         #[arg(long)]
         follow: bool,
-        /// Print the whole body of each email.
+        /// Print the text of each email, decoded as a mail client shows it.
         #[arg(long)]
         full: bool,
+        /// Print each email's raw MIME message (headers included).
+        #[arg(long)]
+        raw: bool,
     },
 }
 
@@ -399,14 +402,17 @@ async fn main() -> anyhow::Result<()> {
             endpoint,
             follow,
             full,
+            raw,
         } => {
             let mut seen = 0;
             loop {
                 let all = fmn_local::emails::list(&endpoint).await?;
                 for e in all.iter().skip(seen) {
                     println!("{}  to {}  {}", e.id, e.to.join(","), e.subject);
-                    if full {
+                    if raw {
                         println!("{}\n", e.body);
+                    } else if full {
+                        println!("{}\n", e.text);
                     }
                 }
                 seen = seen.max(all.len());

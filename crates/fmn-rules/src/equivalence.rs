@@ -20,12 +20,7 @@ fn brute_force(all: &[Preferences], ownership: &Ownership, m: &Message) -> Vec<N
             if !ctx.enabled {
                 continue;
             }
-            let confirmed: Vec<&str> = ctx
-                .addresses
-                .iter()
-                .filter(|a| a.deliverable())
-                .map(|a| a.address.as_str())
-                .collect();
+            let confirmed = ctx.deliverable_addresses(*kind);
             let mut wanted = vec![false; confirmed.len()];
             let mut filters = Vec::new();
             for f in &ctx.filters {

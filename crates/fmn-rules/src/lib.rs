@@ -43,6 +43,6 @@ pub use explain::{ContextVerdict, FilterVerdict, RuleVerdict, explain};
 pub use matcher::{BuildError, Match, Matcher, MatcherStats, Notification};
 pub use ownership::{Owners, Ownership, OwnershipError};
 pub use prefs::{
-    Address, ArtifactRef, Context, ContextKind, ContextSettings, Filter, FilterRef, Preferences,
-    Rule, RuleKind,
+    Address, ArtifactRef, Context, ContextKind, ContextSettings, Filter, FilterRef, OWN_FEED,
+    Preferences, Rule, RuleKind,
 };

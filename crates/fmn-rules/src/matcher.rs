@@ -507,12 +507,7 @@ impl Writer<'_> {
                 rule,
                 problem,
             };
-            let confirmed: Vec<&str> = context
-                .addresses
-                .iter()
-                .filter(|a| a.deliverable())
-                .map(|a| a.address.as_str())
-                .collect();
+            let confirmed = context.deliverable_addresses(kind);
             if confirmed.len() > usize::from(u16::MAX) {
                 return Err(err("", 0, "addresses: too many".into()));
             }
@@ -1480,6 +1475,19 @@ mod tests {
                 .collect::<Vec<_>>(),
             ["f1"]
         );
+    }
+
+    #[test]
+    fn a_feed_context_needs_no_address_but_others_do() {
+        let m = build_msg("bob", "kernel");
+        let any = json!([{"id": "f", "name": "f", "rules": [{"kind": "topic", "glob": "*"}]}]);
+        let p: Preferences = serde_json::from_value(json!({"user": "alice", "contexts": {
+            "feed": {"filters": any}, "irc": {"filters": any}}}))
+        .unwrap();
+        let got = Matcher::build([p]).unwrap().matches(&m);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].context, ContextKind::Feed);
+        assert_eq!(got[0].addresses, [crate::OWN_FEED]);
     }
 
     #[test]

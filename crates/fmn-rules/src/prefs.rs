@@ -91,6 +91,28 @@ pub struct Context {
     pub settings: ContextSettings,
 }
 
+/// Where a feed context without addresses delivers: its user's own feed.
+pub const OWN_FEED: &str = "feed";
+
+impl Context {
+    /// The addresses notifications of this context go to: the confirmed, enabled ones. A
+    /// `feed` context needs none: without any it delivers to its user's own feed
+    /// ([`OWN_FEED`]).
+    pub fn deliverable_addresses(&self, kind: ContextKind) -> Vec<&str> {
+        let confirmed: Vec<&str> = self
+            .addresses
+            .iter()
+            .filter(|a| a.deliverable())
+            .map(|a| a.address.as_str())
+            .collect();
+        if confirmed.is_empty() && kind == ContextKind::Feed {
+            vec![OWN_FEED]
+        } else {
+            confirmed
+        }
+    }
+}
+
 impl Default for Context {
     fn default() -> Self {
         Self {

@@ -17,6 +17,8 @@ pub struct SentEmail {
     pub subject: String,
     /// Text body (or the raw message for raw sends).
     pub body: String,
+    /// The text body as a reader sees it (decoded from the MIME message of a raw send).
+    pub text: String,
 }
 
 fn strings(v: &Value) -> Vec<String> {
@@ -74,6 +76,7 @@ pub async fn list(endpoint: &str) -> anyhow::Result<Vec<SentEmail>> {
                     .unwrap_or_default(),
                 subject: text(m, "subject"),
                 body: text(m, "body"),
+                text: text(m, "body"),
             });
         }
         for m in data
@@ -83,10 +86,15 @@ pub async fn list(endpoint: &str) -> anyhow::Result<Vec<SentEmail>> {
             .flatten()
         {
             let raw = text(m, "raw_data");
-            // Decoded (RFC 2047) and unfolded, as a mail client shows it.
-            let subject = mail_parser::MessageParser::default()
-                .parse(raw.as_bytes())
+            // Decoded (RFC 2047, quoted-printable) and unfolded, as a mail client shows it.
+            let parsed = mail_parser::MessageParser::default().parse(raw.as_bytes());
+            let subject = parsed
+                .as_ref()
                 .and_then(|p| p.subject().map(str::to_owned))
+                .unwrap_or_default();
+            let readable = parsed
+                .as_ref()
+                .and_then(|p| p.body_text(0).map(|t| t.into_owned()))
                 .unwrap_or_default();
             out.push(SentEmail {
                 id: text(m, "id"),
@@ -94,6 +102,7 @@ pub async fn list(endpoint: &str) -> anyhow::Result<Vec<SentEmail>> {
                 to: m.get("destinations").map(strings).unwrap_or_default(),
                 subject,
                 body: raw,
+                text: readable,
             });
         }
         return Ok(out);
@@ -109,19 +118,23 @@ pub async fn list(endpoint: &str) -> anyhow::Result<Vec<SentEmail>> {
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .map(|m| SentEmail {
-            id: text(m, "Id"),
-            source: text(m, "Source"),
-            to: m
-                .pointer("/Destination/ToAddresses")
-                .map(strings)
-                .unwrap_or_default(),
-            subject: text(m, "Subject"),
-            body: m
+        .map(|m| {
+            let body = m
                 .pointer("/Body/text_part")
                 .and_then(Value::as_str)
                 .unwrap_or_default()
-                .to_owned(),
+                .to_owned();
+            SentEmail {
+                id: text(m, "Id"),
+                source: text(m, "Source"),
+                to: m
+                    .pointer("/Destination/ToAddresses")
+                    .map(strings)
+                    .unwrap_or_default(),
+                subject: text(m, "Subject"),
+                text: body.clone(),
+                body,
+            }
         })
         .collect())
 }

@@ -62,7 +62,7 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,aws=warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,fmn_local=info")),
         )
         .init();
     let Command::Up {
