@@ -199,23 +199,37 @@ fn run_match(rules: &RulesArgs, stats: bool) -> anyhow::Result<()> {
     let mut matching = Duration::ZERO;
     let (mut messages, mut notifications) = (0u64, 0u64);
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    for (n, line) in std::io::stdin().lock().lines().enumerate() {
-        let line = line?;
-        if line.trim().is_empty() {
-            continue;
+    // Messages are parsed a batch at a time, then matched together, then written: the
+    // matching of a batch runs with the index warm in the cache, and is timed alone.
+    const BATCH: usize = 4096;
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut lines = std::io::stdin().lock().lines().enumerate().peekable();
+    while lines.peek().is_some() {
+        batch.clear();
+        for (n, line) in lines.by_ref() {
+            let line = line?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            batch.push(message(&line).with_context(|| format!("line {}", n + 1))?);
+            if batch.len() == BATCH {
+                break;
+            }
         }
-        let m = message(&line).with_context(|| format!("line {}", n + 1))?;
         let t = Instant::now();
-        let hits = matcher.matches(&m);
+        let hits: Vec<Vec<fmn_rules::NotificationRef<'_>>> =
+            batch.iter().map(|m| matcher.matches_borrowed(m)).collect();
         matching += t.elapsed();
-        messages += 1;
-        for hit in hits {
-            notifications += 1;
-            let line = serde_json::json!({
-                "message_id": m.id, "user": hit.user, "context": hit.context,
-                "addresses": hit.addresses, "filters": hit.filters,
-            });
-            writeln!(out, "{line}")?;
+        messages += batch.len() as u64;
+        for (m, hits) in batch.iter().zip(hits) {
+            for hit in hits {
+                notifications += 1;
+                let line = serde_json::json!({
+                    "message_id": m.id, "user": hit.user, "context": hit.context,
+                    "addresses": hit.addresses, "filters": hit.filters,
+                });
+                writeln!(out, "{line}")?;
+            }
         }
     }
     out.flush()?;

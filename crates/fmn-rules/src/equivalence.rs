@@ -310,6 +310,12 @@ fn index_equals_brute_force_over_generated_populations() {
                 "seed {seed}, message {}",
                 m.id
             );
+            let borrowed: Vec<_> = matcher
+                .matches_borrowed(m)
+                .iter()
+                .map(|n| n.to_owned())
+                .collect();
+            assert_eq!(borrowed, got, "seed {seed}, message {}", m.id);
             notified += got.len();
         }
     }

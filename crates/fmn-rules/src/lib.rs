@@ -40,7 +40,9 @@ mod ownership;
 mod prefs;
 
 pub use explain::{ContextVerdict, FilterVerdict, RuleVerdict, explain};
-pub use matcher::{BuildError, Match, Matcher, MatcherStats, Notification};
+pub use matcher::{
+    BuildError, FilterName, Match, Matcher, MatcherStats, Notification, NotificationRef,
+};
 pub use ownership::{Owners, Ownership, OwnershipError};
 pub use prefs::{
     Address, ArtifactRef, Context, ContextKind, ContextSettings, Filter, FilterRef, OWN_FEED,

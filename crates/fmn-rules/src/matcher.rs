@@ -227,42 +227,55 @@ impl<'a> Match<'a> {
 
     /// The notification, with owned strings.
     pub fn to_notification(&self) -> Option<Notification> {
-        let m = self.matcher;
-        let ctx = m.ctx(self.ctx);
-        let mut all = false;
-        let mut wanted: Vec<u16> = Vec::new();
-        let mut filters = Vec::with_capacity(self.filters.len());
-        for &id in self.filters {
-            let (t, f) = m.filter(id);
-            if f.addr_len == ALL_ADDRESSES {
-                all = true;
-            } else if !all {
-                let a = f.addr_start as usize;
-                wanted.extend_from_slice(&t.addr_idx[a..a + f.addr_len as usize]);
-            }
-            let (id, name) = t.filter_text(f);
-            filters.push(FilterRef {
-                id: id.to_owned(),
-                name: name.to_owned(),
-                oneshot: f.oneshot,
-            });
-        }
-        let addresses: Vec<String> = if all {
-            ctx.addresses.iter().map(|a| a.to_string()).collect()
-        } else {
-            wanted.sort_unstable();
-            wanted.dedup();
-            wanted
+        self.matcher
+            .borrowed(self.ctx, self.filters)
+            .map(|n| n.to_owned())
+    }
+}
+
+/// A notification whose strings borrow from the matcher ([`Matcher::matches_borrowed`]):
+/// the same as a [`Notification`] without copying a string. Serialises like one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NotificationRef<'a> {
+    /// The recipient user.
+    pub user: &'a str,
+    /// The delivery context.
+    pub context: ContextKind,
+    /// The confirmed addresses to deliver to.
+    pub addresses: Vec<&'a str>,
+    /// Every filter that matched.
+    pub filters: Vec<FilterName<'a>>,
+}
+
+/// A filter named in a [`NotificationRef`]; serialises like a [`FilterRef`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct FilterName<'a> {
+    /// The filter's id.
+    pub id: &'a str,
+    /// The filter's name.
+    pub name: &'a str,
+    /// A oneshot filter (absent in JSON: false).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub oneshot: bool,
+}
+
+impl NotificationRef<'_> {
+    /// The notification with owned strings.
+    pub fn to_owned(&self) -> Notification {
+        Notification {
+            user: self.user.to_owned(),
+            context: self.context,
+            addresses: self.addresses.iter().map(|a| (*a).to_owned()).collect(),
+            filters: self
+                .filters
                 .iter()
-                .map(|&i| ctx.addresses[usize::from(i)].to_string())
-                .collect()
-        };
-        (!addresses.is_empty()).then(|| Notification {
-            user: self.user().to_owned(),
-            context: ctx.kind,
-            addresses,
-            filters,
-        })
+                .map(|f| FilterRef {
+                    id: f.id.to_owned(),
+                    name: f.name.to_owned(),
+                    oneshot: f.oneshot,
+                })
+                .collect(),
+        }
     }
 }
 
@@ -922,6 +935,54 @@ impl Matcher {
         let mut out = Vec::new();
         self.for_each_match(message, |m| out.extend(m.to_notification()));
         out
+    }
+
+    /// What [`Matcher::matches`] returns, with strings borrowed from the matcher instead of
+    /// copied.
+    pub fn matches_borrowed(&self, message: &Message) -> Vec<NotificationRef<'_>> {
+        let mut out = Vec::new();
+        self.for_each_match(message, |m| out.extend(self.borrowed(m.ctx, m.filters)));
+        out
+    }
+
+    /// The notification of context `ctx` for the matched `filters` (none if no address is
+    /// left to deliver to).
+    fn borrowed(&self, ctx: u32, filters: &[u32]) -> Option<NotificationRef<'_>> {
+        let c = self.ctx(ctx);
+        let mut all = false;
+        let mut wanted: Vec<u16> = Vec::new();
+        let mut names = Vec::with_capacity(filters.len());
+        for &id in filters {
+            let (t, f) = self.filter(id);
+            if f.addr_len == ALL_ADDRESSES {
+                all = true;
+            } else if !all {
+                let a = f.addr_start as usize;
+                wanted.extend_from_slice(&t.addr_idx[a..a + f.addr_len as usize]);
+            }
+            let (id, name) = t.filter_text(f);
+            names.push(FilterName {
+                id,
+                name,
+                oneshot: f.oneshot,
+            });
+        }
+        let addresses: Vec<&str> = if all {
+            c.addresses.iter().map(|a| &**a).collect()
+        } else {
+            wanted.sort_unstable();
+            wanted.dedup();
+            wanted
+                .iter()
+                .map(|&i| &*c.addresses[usize::from(i)])
+                .collect()
+        };
+        (!addresses.is_empty()).then(|| NotificationRef {
+            user: self.name(c.user),
+            context: c.kind,
+            addresses,
+            filters: names,
+        })
     }
 
     /// Calls `f` for each (user, context) with a matching filter, allocating nothing: what
