@@ -86,6 +86,8 @@ pub struct ApiConfig {
     pub api_table: String,
     /// The feed table, if feeds are deployed.
     pub feed_table: Option<String>,
+    /// The maintainer data table (previews of `owned_by` filters read it), if deployed.
+    pub ownership_table: Option<String>,
     /// Each delivery context's job queue (confirmations go there).
     pub context_queues: BTreeMap<ContextKind, String>,
     /// Bounds.
@@ -102,6 +104,7 @@ impl std::fmt::Debug for ApiConfig {
             .field("preferences_table", &self.preferences_table)
             .field("api_table", &self.api_table)
             .field("feed_table", &self.feed_table)
+            .field("ownership_table", &self.ownership_table)
             .field("context_queues", &self.context_queues)
             .finish_non_exhaustive()
     }
@@ -140,6 +143,7 @@ impl ApiConfig {
             preferences_table: preferences_table.into(),
             api_table: api_table.into(),
             feed_table: None,
+            ownership_table: None,
             context_queues: BTreeMap::new(),
             limits: Limits::default(),
         }
@@ -147,7 +151,7 @@ impl ApiConfig {
 
     /// Reads the configuration from the environment the template sets:
     /// `FMN_PREFERENCES_TABLE`, `FMN_API_TABLE`, `FMN_LINK_SECRET`, `FMN_API_BASE_URL`;
-    /// optional `FMN_FEED_TABLE`, `FMN_<CONTEXT>_QUEUE_URL`, `FMN_OIDC_ISSUER`,
+    /// optional `FMN_FEED_TABLE`, `FMN_OWNERSHIP_TABLE`, `FMN_<CONTEXT>_QUEUE_URL`, `FMN_OIDC_ISSUER`,
     /// `FMN_OIDC_AUDIENCE`, `FMN_OIDC_USERNAME_CLAIM` (default `preferred_username`),
     /// `FMN_OIDC_GROUPS_CLAIM` (default `groups`), `FMN_ADMIN_GROUPS`, `FMN_ADMIN_USERS`
     /// (comma-separated), `FMN_CONFIRMATION_TTL_SECS` (default 86400).
@@ -179,6 +183,7 @@ impl ApiConfig {
         );
         config.base_url = need("FMN_API_BASE_URL")?.trim_end_matches('/').to_owned();
         config.feed_table = var("FMN_FEED_TABLE");
+        config.ownership_table = var("FMN_OWNERSHIP_TABLE");
         for kind in CONTEXTS {
             let name = format!("FMN_{}_QUEUE_URL", kind.as_str().to_uppercase());
             if let Some(url) = std::env::var(&name).ok().filter(|v| !v.is_empty()) {

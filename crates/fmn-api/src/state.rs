@@ -10,6 +10,7 @@ use fmn_store::{ConfirmationStore, PreferenceTable, RecentMessages, TokenStore};
 
 use crate::auth::Jwks;
 use crate::config::ApiConfig;
+use crate::error::ApiError;
 
 /// Everything the handlers share.
 #[derive(Debug, Clone)]
@@ -23,6 +24,9 @@ struct Inner {
     confirmations: ConfirmationStore,
     recent: RecentMessages,
     feeds: Option<fmn_feed::FeedStore>,
+    ownership: Option<fmn_store::OwnershipTable>,
+    /// The maintainer data last loaded, by snapshot id: loaded again only when it changed.
+    owners: tokio::sync::Mutex<Option<(String, Arc<fmn_rules::Ownership>)>>,
     queues: BTreeMap<ContextKind, SqsQueue>,
     links: LinkSigner,
     jwks: Jwks,
@@ -47,6 +51,11 @@ impl AppState {
                 .feed_table
                 .as_deref()
                 .map(|t| fmn_feed::FeedStore::new(dynamo.clone(), t)),
+            ownership: config
+                .ownership_table
+                .as_deref()
+                .map(|t| fmn_store::OwnershipTable::new(dynamo.clone(), t)),
+            owners: Default::default(),
             queues,
             links: LinkSigner::new(&config.link_secret),
             jwks: Jwks::default(),
@@ -73,6 +82,28 @@ impl AppState {
     }
     pub(crate) fn feeds(&self) -> Option<&fmn_feed::FeedStore> {
         self.0.feeds.as_ref()
+    }
+    /// The current maintainer data (empty when none is deployed or synced yet).
+    pub(crate) async fn ownership(&self) -> Result<Arc<fmn_rules::Ownership>, ApiError> {
+        let Some(table) = &self.0.ownership else {
+            return Ok(Arc::default());
+        };
+        let Some(snapshot) = table.current().await? else {
+            return Ok(Arc::default());
+        };
+        let mut cached = self.0.owners.lock().await;
+        if let Some((id, owners)) = cached.as_ref()
+            && *id == snapshot.id
+        {
+            return Ok(owners.clone());
+        }
+        let text = table.load(&snapshot).await?;
+        let owners = Arc::new(
+            fmn_rules::Ownership::from_json(&text)
+                .map_err(|e| ApiError::internal(&format!("maintainer data: {e}")))?,
+        );
+        *cached = Some((snapshot.id, owners.clone()));
+        Ok(owners)
     }
     pub(crate) fn queue(&self, kind: ContextKind) -> Option<&SqsQueue> {
         self.0.queues.get(&kind)

@@ -130,13 +130,14 @@ async fn start(tweak: impl FnOnce(&mut ApiConfig)) -> Api {
         ))
         .load()
         .await;
-    for t in ["prefs", "api", "feed"] {
+    for t in ["prefs", "api", "feed", "owners"] {
         table(&aws, t).await;
     }
     let email_queue = queue(&aws, "email").await;
     let irc_queue = queue(&aws, "irc").await;
     let mut config = ApiConfig::new("prefs", "api", LINK_SECRET);
     config.feed_table = Some("feed".into());
+    config.ownership_table = Some("owners".into());
     config
         .context_queues
         .insert(ContextKind::Email, email_queue.clone());
@@ -1212,6 +1213,37 @@ async fn catalogs_import_preview_unsubscribe_and_feeds() {
         .map(|m| m["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, ["m1"]);
+    // Maintainership comes from the synced snapshot, as in the matcher: none yet, then
+    // the user maintains bash.
+    let mine = json!({"filter": {"name": "my packages", "rules": [{"kind": "owned_by"}]}});
+    let preview_ids = |out: &Value| -> Vec<String> {
+        out["matches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (s, out) = api
+        .call(
+            Method::POST,
+            &format!("{u}/preview"),
+            &t,
+            Some(mine.clone()),
+        )
+        .await;
+    assert_eq!(s, 200, "{out}");
+    assert!(preview_ids(&out).is_empty(), "{out}");
+    let owners = r#"{"rpms": {"bash": ["AndrKlitzing", "@core"], "kernel": ["jforbes"]}}"#;
+    fmn_store::OwnershipTable::new(aws_sdk_dynamodb::Client::new(&api.aws), "owners")
+        .replace(owners, 2, 1_700_000_000)
+        .await
+        .unwrap();
+    let (s, out) = api
+        .call(Method::POST, &format!("{u}/preview"), &t, Some(mine))
+        .await;
+    assert_eq!(s, 200, "{out}");
+    assert_eq!(preview_ids(&out), ["m3"]);
     let (s, out) = api
         .call(
             Method::POST,

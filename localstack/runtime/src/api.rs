@@ -15,6 +15,7 @@ pub fn config(stack: &crate::Stack) -> anyhow::Result<fmn_api::ApiConfig> {
         LOCAL_LINK_SECRET.as_bytes(),
     );
     config.feed_table = stack.output("FeedTableName").ok().map(str::to_owned);
+    config.ownership_table = stack.output("OwnershipTableName").ok().map(str::to_owned);
     for (kind, output) in [
         (ContextKind::Email, "EmailQueueUrl"),
         (ContextKind::Irc, "IrcQueueUrl"),

@@ -11,8 +11,8 @@ use crate::model::{PreviewIn, PreviewMatch, PreviewOut};
 use crate::state::AppState;
 
 /// Tries a filter (need not be saved) or a saved context against the recent messages the
-/// matcher logged (kept 24 hours, newest first, bounded). Ownership data is not consulted:
-/// `owned_by` rules match nothing here.
+/// matcher logged (kept 24 hours, newest first, bounded), with the current maintainer data
+/// for `owned_by` and `owned_by_group` rules, as the matcher has it.
 #[utoipa::path(post, path = "/api/v1/users/{user}/preview", tag = "preview",
     params(("user" = String, Path)),
     request_body = PreviewIn,
@@ -66,8 +66,8 @@ pub async fn preview(
         contexts: [(ContextKind::Email, ctx)].into(),
     };
     crate::validate::check_preferences(&prefs, limits)?;
-    let matcher =
-        Matcher::build([prefs]).map_err(|e| ApiError::invalid("filter", e.to_string()))?;
+    let matcher = Matcher::build_with([prefs], state.ownership().await?)
+        .map_err(|e| ApiError::invalid("filter", e.to_string()))?;
     let wanted = body
         .messages
         .unwrap_or(limits.preview_messages)
