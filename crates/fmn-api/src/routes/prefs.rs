@@ -245,6 +245,27 @@ fn find_filter<'a>(ctx: &'a mut Context, id: &str) -> ApiResult<&'a mut fmn_rule
         .ok_or_else(|| ApiError::not_found(format!("no filter {id}")).at("filter"))
 }
 
+/// Changes the filter the path names (`{user}`, `{context}`, `{filter}`) as [`modify`]
+/// changes preferences, for a caller allowed to; returns the filter afterwards.
+async fn modify_filter(
+    state: &AppState,
+    headers: &HeaderMap,
+    caller: &Caller,
+    p: &Params,
+    change: impl FnOnce(&mut fmn_rules::Filter) -> ApiResult<()>,
+) -> ApiResult<(fmn_rules::Filter, Preferences)> {
+    let user = p.user()?;
+    let kind = p.context()?;
+    let id = p.id("filter")?;
+    caller.check(&user)?;
+    modify(state, headers, &user, |prefs| {
+        let f = find_filter(context_mut(prefs, kind)?, &id)?;
+        change(f)?;
+        Ok(f.clone())
+    })
+    .await
+}
+
 /// A filter.
 #[utoipa::path(get, path = "/api/v1/users/{user}/contexts/{context}/filters/{filter}",
     tag = "filters",
@@ -283,12 +304,7 @@ pub async fn patch_filter(
     p: Params,
     ApiJson(body): ApiJson<FilterPatch>,
 ) -> ApiResult<impl IntoResponse> {
-    let user = p.user()?;
-    let kind = p.context()?;
-    let id = p.id("filter")?;
-    caller.check(&user)?;
-    let (filter, prefs) = modify(&state, &headers, &user, |prefs| {
-        let f = find_filter(context_mut(prefs, kind)?, &id)?;
+    let (filter, prefs) = modify_filter(&state, &headers, &caller, &p, |f| {
         if let Some(name) = body.name {
             f.name = name;
         }
@@ -304,7 +320,7 @@ pub async fn patch_filter(
         if let Some(addresses) = body.addresses {
             f.addresses = Some(addresses).filter(|a| !a.is_empty());
         }
-        Ok(f.clone())
+        Ok(())
     })
     .await?;
     Ok((etag_header(&prefs), Json(FilterDoc::from(filter))))
@@ -399,14 +415,9 @@ pub async fn add_rule(
     p: Params,
     ApiJson(rule): ApiJson<RuleDoc>,
 ) -> ApiResult<impl IntoResponse> {
-    let user = p.user()?;
-    let kind = p.context()?;
-    let id = p.id("filter")?;
-    caller.check(&user)?;
-    let (filter, prefs) = modify(&state, &headers, &user, |prefs| {
-        let f = find_filter(context_mut(prefs, kind)?, &id)?;
+    let (filter, prefs) = modify_filter(&state, &headers, &caller, &p, |f| {
         f.rules.push(rule.0);
-        Ok(f.clone())
+        Ok(())
     })
     .await?;
     Ok((
@@ -432,19 +443,14 @@ pub async fn put_rule(
     p: Params,
     ApiJson(rule): ApiJson<RuleDoc>,
 ) -> ApiResult<impl IntoResponse> {
-    let user = p.user()?;
-    let kind = p.context()?;
-    let id = p.id("filter")?;
     let index = p.index("index")?;
-    caller.check(&user)?;
-    let (filter, prefs) = modify(&state, &headers, &user, |prefs| {
-        let f = find_filter(context_mut(prefs, kind)?, &id)?;
+    let (filter, prefs) = modify_filter(&state, &headers, &caller, &p, |f| {
         let slot = f
             .rules
             .get_mut(index)
             .ok_or_else(|| ApiError::not_found(format!("no rule {index}")).at("index"))?;
         *slot = rule.0;
-        Ok(f.clone())
+        Ok(())
     })
     .await?;
     Ok((etag_header(&prefs), Json(FilterDoc::from(filter))))
@@ -463,18 +469,13 @@ pub async fn delete_rule(
     headers: HeaderMap,
     p: Params,
 ) -> ApiResult<impl IntoResponse> {
-    let user = p.user()?;
-    let kind = p.context()?;
-    let id = p.id("filter")?;
     let index = p.index("index")?;
-    caller.check(&user)?;
-    let (filter, prefs) = modify(&state, &headers, &user, |prefs| {
-        let f = find_filter(context_mut(prefs, kind)?, &id)?;
+    let (filter, prefs) = modify_filter(&state, &headers, &caller, &p, |f| {
         if index >= f.rules.len() {
             return Err(ApiError::not_found(format!("no rule {index}")).at("index"));
         }
         f.rules.remove(index);
-        Ok(f.clone())
+        Ok(())
     })
     .await?;
     Ok((etag_header(&prefs), Json(FilterDoc::from(filter))))
