@@ -497,3 +497,106 @@ async fn ses_throttling_is_retried_and_the_email_sent_once() {
     stop.cancel();
     h.shutdown().await;
 }
+
+/// A flood (a mass rebuild) for one person: the first notifications of the window go out one
+/// by one, the rest are held, and when the window ends the digest function sends them as one
+/// summary; a rerun sends nothing more. Email sender and digest function against moto, with
+/// a flood limit of 3 per 10-second window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_becomes_one_summary() {
+    use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+    use fmn_email_sender_fn::EmailSender;
+    let h = Harness::deploy(&[])
+        .await
+        .expect("emulator and stack (run localstack/bootstrap.sh)");
+    let dynamo = aws_sdk_dynamodb::Client::new(&h.aws);
+    let limit = fmn_digest::FloodLimit {
+        max: 3,
+        window_secs: 10,
+    };
+    let sender = EmailSender::new(
+        fmn_store::DeliveryTable::new(
+            dynamo.clone(),
+            h.stack.output("DeliveriesTableName").unwrap(),
+        ),
+        fmn_email::SesMailer::new(aws_sdk_sesv2::Client::new(&h.aws), fmn_local::demo::SENDER),
+    )
+    .with_gate(fmn_digest::Gate::new(
+        fmn_digest::HeldStore::new(dynamo, h.stack.output("HeldTableName").unwrap()),
+        limit,
+    ));
+    // Start just after a window begins, so that all ten fall in one window.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let into_window = now.as_millis() as u64 % (limit.window_secs * 1000);
+    tokio::time::sleep(Duration::from_millis(
+        limit.window_secs * 1000 - into_window + 100,
+    ))
+    .await;
+    let template: Value = serde_json::from_str(include_str!(
+        "../crates/fmn-queue/tests/fixtures/email-job.json"
+    ))
+    .unwrap();
+    let mut event = SqsEvent::default();
+    event.records = (0..10)
+        .map(|i| {
+            let mut job = template.clone();
+            job["message"]["id"] = format!("rebuild-{i}").into();
+            job["message"]["summary"] = format!("mass rebuild: package {i} built").into();
+            let mut m = SqsMessage::default();
+            m.message_id = Some(format!("r{i}"));
+            m.body = Some(job.to_string());
+            m
+        })
+        .collect();
+    let response = sender.handle(event).await;
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "{:?}",
+        response.batch_item_failures
+    );
+    let sent = h.emails().await.unwrap();
+    assert_eq!(sent.len(), 3, "the flood limit lets 3 through: {sent:?}");
+
+    let (_, digest) = fmn_local::delivery::scheduled(&h.aws, &h.stack)
+        .await
+        .unwrap()
+        .pop()
+        .expect("the stack has a digest function");
+    // Nothing is due while the window lasts.
+    let early = digest().await.unwrap();
+    assert!(early.starts_with("0 digests"), "{early}");
+    tokio::time::sleep(Duration::from_secs(limit.window_secs + 1)).await;
+    let outcome = digest().await.unwrap();
+    assert!(
+        outcome.starts_with("1 digests (7 notifications)"),
+        "{outcome}"
+    );
+    let again = digest().await.unwrap();
+    assert!(again.starts_with("0 digests"), "{again}");
+    let all = h.emails().await.unwrap();
+    assert_eq!(all.len(), 4, "three single emails and one summary");
+    let summary = &all[3];
+    assert!(
+        summary.subject.contains("7 notifications"),
+        "{}",
+        summary.subject
+    );
+    // Every rebuild reached the person exactly once: alone, or in the summary.
+    let text = text_body(&summary.body);
+    for i in 0..10 {
+        let needle = format!("package {i} built");
+        let alone = all[..3]
+            .iter()
+            .filter(|e| e.subject.contains(&needle))
+            .count();
+        let summed = usize::from(text.contains(&needle));
+        assert_eq!(
+            alone + summed,
+            1,
+            "{needle}: {alone} alone, {summed} in\n{text}"
+        );
+    }
+    h.shutdown().await;
+}
