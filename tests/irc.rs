@@ -382,3 +382,144 @@ async fn a_published_message_becomes_an_irc_line() {
     server.stop().await;
     h.shutdown().await;
 }
+
+/// Runs `openssl` with `args` in `dir`.
+async fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = tokio::process::Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .await
+        .expect("openssl (Debian's openssl package)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Over TLS: ngircd's TLS port with a certificate from a CA of the test's own; the sender
+/// trusts that CA through `FMN_IRC_CA_FILE` and delivers; without it the handshake fails and
+/// nothing is sent (the job fails, to be retried).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivers_over_tls_and_only_to_a_trusted_server() {
+    let h = Harness::deploy(&[])
+        .await
+        .expect("emulator and stack (run localstack/bootstrap.sh)");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    openssl(
+        d,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=fmn test CA",
+        ],
+    )
+    .await;
+    openssl(
+        d,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    )
+    .await;
+    std::fs::write(
+        d.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(
+        d,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ],
+    )
+    .await;
+    let port = fmn_local::emulator::free_port().unwrap();
+    let tls_port = fmn_local::emulator::free_port().unwrap();
+    let files = fmn_local::irc::TlsFiles {
+        cert: d.join("server.pem"),
+        key: d.join("server.key"),
+    };
+    let server = Ngircd::start(port, Some((files, tls_port))).await.unwrap();
+    let mut alice = Watcher::connect(port, "alice").await.unwrap();
+    let deliveries = || {
+        fmn_store::DeliveryTable::new(
+            aws_sdk_dynamodb::Client::new(&h.aws),
+            h.stack.output("DeliveriesTableName").unwrap(),
+        )
+    };
+    let tls_config = |ca: Option<&str>| {
+        let ca = ca.map(str::to_owned);
+        IrcConfig::from_vars(|k| match k {
+            "FMN_IRC_SERVER" => Some("127.0.0.1".into()),
+            "FMN_IRC_PORT" => Some(tls_port.to_string()),
+            "FMN_IRC_TLS" => Some("true".into()),
+            "FMN_IRC_NICK" => Some("fmnbot".into()),
+            "FMN_IRC_CA_FILE" => ca.clone(),
+            _ => None,
+        })
+        .unwrap()
+    };
+
+    // Not trusting the test CA: the handshake fails, nothing is sent, the job fails.
+    let untrusting = IrcSender::new(deliveries(), IrcClient::new(tls_config(None)));
+    let body = serde_json::to_string(&job("m-tls", "alice", "sent over TLS", None)).unwrap();
+    let response = untrusting.handle(event(std::slice::from_ref(&body))).await;
+    assert_eq!(
+        response.batch_item_failures.len(),
+        1,
+        "sent to an untrusted server"
+    );
+    assert!(alice.drain(Duration::from_secs(1)).await.is_empty());
+
+    // Trusting it: delivered, once.
+    let ca = d.join("ca.pem").display().to_string();
+    let trusting = IrcSender::new(deliveries(), IrcClient::new(tls_config(Some(&ca))));
+    let response = trusting.handle(event(std::slice::from_ref(&body))).await;
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "{:?}",
+        response.batch_item_failures
+    );
+    let got = alice.collect(1, Duration::from_secs(10)).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].from, "fmnbot");
+    assert!(got[0].text.starts_with("sent over TLS"), "{}", got[0].text);
+    server.stop().await;
+    h.shutdown().await;
+}

@@ -195,6 +195,12 @@ impl IrcClient {
             ping_timeout: Some(30),
             ..ClientConfig::default()
         };
+        if c.tls {
+            // rustls needs one process-wide crypto provider and refuses to guess when several
+            // are compiled in (the AWS SDK brings aws-lc-rs, other crates ring): it panics.
+            // Installing one is a no-op once any is installed.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
         let deadline = Instant::now() + c.reply_timeout;
         let connect_error =
             |e: irc::error::Error| IrcError::Connect(format!("{}:{}: {e}", c.server, c.port));
