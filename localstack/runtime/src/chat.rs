@@ -3,7 +3,6 @@
 //! points it at a local server by updating that environment, as an operator would.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use anyhow::Context;
 
@@ -72,22 +71,16 @@ pub async fn handlers(
         let env = function_environment(aws, function).await?;
         let config = fmn_irc_sender_fn::Config::from_vars(|k| env.get(k).cloned())
             .with_context(|| format!("configuring {function}"))?;
-        let sender = Arc::new(fmn_irc_sender_fn::deployed(aws, &config));
-        let handler: Handler = Arc::new(move |event| {
-            let s = sender.clone();
-            Box::pin(async move { s.handle(event).await })
-        });
+        let sender = fmn_irc_sender_fn::deployed(aws, &config);
+        let handler = crate::runtime::handler(sender, |s, e| async move { s.handle(e).await });
         out.push((function.to_owned(), handler));
     }
     if let Ok(function) = stack.output("MatrixSenderFunctionName") {
         let env = function_environment(aws, function).await?;
         let config = fmn_matrix_sender_fn::Config::from_vars(|k| env.get(k).cloned())
             .with_context(|| format!("configuring {function}"))?;
-        let sender = Arc::new(fmn_matrix_sender_fn::deployed(aws, &config)?);
-        let handler: Handler = Arc::new(move |event| {
-            let s = sender.clone();
-            Box::pin(async move { s.handle(event).await })
-        });
+        let sender = fmn_matrix_sender_fn::deployed(aws, &config)?;
+        let handler = crate::runtime::handler(sender, |s, e| async move { s.handle(e).await });
         out.push((function.to_owned(), handler));
     }
     Ok(out)

@@ -53,13 +53,8 @@ pub async fn handlers(
             .is_some_and(|v| matches!(v.as_str(), "1" | "true" | "yes"));
         let client =
             fmn_webhook::WebhookClient::new(allow_private, fmn_webhook::RetryPolicy::default())?;
-        let sender = Arc::new(fmn_webhook_sender_fn::deployed_with(
-            aws, ses, &config, client,
-        )?);
-        let handler: Handler = Arc::new(move |event| {
-            let s = sender.clone();
-            Box::pin(async move { s.handle(event).await })
-        });
+        let sender = fmn_webhook_sender_fn::deployed_with(aws, ses, &config, client)?;
+        let handler = crate::runtime::handler(sender, |s, e| async move { s.handle(e).await });
         out.push((function.to_owned(), handler));
     }
     if let Ok(function) = stack.output("FeedWriterFunctionName") {
@@ -70,11 +65,8 @@ pub async fn handlers(
                 .cloned()
                 .with_context(|| format!("{function} has no FMN_FEED_TABLE"))?,
         };
-        let writer = Arc::new(fmn_feed_writer_fn::deployed(aws, &config));
-        let handler: Handler = Arc::new(move |event| {
-            let w = writer.clone();
-            Box::pin(async move { w.handle(event).await })
-        });
+        let writer = fmn_feed_writer_fn::deployed(aws, &config);
+        let handler = crate::runtime::handler(writer, |s, e| async move { s.handle(e).await });
         out.push((function.to_owned(), handler));
     }
     Ok(out)

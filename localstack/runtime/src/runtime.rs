@@ -21,6 +21,18 @@ use tokio_util::sync::CancellationToken;
 /// An SQS-triggered handler, as the function's `main` would run it.
 pub type Handler = Arc<dyn Fn(SqsEvent) -> BoxFuture<'static, SqsBatchResponse> + Send + Sync>;
 
+/// A [`Handler`] calling `call` with `state` (shared across invocations, as a warm Lambda
+/// keeps it), e.g. `handler(sender, |s, e| async move { s.handle(e).await })`.
+pub fn handler<S, F, Fut>(state: S, call: F) -> Handler
+where
+    S: Send + Sync + 'static,
+    F: Fn(Arc<S>, SqsEvent) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = SqsBatchResponse> + Send + 'static,
+{
+    let state = Arc::new(state);
+    Arc::new(move |event| Box::pin(call(state.clone(), event)))
+}
+
 /// How Lambda would feed one function from one queue.
 #[derive(Debug, Clone)]
 pub struct Mapping {
@@ -240,22 +252,16 @@ pub async fn handlers(
         .chain(crate::delivery::queues(stack))
         .collect(),
     };
-    let matcher = Arc::new(fmn_matcher_fn::deployed(aws, &matcher_config));
+    let matcher = fmn_matcher_fn::deployed(aws, &matcher_config);
     let sender_config = fmn_email_sender_fn::Config {
         deliveries_table: stack.output("DeliveriesTableName")?.to_owned(),
         sender_address: sender_address.to_owned(),
         held_table: stack.output("HeldTableName").ok().map(str::to_owned),
         links: crate::delivery::links(aws, stack).await,
     };
-    let sender = Arc::new(fmn_email_sender_fn::deployed(aws, ses, &sender_config));
-    let matcher_handler: Handler = Arc::new(move |event| {
-        let m = matcher.clone();
-        Box::pin(async move { m.handle(event).await })
-    });
-    let sender_handler: Handler = Arc::new(move |event| {
-        let s = sender.clone();
-        Box::pin(async move { s.handle(event).await })
-    });
+    let sender = fmn_email_sender_fn::deployed(aws, ses, &sender_config);
+    let matcher_handler = handler(matcher, |m, e| async move { m.handle(e).await });
+    let sender_handler = handler(sender, |s, e| async move { s.handle(e).await });
     let mut handlers = vec![
         (
             stack.output("MatcherFunctionName")?.to_owned(),
