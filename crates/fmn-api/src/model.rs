@@ -355,6 +355,17 @@ pub struct CopyIn {
     pub to: ContextName,
 }
 
+/// A Fedora account name in a path (`{user}`): 1–64 of `A-Za-z0-9._-`. Documents the
+/// parameter; the handlers validate it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(pattern = "^[A-Za-z0-9._-]{1,64}$", example = "alice")]
+pub struct UserName(pub String);
+
+/// A filter id in a path (`{filter}`): 1–64 of `A-Za-z0-9._-`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(pattern = "^[A-Za-z0-9._-]{1,64}$", example = "my-packages")]
+pub struct FilterId(pub String);
+
 /// A context's name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]

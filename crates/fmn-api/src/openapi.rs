@@ -45,6 +45,8 @@ impl Modify for Security {
         public::rss, public::atom, public::unsubscribe_page, public::unsubscribe,
         public::confirm_page, public::confirm,
     ),
+    // Path parameter schemas, which utoipa does not collect from `params` by itself.
+    components(schemas(crate::model::UserName, crate::model::FilterId)),
     modifiers(&Security),
     tags(
         (name = "preferences"), (name = "contexts"), (name = "filters"), (name = "addresses"),

@@ -75,7 +75,7 @@ pub(crate) async fn send_confirmation(
 /// for email, a code otherwise. Adding an address that is already there unconfirmed sends a
 /// new confirmation.
 #[utoipa::path(post, path = "/api/v1/users/{user}/contexts/{context}/addresses", tag = "addresses",
-    params(("user" = String, Path), ("context" = crate::model::ContextName, Path)),
+    params(("user" = crate::model::UserName, Path), ("context" = crate::model::ContextName, Path)),
     request_body = AddressIn,
     responses((status = 202, body = AddressAdded), (status = 400, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "Already confirmed"),
@@ -137,7 +137,7 @@ pub async fn add_address(
 
 /// A context's addresses.
 #[utoipa::path(get, path = "/api/v1/users/{user}/contexts/{context}/addresses", tag = "addresses",
-    params(("user" = String, Path), ("context" = crate::model::ContextName, Path)),
+    params(("user" = crate::model::UserName, Path), ("context" = crate::model::ContextName, Path)),
     responses((status = 200, body = Vec<AddressDoc>), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list_addresses(
@@ -158,7 +158,7 @@ pub async fn list_addresses(
 /// Removes an address (and any filter's reference to it).
 #[utoipa::path(delete, path = "/api/v1/users/{user}/contexts/{context}/addresses/{address}",
     tag = "addresses",
-    params(("user" = String, Path), ("context" = crate::model::ContextName, Path),
+    params(("user" = crate::model::UserName, Path), ("context" = crate::model::ContextName, Path),
         ("address" = String, Path, description = "The address, percent-encoded")),
     responses((status = 204), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -220,7 +220,7 @@ async fn mark_confirmed(
 #[utoipa::path(post,
     path = "/api/v1/users/{user}/contexts/{context}/addresses/{address}/confirm",
     tag = "addresses",
-    params(("user" = String, Path), ("context" = crate::model::ContextName, Path),
+    params(("user" = crate::model::UserName, Path), ("context" = crate::model::ContextName, Path),
         ("address" = String, Path, description = "The address, percent-encoded")),
     request_body = ConfirmIn,
     responses((status = 200, body = AddressDoc), (status = 400, body = ErrorBody),

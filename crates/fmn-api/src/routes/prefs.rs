@@ -17,7 +17,7 @@ use crate::state::AppState;
 
 /// A user's whole preferences.
 #[utoipa::path(get, path = "/api/v1/users/{user}/preferences", tag = "preferences",
-    params(("user" = String, Path, description = "Account name")),
+    params(("user" = crate::model::UserName, Path, description = "Account name")),
     responses((status = 200, body = PreferencesDoc, description = "With an ETag for If-Match"),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -34,7 +34,7 @@ pub async fn get_preferences(
 
 /// A context.
 #[utoipa::path(get, path = "/api/v1/users/{user}/contexts/{context}", tag = "contexts",
-    params(("user" = String, Path), ("context" = crate::model::ContextName, Path)),
+    params(("user" = crate::model::UserName, Path), ("context" = crate::model::ContextName, Path)),
     responses((status = 200, body = ContextDoc), (status = 404, body = ErrorBody),
         (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -53,7 +53,7 @@ pub async fn get_context(
 
 /// Creates a context, or sets its switch and settings (addresses and filters stay).
 #[utoipa::path(put, path = "/api/v1/users/{user}/contexts/{context}", tag = "contexts",
-    params(("user" = String, Path), ("context" = crate::model::ContextName, Path),
+    params(("user" = crate::model::UserName, Path), ("context" = crate::model::ContextName, Path),
         ("If-Match" = Option<String>, Header, description = "ETag of the preferences read")),
     request_body = ContextIn,
     responses((status = 200, body = ContextDoc), (status = 400, body = ErrorBody),
@@ -83,7 +83,7 @@ pub async fn put_context(
 
 /// Deletes a context with its addresses and filters.
 #[utoipa::path(delete, path = "/api/v1/users/{user}/contexts/{context}", tag = "contexts",
-    params(("user" = String, Path), ("context" = crate::model::ContextName, Path)),
+    params(("user" = crate::model::UserName, Path), ("context" = crate::model::ContextName, Path)),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn delete_context(
@@ -109,7 +109,7 @@ pub async fn delete_context(
 /// Copies a context's filters to another context (created if missing), with new ids and
 /// no address selection.
 #[utoipa::path(post, path = "/api/v1/users/{user}/contexts/{context}/copy", tag = "contexts",
-    params(("user" = String, Path), ("context" = crate::model::ContextName, Path)),
+    params(("user" = crate::model::UserName, Path), ("context" = crate::model::ContextName, Path)),
     request_body = CopyIn,
     responses((status = 200, body = ContextDoc, description = "The target context"),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -146,7 +146,7 @@ pub async fn copy_context(
 /// Applies a template to a context (created if missing): its filters are appended.
 #[utoipa::path(post, path = "/api/v1/users/{user}/contexts/{context}/templates/{template}",
     tag = "templates",
-    params(("user" = String, Path), ("context" = crate::model::ContextName, Path),
+    params(("user" = crate::model::UserName, Path), ("context" = crate::model::ContextName, Path),
         ("template" = String, Path, description = "A template name, e.g. packager")),
     responses((status = 200, body = ContextDoc), (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody)),
@@ -180,7 +180,7 @@ pub async fn apply_template(
 
 /// A context's filters.
 #[utoipa::path(get, path = "/api/v1/users/{user}/contexts/{context}/filters", tag = "filters",
-    params(("user" = String, Path), ("context" = crate::model::ContextName, Path)),
+    params(("user" = crate::model::UserName, Path), ("context" = crate::model::ContextName, Path)),
     responses((status = 200, body = Vec<FilterDoc>), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list_filters(
@@ -198,7 +198,7 @@ pub async fn list_filters(
 
 /// Adds a filter to a context (created if missing).
 #[utoipa::path(post, path = "/api/v1/users/{user}/contexts/{context}/filters", tag = "filters",
-    params(("user" = String, Path), ("context" = crate::model::ContextName, Path)),
+    params(("user" = crate::model::UserName, Path), ("context" = crate::model::ContextName, Path)),
     request_body = FilterIn,
     responses((status = 201, body = FilterDoc), (status = 400, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -269,8 +269,8 @@ async fn modify_filter(
 /// A filter.
 #[utoipa::path(get, path = "/api/v1/users/{user}/contexts/{context}/filters/{filter}",
     tag = "filters",
-    params(("user" = String, Path), ("context" = crate::model::ContextName, Path),
-        ("filter" = String, Path)),
+    params(("user" = crate::model::UserName, Path), ("context" = crate::model::ContextName, Path),
+        ("filter" = crate::model::FilterId, Path)),
     responses((status = 200, body = FilterDoc), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn get_filter(
@@ -291,8 +291,8 @@ pub async fn get_filter(
 /// Changes a filter: rename, (de)activate, oneshot, rules, addresses.
 #[utoipa::path(patch, path = "/api/v1/users/{user}/contexts/{context}/filters/{filter}",
     tag = "filters",
-    params(("user" = String, Path), ("context" = crate::model::ContextName, Path),
-        ("filter" = String, Path)),
+    params(("user" = crate::model::UserName, Path), ("context" = crate::model::ContextName, Path),
+        ("filter" = crate::model::FilterId, Path)),
     request_body = FilterPatch,
     responses((status = 200, body = FilterDoc), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -329,8 +329,8 @@ pub async fn patch_filter(
 /// Deletes a filter.
 #[utoipa::path(delete, path = "/api/v1/users/{user}/contexts/{context}/filters/{filter}",
     tag = "filters",
-    params(("user" = String, Path), ("context" = crate::model::ContextName, Path),
-        ("filter" = String, Path)),
+    params(("user" = crate::model::UserName, Path), ("context" = crate::model::ContextName, Path),
+        ("filter" = crate::model::FilterId, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn delete_filter(
@@ -359,7 +359,7 @@ pub async fn delete_filter(
 /// Reorders a context's filters.
 #[utoipa::path(put, path = "/api/v1/users/{user}/contexts/{context}/filter-order",
     tag = "filters",
-    params(("user" = String, Path), ("context" = crate::model::ContextName, Path)),
+    params(("user" = crate::model::UserName, Path), ("context" = crate::model::ContextName, Path)),
     request_body = FilterOrder,
     responses((status = 200, body = Vec<FilterDoc>), (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody)),
@@ -402,8 +402,8 @@ pub async fn order_filters(
 /// Appends a rule to a filter.
 #[utoipa::path(post, path = "/api/v1/users/{user}/contexts/{context}/filters/{filter}/rules",
     tag = "filters",
-    params(("user" = String, Path), ("context" = crate::model::ContextName, Path),
-        ("filter" = String, Path)),
+    params(("user" = crate::model::UserName, Path), ("context" = crate::model::ContextName, Path),
+        ("filter" = crate::model::FilterId, Path)),
     request_body = RuleDoc,
     responses((status = 201, body = FilterDoc), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -430,8 +430,8 @@ pub async fn add_rule(
 /// Replaces a filter's rule (by position, from 0).
 #[utoipa::path(put, path = "/api/v1/users/{user}/contexts/{context}/filters/{filter}/rules/{index}",
     tag = "filters",
-    params(("user" = String, Path), ("context" = crate::model::ContextName, Path),
-        ("filter" = String, Path), ("index" = usize, Path)),
+    params(("user" = crate::model::UserName, Path), ("context" = crate::model::ContextName, Path),
+        ("filter" = crate::model::FilterId, Path), ("index" = usize, Path)),
     request_body = RuleDoc,
     responses((status = 200, body = FilterDoc), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -459,8 +459,8 @@ pub async fn put_rule(
 /// Removes a filter's rule (by position, from 0).
 #[utoipa::path(delete, path = "/api/v1/users/{user}/contexts/{context}/filters/{filter}/rules/{index}",
     tag = "filters",
-    params(("user" = String, Path), ("context" = crate::model::ContextName, Path),
-        ("filter" = String, Path), ("index" = usize, Path)),
+    params(("user" = crate::model::UserName, Path), ("context" = crate::model::ContextName, Path),
+        ("filter" = crate::model::FilterId, Path), ("index" = usize, Path)),
     responses((status = 200, body = FilterDoc), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn delete_rule(
@@ -485,7 +485,7 @@ pub async fn delete_rule(
 /// each imported context's filters are replaced; destinations become addresses, confirmed
 /// only if already confirmed here.
 #[utoipa::path(post, path = "/api/v1/users/{user}/import/fmn3", tag = "preferences",
-    params(("user" = String, Path)),
+    params(("user" = crate::model::UserName, Path)),
     request_body(content = Object, description = "FMN 3 rules JSON"),
     responses((status = 200, body = PreferencesDoc), (status = 400, body = ErrorBody),
         (status = 422, body = ErrorBody)),

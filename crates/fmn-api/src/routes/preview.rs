@@ -14,7 +14,7 @@ use crate::state::AppState;
 /// matcher logged (kept 24 hours, newest first, bounded), with the current maintainer data
 /// for `owned_by` and `owned_by_group` rules, as the matcher has it.
 #[utoipa::path(post, path = "/api/v1/users/{user}/preview", tag = "preview",
-    params(("user" = String, Path)),
+    params(("user" = crate::model::UserName, Path)),
     request_body = PreviewIn,
     responses((status = 200, body = PreviewOut), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),

@@ -14,7 +14,7 @@ const DEFAULT_TTL: i64 = 90 * 24 * 3600;
 
 /// A user's live tokens (never their secrets).
 #[utoipa::path(get, path = "/api/v1/users/{user}/tokens", tag = "tokens",
-    params(("user" = String, Path)),
+    params(("user" = crate::model::UserName, Path)),
     responses((status = 200, body = Vec<TokenDoc>), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list_tokens(
@@ -31,7 +31,7 @@ pub async fn list_tokens(
 /// Mints a personal token for scripts; the secret is in this response only. Admin rights
 /// are never granted this way (an operator mints admin tokens with `fmn token create`).
 #[utoipa::path(post, path = "/api/v1/users/{user}/tokens", tag = "tokens",
-    params(("user" = String, Path)),
+    params(("user" = crate::model::UserName, Path)),
     request_body = TokenIn,
     responses((status = 201, body = TokenCreated), (status = 400, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -74,7 +74,7 @@ pub async fn create_token(
 
 /// Revokes a token.
 #[utoipa::path(delete, path = "/api/v1/users/{user}/tokens/{id}", tag = "tokens",
-    params(("user" = String, Path), ("id" = String, Path)),
+    params(("user" = crate::model::UserName, Path), ("id" = String, Path)),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn revoke_token(
@@ -94,7 +94,7 @@ pub async fn revoke_token(
 
 /// Makes a new secret feed URL (the previous one stops working); shown this once.
 #[utoipa::path(post, path = "/api/v1/users/{user}/feed-token", tag = "feeds",
-    params(("user" = String, Path)),
+    params(("user" = crate::model::UserName, Path)),
     responses((status = 201, body = FeedUrls), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn rotate_feed_token(
