@@ -460,6 +460,7 @@ async fn ses_throttling_is_retried_and_the_email_sent_once() {
         sender_address: fmn_local::demo::SENDER.to_owned(),
         held_table: None,
         links: None,
+        flood: fmn_digest::FloodLimit::default(),
     };
     let sender = fmn_email_sender_fn::deployed(&h.aws, &ses, &config);
     let mut record = SqsMessage::default();

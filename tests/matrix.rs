@@ -57,6 +57,7 @@ fn new_sender(h: &Harness, synapse: &Synapse, bot: &Account) -> DeployedSender {
     .with_gate(fmn_digest::Gate::from_table(
         dynamo,
         h.stack.output("HeldTableName").ok(),
+        fmn_digest::FloodLimit::default(),
     ))
 }
 

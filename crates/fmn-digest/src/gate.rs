@@ -25,6 +25,25 @@ impl Default for FloodLimit {
     }
 }
 
+impl FloodLimit {
+    /// Reads `FMN_FLOOD_MAX` and `FMN_FLOOD_WINDOW_SECS` through `var` (each defaults as
+    /// [`FloodLimit::default`]); a value that is not a positive integer is an error naming it.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<FloodLimit, String> {
+        let read = |name: &str, default: u64| match var(name).filter(|v| !v.trim().is_empty()) {
+            None => Ok(default),
+            Some(v) => match v.trim().parse::<u64>() {
+                Ok(n) if n > 0 => Ok(n),
+                _ => Err(format!("{name}: {v:?} is not a positive integer")),
+            },
+        };
+        let default = FloodLimit::default();
+        Ok(FloodLimit {
+            max: read("FMN_FLOOD_MAX", default.max)?,
+            window_secs: read("FMN_FLOOD_WINDOW_SECS", default.window_secs)?,
+        })
+    }
+}
+
 /// What a sender does with a notification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admission {
@@ -56,10 +75,14 @@ impl Gate {
         Gate { store, limit }
     }
 
-    /// The deployed gate over the held `table` (`FMN_HELD_TABLE`) with the default flood
-    /// limit; none without a table.
-    pub fn from_table(client: aws_sdk_dynamodb::Client, table: Option<&str>) -> Option<Gate> {
-        table.map(|t| Gate::new(HeldStore::new(client, t), FloodLimit::default()))
+    /// The deployed gate over the held `table` (`FMN_HELD_TABLE`) with the flood limit
+    /// `limit`; none without a table.
+    pub fn from_table(
+        client: aws_sdk_dynamodb::Client,
+        table: Option<&str>,
+        limit: FloodLimit,
+    ) -> Option<Gate> {
+        table.map(|t| Gate::new(HeldStore::new(client, t), limit))
     }
 }
 
@@ -108,6 +131,32 @@ impl<G: Admit + Sync> Admit for Option<G> {
         match self {
             Some(gate) => gate.admit(job).await,
             None => Ok(Admission::Send),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flood_limit_from_vars() {
+        assert_eq!(FloodLimit::from_vars(|_| None), Ok(FloodLimit::default()));
+        let set = FloodLimit::from_vars(|k| match k {
+            "FMN_FLOOD_MAX" => Some("5".into()),
+            "FMN_FLOOD_WINDOW_SECS" => Some("60".into()),
+            _ => None,
+        });
+        assert_eq!(
+            set,
+            Ok(FloodLimit {
+                max: 5,
+                window_secs: 60
+            })
+        );
+        for bad in ["0", "-1", "many"] {
+            let e = FloodLimit::from_vars(|k| (k == "FMN_FLOOD_MAX").then(|| bad.into()));
+            assert!(e.is_err_and(|e| e.contains("FMN_FLOOD_MAX")), "{bad}");
         }
     }
 }

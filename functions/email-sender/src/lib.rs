@@ -24,17 +24,22 @@ pub struct Config {
     /// `FMN_API_BASE_URL` and `FMN_LINK_SECRET`: filter and one-click unsubscribe links;
     /// without them emails carry neither.
     pub links: Option<Links>,
+    /// `FMN_FLOOD_MAX` and `FMN_FLOOD_WINDOW_SECS`: the flood limit.
+    pub flood: fmn_digest::FloodLimit,
 }
 
-/// A required setting is missing.
+/// A required setting is missing or malformed.
 #[derive(Debug, thiserror::Error)]
-#[error("missing environment variable {0}")]
-pub struct ConfigError(&'static str);
+#[error("{0}")]
+pub struct ConfigError(String);
 
 impl Config {
     /// Reads the configuration from environment variables.
     pub fn from_env() -> Result<Config, ConfigError> {
-        let var = |name: &'static str| std::env::var(name).map_err(|_| ConfigError(name));
+        let var = |name: &'static str| {
+            std::env::var(name)
+                .map_err(|_| ConfigError(format!("missing environment variable {name}")))
+        };
         Ok(Config {
             deliveries_table: var("FMN_DELIVERIES_TABLE")?,
             sender_address: var("FMN_SENDER_ADDRESS")?,
@@ -42,6 +47,8 @@ impl Config {
                 .ok()
                 .filter(|t| !t.is_empty()),
             links: Links::from_env(),
+            flood: fmn_digest::FloodLimit::from_vars(|k| std::env::var(k).ok())
+                .map_err(ConfigError)?,
         })
     }
 }
@@ -169,7 +176,8 @@ pub fn deployed(
     config: &Config,
 ) -> DeployedSender {
     let dynamo = aws_sdk_dynamodb::Client::new(aws);
-    let gate = fmn_digest::Gate::from_table(dynamo.clone(), config.held_table.as_deref());
+    let gate =
+        fmn_digest::Gate::from_table(dynamo.clone(), config.held_table.as_deref(), config.flood);
     EmailSender::new(
         fmn_store::DeliveryTable::new(dynamo, &config.deliveries_table),
         fmn_email::SesMailer::new(aws_sdk_sesv2::Client::new(ses), &config.sender_address),

@@ -22,6 +22,8 @@ pub struct Config {
     /// `FMN_HELD_TABLE`: where digests and floods are held; without it every notification
     /// is sent at once.
     pub held_table: Option<String>,
+    /// `FMN_FLOOD_MAX` and `FMN_FLOOD_WINDOW_SECS`: the flood limit.
+    pub flood: fmn_digest::FloodLimit,
 }
 
 /// A required setting is missing or malformed.
@@ -30,6 +32,9 @@ pub enum ConfigError {
     /// A variable is missing.
     #[error("missing environment variable {0}")]
     Missing(&'static str),
+    /// The flood limit is malformed.
+    #[error("{0}")]
+    Flood(String),
     /// A Matrix setting is wrong.
     #[error(transparent)]
     Matrix(#[from] fmn_matrix::ConfigError),
@@ -47,6 +52,7 @@ impl Config {
                 .ok_or(ConfigError::Missing("FMN_DELIVERIES_TABLE"))?,
             matrix: MatrixConfig::from_vars(&var)?,
             held_table: var("FMN_HELD_TABLE").filter(|t| !t.is_empty()),
+            flood: fmn_digest::FloodLimit::from_vars(&var).map_err(ConfigError::Flood)?,
         })
     }
 
@@ -189,6 +195,7 @@ pub fn deployed(
     .with_gate(fmn_digest::Gate::from_table(
         dynamo,
         config.held_table.as_deref(),
+        config.flood,
     )))
 }
 

@@ -33,12 +33,14 @@ pub struct Config {
     /// `FMN_WEBHOOK_MAX_FAILURES` (default 5): consecutive failed deliveries before the
     /// address is disabled.
     pub max_failures: u64,
+    /// `FMN_FLOOD_MAX` and `FMN_FLOOD_WINDOW_SECS`: the flood limit.
+    pub flood: fmn_digest::FloodLimit,
 }
 
-/// A required setting is missing.
+/// A required setting is missing or malformed.
 #[derive(Debug, thiserror::Error)]
-#[error("missing environment variable {0}")]
-pub struct ConfigError(&'static str);
+#[error("{0}")]
+pub struct ConfigError(String);
 
 impl Config {
     /// Reads the configuration from environment variables.
@@ -50,17 +52,19 @@ impl Config {
     /// function's environment).
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let optional = |k: &str| var(k).filter(|v| !v.is_empty());
+        let missing = |k: &str| ConfigError(format!("missing environment variable {k}"));
         Ok(Config {
             deliveries_table: optional("FMN_DELIVERIES_TABLE")
-                .ok_or(ConfigError("FMN_DELIVERIES_TABLE"))?,
+                .ok_or_else(|| missing("FMN_DELIVERIES_TABLE"))?,
             preferences_table: optional("FMN_PREFERENCES_TABLE")
-                .ok_or(ConfigError("FMN_PREFERENCES_TABLE"))?,
+                .ok_or_else(|| missing("FMN_PREFERENCES_TABLE"))?,
             held_table: optional("FMN_HELD_TABLE"),
             feed_table: optional("FMN_FEED_TABLE"),
             sender_address: optional("FMN_SENDER_ADDRESS"),
             max_failures: optional("FMN_WEBHOOK_MAX_FAILURES")
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(5),
+            flood: fmn_digest::FloodLimit::from_vars(&var).map_err(ConfigError)?,
         })
     }
 }
@@ -277,7 +281,7 @@ pub fn deployed_with(
     client: fmn_webhook::WebhookClient,
 ) -> anyhow::Result<DeployedSender> {
     let dynamo = aws_sdk_dynamodb::Client::new(aws);
-    let gate = fmn_digest::Gate::from_table(dynamo, config.held_table.as_deref());
+    let gate = fmn_digest::Gate::from_table(dynamo, config.held_table.as_deref(), config.flood);
     Ok(WebhookSender::new(
         DeployedAccounts::new(aws, ses, config),
         client,

@@ -231,6 +231,18 @@ async fn gather(
     Ok(out)
 }
 
+/// The deployed email sender's flood limit (`FMN_FLOOD_MAX`, `FMN_FLOOD_WINDOW_SECS`).
+async fn email_flood_limit(
+    aws: &aws_config::SdkConfig,
+    stack: &crate::Stack,
+) -> anyhow::Result<fmn_digest::FloodLimit> {
+    let env = match stack.output("EmailSenderFunctionName") {
+        Ok(function) => crate::chat::function_environment(aws, function).await?,
+        Err(_) => Default::default(),
+    };
+    fmn_digest::FloodLimit::from_vars(|k| env.get(k).cloned()).map_err(anyhow::Error::msg)
+}
+
 /// The functions of the stack, as handlers, keyed by function name.
 pub async fn handlers(
     aws: &aws_config::SdkConfig,
@@ -258,6 +270,7 @@ pub async fn handlers(
         sender_address: sender_address.to_owned(),
         held_table: stack.output("HeldTableName").ok().map(str::to_owned),
         links: crate::delivery::links(aws, stack).await,
+        flood: email_flood_limit(aws, stack).await?,
     };
     let sender = fmn_email_sender_fn::deployed(aws, ses, &sender_config);
     let matcher_handler = handler(matcher, |m, e| async move { m.handle(e).await });
