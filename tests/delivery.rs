@@ -176,9 +176,8 @@ async fn email_webhook_and_feed_each_deliver_once() {
         .await
         .expect("emulator and stack (run localstack/bootstrap.sh)");
     // The receiver is on loopback: allow private targets for this stack only.
-    fmn_local::delivery::set_function_environment(
-        &h.aws,
-        h.stack.output("WebhookSenderFunctionName").unwrap(),
+    h.set_function_env(
+        "WebhookSenderFunctionName",
         &[("FMN_WEBHOOK_ALLOW_PRIVATE", "1")],
     )
     .await

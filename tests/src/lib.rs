@@ -150,7 +150,7 @@ impl Harness {
         function_output: &str,
         vars: &[(&str, &str)],
     ) -> anyhow::Result<()> {
-        fmn_local::chat::set_function_environment(
+        fmn_local::deploy::set_function_environment(
             &self.aws,
             self.stack.output(function_output)?,
             vars,

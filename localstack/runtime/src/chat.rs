@@ -1,54 +1,12 @@
 //! The IRC and Matrix senders in the local runtime. Each is configured, as on Lambda, from
 //! its deployed function's environment (the template's parameters); a local run or a test
-//! points it at a local server by updating that environment, as an operator would.
-
-use std::collections::HashMap;
+//! points it at a local server by updating that environment
+//! ([`crate::deploy::set_function_environment`]), as an operator would.
 
 use anyhow::Context;
 
+use crate::deploy::function_environment;
 use crate::runtime::Handler;
-
-/// The deployed environment variables of `function`.
-pub async fn function_environment(
-    aws: &aws_config::SdkConfig,
-    function: &str,
-) -> anyhow::Result<HashMap<String, String>> {
-    let out = aws_sdk_lambda::Client::new(aws)
-        .get_function_configuration()
-        .function_name(function)
-        .send()
-        .await
-        .with_context(|| format!("reading the configuration of {function}"))?;
-    Ok(out
-        .environment()
-        .and_then(|e| e.variables())
-        .cloned()
-        .unwrap_or_default())
-}
-
-/// Sets `vars` in the deployed environment of `function`, keeping the others.
-pub async fn set_function_environment(
-    aws: &aws_config::SdkConfig,
-    function: &str,
-    vars: &[(&str, &str)],
-) -> anyhow::Result<()> {
-    let mut env = function_environment(aws, function).await?;
-    for (k, v) in vars {
-        env.insert((*k).to_owned(), (*v).to_owned());
-    }
-    aws_sdk_lambda::Client::new(aws)
-        .update_function_configuration()
-        .function_name(function)
-        .environment(
-            aws_sdk_lambda::types::Environment::builder()
-                .set_variables(Some(env))
-                .build(),
-        )
-        .send()
-        .await
-        .with_context(|| format!("updating the environment of {function}"))?;
-    Ok(())
-}
 
 /// The IRC and Matrix job queues the stack has, for the matcher.
 pub fn queues(stack: &crate::Stack) -> Vec<(fmn_rules::ContextKind, String)> {

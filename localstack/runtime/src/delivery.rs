@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use futures::future::BoxFuture;
 
-use crate::chat::function_environment;
+use crate::deploy::function_environment;
 use crate::runtime::Handler;
 
 /// A scheduled handler (as `crate::schedule` runs them): returns what it did.
@@ -90,29 +90,4 @@ pub async fn scheduled(
         Box::pin(async move { Ok(d.run().await?.to_string()) })
     });
     Ok(vec![(function.to_owned(), handler)])
-}
-
-/// Sets `vars` in the deployed environment of `function`, keeping the others (a test
-/// allows the webhook sender to reach a loopback receiver this way).
-pub async fn set_function_environment(
-    aws: &aws_config::SdkConfig,
-    function: &str,
-    vars: &[(&str, &str)],
-) -> anyhow::Result<()> {
-    let mut env = function_environment(aws, function).await?;
-    for (k, v) in vars {
-        env.insert((*k).to_owned(), (*v).to_owned());
-    }
-    aws_sdk_lambda::Client::new(aws)
-        .update_function_configuration()
-        .function_name(function)
-        .environment(
-            aws_sdk_lambda::types::Environment::builder()
-                .set_variables(Some(env))
-                .build(),
-        )
-        .send()
-        .await
-        .with_context(|| format!("updating the environment of {function}"))?;
-    Ok(())
 }

@@ -1,6 +1,6 @@
 //! Deploying the CloudFormation template to an emulator.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::time::Duration;
 
@@ -190,4 +190,46 @@ async fn wait_for_stack(cfn: &aws_sdk_cloudformation::Client, name: &str) -> any
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     bail!("stack {name} did not finish deploying")
+}
+
+/// The deployed environment variables of `function`.
+pub async fn function_environment(
+    aws: &aws_config::SdkConfig,
+    function: &str,
+) -> anyhow::Result<HashMap<String, String>> {
+    let out = aws_sdk_lambda::Client::new(aws)
+        .get_function_configuration()
+        .function_name(function)
+        .send()
+        .await
+        .with_context(|| format!("reading the configuration of {function}"))?;
+    Ok(out
+        .environment()
+        .and_then(|e| e.variables())
+        .cloned()
+        .unwrap_or_default())
+}
+
+/// Sets `vars` in the deployed environment of `function`, keeping the others.
+pub async fn set_function_environment(
+    aws: &aws_config::SdkConfig,
+    function: &str,
+    vars: &[(&str, &str)],
+) -> anyhow::Result<()> {
+    let mut env = function_environment(aws, function).await?;
+    for (k, v) in vars {
+        env.insert((*k).to_owned(), (*v).to_owned());
+    }
+    aws_sdk_lambda::Client::new(aws)
+        .update_function_configuration()
+        .function_name(function)
+        .environment(
+            aws_sdk_lambda::types::Environment::builder()
+                .set_variables(Some(env))
+                .build(),
+        )
+        .send()
+        .await
+        .with_context(|| format!("updating the environment of {function}"))?;
+    Ok(())
 }

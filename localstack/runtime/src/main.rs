@@ -137,7 +137,7 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     // The demo webhook receiver is on loopback, which the sender refuses unless told.
-    fmn_local::chat::set_function_environment(
+    fmn_local::deploy::set_function_environment(
         &aws,
         deployed.output("WebhookSenderFunctionName")?,
         &[("FMN_WEBHOOK_ALLOW_PRIVATE", "1")],

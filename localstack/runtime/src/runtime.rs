@@ -237,7 +237,7 @@ async fn email_flood_limit(
     stack: &crate::Stack,
 ) -> anyhow::Result<fmn_digest::FloodLimit> {
     let env = match stack.output("EmailSenderFunctionName") {
-        Ok(function) => crate::chat::function_environment(aws, function).await?,
+        Ok(function) => crate::deploy::function_environment(aws, function).await?,
         Err(_) => Default::default(),
     };
     fmn_digest::FloodLimit::from_vars(|k| env.get(k).cloned()).map_err(anyhow::Error::msg)
