@@ -67,10 +67,13 @@ for name in $names; do
   aws s3 cp --only-show-errors "$work/$name.zip" "s3://$bucket/${prefix}$name.zip"
 done
 ok "uploaded placeholder zips to s3://$bucket/$prefix"
+# The template goes through S3 as it does on every deploy path (it is over the 51,200-byte
+# limit for an inline body, which localstack/moto_server.py enforces as AWS does).
+aws s3 cp --only-show-errors "$template" "s3://$bucket/${prefix}template.yaml"
 
 # --- create the stack, mappings disabled as the local runtime deploys it
 aws cloudformation create-stack --stack-name "$stack" \
-  --template-body "file://$template" \
+  --template-url "https://$bucket.s3.amazonaws.com/${prefix}template.yaml" \
   --capabilities CAPABILITY_IAM \
   --parameters \
     ParameterKey=CodeBucket,ParameterValue="$bucket" \

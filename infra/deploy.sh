@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Deploys fmn to AWS: builds the Lambda zips with cargo-lambda, uploads them to
 # S3 under a content-hash prefix (so CloudFormation sees new code as a change),
-# and creates or updates the CloudFormation stack from infra/template.yaml.
+# uploads infra/template.yaml next to them (it is over CloudFormation's 51,200-byte
+# limit for an inline template) and creates or updates the stack from that S3 copy.
 #
 # Usage: infra/deploy.sh            (from anywhere; AWS credentials as for the aws CLI)
 #
@@ -100,18 +101,50 @@ for i in "${!binaries[@]}"; do
 done
 echo "deploy: code at s3://$CODE_BUCKET/$prefix" >&2
 
-# --- 3. create or update the stack -------------------------------------------
-overrides=("CodeBucket=$CODE_BUCKET" "CodePrefix=$prefix")
-[ -z "${SENDER_ADDRESS:-}" ] || overrides+=("SenderAddress=$SENDER_ADDRESS")
-[ -z "${LOG_LEVEL:-}" ] || overrides+=("LogLevel=$LOG_LEVEL")
-[ -z "${EVENT_SOURCE_MAPPINGS_ENABLED:-}" ] || overrides+=("EventSourceMappingsEnabled=$EVENT_SOURCE_MAPPINGS_ENABLED")
+# --- 3. create or update the stack, from the template in S3 ----------------
+# The template (over CloudFormation's 51,200-byte limit for an inline body) goes
+# next to the code and is passed as a TemplateURL (limit 1 MB). create-stack /
+# update-stack rather than `aws cloudformation deploy`: the same calls on AWS,
+# LocalStack and moto (moto gives stacks made through change sets no outputs).
+template_key="${prefix}template-$(sha256sum "$template" | cut -c1-16).yaml"
+aws s3 cp --only-show-errors "$template" "s3://$CODE_BUCKET/$template_key"
+# Virtual-hosted form: AWS, LocalStack and moto (which maps it to its own S3) all read it.
+template_url="https://$CODE_BUCKET.s3.$region.amazonaws.com/$template_key"
+echo "deploy: template at $template_url" >&2
 
-aws cloudformation deploy \
-  --template-file "$template" \
-  --stack-name "$stack" \
-  --capabilities CAPABILITY_IAM \
-  --no-fail-on-empty-changeset \
-  --parameter-overrides "${overrides[@]}"
+declare -A given=([CodeBucket]="$CODE_BUCKET" [CodePrefix]="$prefix")
+[ -z "${SENDER_ADDRESS:-}" ] || given[SenderAddress]="$SENDER_ADDRESS"
+[ -z "${LOG_LEVEL:-}" ] || given[LogLevel]="$LOG_LEVEL"
+[ -z "${EVENT_SOURCE_MAPPINGS_ENABLED:-}" ] || given[EventSourceMappingsEnabled]="$EVENT_SOURCE_MAPPINGS_ENABLED"
+
+status="$(aws cloudformation describe-stacks --stack-name "$stack" \
+  --query 'Stacks[0].StackStatus' --output text 2>/dev/null || true)"
+params=()
+for k in "${!given[@]}"; do params+=("ParameterKey=$k,ParameterValue=${given[$k]}"); done
+if [ -n "$status" ] && [ "$status" != None ] && [ "$status" != REVIEW_IN_PROGRESS ]; then
+  # An update keeps every parameter this script does not set (like `deploy` does):
+  # secrets and settings an operator gave before stay as they are.
+  for k in $(aws cloudformation describe-stacks --stack-name "$stack" \
+    --query 'Stacks[0].Parameters[].ParameterKey' --output text); do
+    [ -n "${given[$k]+x}" ] || params+=("ParameterKey=$k,UsePreviousValue=true")
+  done
+  echo "deploy: updating stack $stack ($status)" >&2
+  if ! out="$(aws cloudformation update-stack --stack-name "$stack" --template-url "$template_url" \
+    --capabilities CAPABILITY_IAM --parameters "${params[@]}" 2>&1)"; then
+    if grep -q "No updates are to be performed" <<<"$out"; then
+      echo "deploy: stack $stack is up to date" >&2
+    else
+      echo "$out" >&2; exit 1
+    fi
+  else
+    aws cloudformation wait stack-update-complete --stack-name "$stack"
+  fi
+else
+  echo "deploy: creating stack $stack" >&2
+  aws cloudformation create-stack --stack-name "$stack" --template-url "$template_url" \
+    --capabilities CAPABILITY_IAM --parameters "${params[@]}" >/dev/null
+  aws cloudformation wait stack-create-complete --stack-name "$stack"
+fi
 
 aws cloudformation describe-stacks --stack-name "$stack" \
   --query 'Stacks[0].Outputs[].[OutputKey,OutputValue]' --output text

@@ -3,12 +3,19 @@
 moto's `/moto-api/data.json` (where fmn reads the emails SES accepted) reads every
 attribute of every model; on a Lambda function that includes `docker_client`, which raises
 DockerException when no Docker engine runs (as here) and turns the whole answer into a 500.
-The fix makes that one failure the TypeError that data.json already skips. Nothing else
-changes: no emulator behaviour fmn relies on is touched.
+The fix makes that one failure the TypeError that data.json already skips.
+
+It also makes moto's CloudFormation as strict as AWS about template size, which moto does
+not check: an inline `TemplateBody` over 51,200 bytes, or a template read from a
+`TemplateURL` over 1,000,000 bytes, is refused with AWS's ValidationError. Every test that
+deploys to moto then fails if a deploy path passes the template inline (issue 13).
+No other emulator behaviour fmn relies on is touched.
 """
 
 import sys
 
+from moto.cloudformation import responses as cfn_responses
+from moto.cloudformation.exceptions import ValidationError
 from moto.server import main
 from moto.utilities import docker_utilities
 
@@ -23,6 +30,43 @@ def _docker_client_or_type_error(self):
 
 
 docker_utilities.DockerModel.docker_client = property(_docker_client_or_type_error)
+
+# AWS's limits (CloudFormation quotas): inline body, and a body read from S3.
+INLINE_LIMIT = 51_200
+URL_LIMIT = 1_000_000
+
+
+def _checked(action):
+    original = getattr(cfn_responses.CloudFormationResponse, action)
+
+    def checked(self):
+        body = self._get_param("TemplateBody")
+        if body is not None and len(body.encode("utf-8")) > INLINE_LIMIT:
+            raise ValidationError(
+                message="1 validation error detected: Value at 'templateBody' failed to "
+                f"satisfy constraint: Member must have length less than or equal to {INLINE_LIMIT}"
+            )
+        return original(self)
+
+    setattr(cfn_responses.CloudFormationResponse, action, checked)
+
+
+for _action in ("create_stack", "update_stack", "create_change_set", "validate_template"):
+    _checked(_action)
+
+_from_url = cfn_responses.CloudFormationResponse._get_stack_from_s3_url
+
+
+def _from_url_checked(self, template_url):
+    body = _from_url(self, template_url)
+    if len(body.encode("utf-8")) > URL_LIMIT:
+        raise ValidationError(
+            message=f"Template may not exceed {URL_LIMIT} bytes in size."
+        )
+    return body
+
+
+cfn_responses.CloudFormationResponse._get_stack_from_s3_url = _from_url_checked
 
 if __name__ == "__main__":
     sys.exit(main())

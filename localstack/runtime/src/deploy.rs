@@ -42,8 +42,26 @@ fn placeholder_zip() -> anyhow::Result<Vec<u8>> {
     Ok(buffer.into_inner())
 }
 
+/// CloudFormation's limit on an inline `TemplateBody`, in bytes; larger templates must be
+/// given as a `TemplateURL` (limit 1 MB). fmn's template is over it, so every deploy path
+/// goes through S3 (docs/decisions.md, "The template goes through S3").
+pub const INLINE_TEMPLATE_LIMIT: usize = 51_200;
+
+/// The key of the template in the code bucket.
+const TEMPLATE_KEY: &str = "local/template.yaml";
+
+/// The `TemplateURL` of `key` in `bucket` as the emulators read it: the virtual-hosted S3
+/// form that AWS documents. moto maps it to its own S3 (it takes the bucket from the host
+/// name; `http://127.0.0.1:PORT/bucket/key` it would misread as bucket `127`), and
+/// LocalStack maps `*.s3.amazonaws.com` to its own S3 as well.
+pub fn template_url(bucket: &str, key: &str) -> String {
+    format!("https://{bucket}.s3.amazonaws.com/{key}")
+}
+
 /// Deploys `template` as `stack_name` with the event-source mappings disabled (the local
-/// runtime polls the queues itself), creating or updating the stack.
+/// runtime polls the queues itself), creating or updating the stack. The template is
+/// uploaded to the code bucket and passed as a `TemplateURL`, never inline: it is larger
+/// than [`INLINE_TEMPLATE_LIMIT`].
 pub async fn deploy(
     aws: &aws_config::SdkConfig,
     template: &str,
@@ -81,6 +99,14 @@ pub async fn deploy_with(
             .await
             .with_context(|| format!("uploading {key}"))?;
     }
+    s3.put_object()
+        .bucket(&bucket)
+        .key(TEMPLATE_KEY)
+        .body(template.as_bytes().to_vec().into())
+        .send()
+        .await
+        .context("uploading the template")?;
+    let url = template_url(&bucket, TEMPLATE_KEY);
 
     let cfn = aws_sdk_cloudformation::Client::new(aws);
     let parameter = |k: &str, v: &str| {
@@ -111,7 +137,7 @@ pub async fn deploy_with(
         let updated = cfn
             .update_stack()
             .stack_name(stack_name)
-            .template_body(template)
+            .template_url(&url)
             .capabilities(Capability::CapabilityIam)
             .set_parameters(Some(parameters))
             .send()
@@ -125,7 +151,7 @@ pub async fn deploy_with(
     } else {
         cfn.create_stack()
             .stack_name(stack_name)
-            .template_body(template)
+            .template_url(&url)
             .capabilities(Capability::CapabilityIam)
             .set_parameters(Some(parameters))
             .send()
