@@ -14,7 +14,9 @@
 #                               SES identity (default: the template's, notifications@fmn.example.org)
 #   LOG_LEVEL                   trace|debug|info|warn|error (default: the template's, info)
 #   EVENT_SOURCE_MAPPINGS_ENABLED  "false" pauses queue consumption (default: "true")
-#   SKIP_BUILD=1                upload the zips already in target/lambda instead of building
+#   SKIP_BUILD=1                upload the zips already in $LAMBDA_DIR instead of building
+#   LAMBDA_DIR                  where the zips are, <binary>/bootstrap.zip (default: target/lambda,
+#                               where cargo-lambda puts them)
 #   CARGO_LAMBDA_COMPILER       cargo-lambda backend (default: cargo; "zig" cross-links
 #                               against an older glibc if your build host is too new)
 #   AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL ...  honoured by the aws CLI as usual
@@ -54,13 +56,13 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then
   for p in "${packages[@]}"; do pkg_args+=(--package "$p"); done
   echo "deploy: building ${packages[*]}" >&2
   # x86_64 to match the functions' Architectures in the template.
-  "$cargo_lambda" lambda build --release --x86-64 \
+  "$cargo_lambda" lambda build --release --x86-64 --lambda-dir "${LAMBDA_DIR:-target/lambda}" \
     --compiler "${CARGO_LAMBDA_COMPILER:-cargo}" --output-format zip "${pkg_args[@]}"
 fi
 
 zips=()
 for b in "${binaries[@]}"; do
-  z="target/lambda/$b/bootstrap.zip"
+  z="${LAMBDA_DIR:-target/lambda}/$b/bootstrap.zip"
   [ -f "$z" ] || { echo "deploy: $z missing (build failed, or SKIP_BUILD without a build)" >&2; exit 1; }
   zips+=("$z")
 done

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs everything fmn needs on a fresh Debian machine, idempotently:
 # Debian packages (ngircd, rabbitmq-server), and a project venv (.venv) with
-# moto[server], cfn-lint, cargo-lambda, awscli, Synapse and schemathesis; and cargo-nextest. Safe to run repeatedly; fast when done.
+# moto[server], cfn-lint, cargo-lambda, awscli, Synapse and schemathesis; LocalStack
+# (localstack-core 4.9.2) in a venv of its own (.venv-localstack: its pins conflict with
+# moto's, see localstack/requirements-localstack.txt); and cargo-nextest. Safe to run
+# repeatedly; fast when done.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/.venv"
@@ -23,6 +26,17 @@ if [ ! -f "$stamp" ]; then
   "$venv/bin/pip" install -q --upgrade pip
   "$venv/bin/pip" install -q -r "$root/localstack/requirements.txt"
   touch "$stamp"
+fi
+
+# LocalStack, for the tests that check fmn against a stricter emulator (tests/run.sh).
+ls_venv="$root/.venv-localstack"
+ls_stamp="$ls_venv/.fmn-localstack-v1"
+if [ ! -f "$ls_stamp" ]; then
+  echo "bootstrap: creating $ls_venv (LocalStack)" >&2
+  python3 -m venv "$ls_venv"
+  "$ls_venv/bin/pip" install -q --upgrade pip
+  "$ls_venv/bin/pip" install -q -r "$root/localstack/requirements-localstack.txt"
+  touch "$ls_stamp"
 fi
 
 # The test runner (tests/run.sh): cargo-nextest, from crates.io when the machine lacks it.

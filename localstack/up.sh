@@ -6,9 +6,18 @@
 # prints every email as it is accepted. Ctrl-C stops everything.
 #
 # Options are passed to `fmn-local up` (see `--help`): --moto-port, --fedmsg-port,
-# --interval-ms, --preferences FILE, --messages FILE.
+# --interval-ms, --preferences FILE, --messages FILE, --localstack-url URL.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+say() { printf 'up: %s\n' "$*" >&2; }
+say "checking what is installed (localstack/bootstrap.sh; the first run installs packages)"
 bash "$root/localstack/bootstrap.sh"
 cd "$root"
-exec cargo run --quiet --package fmn-local --bin fmn-local -- up "$@"
+if [ ! -x "${CARGO_TARGET_DIR:-target}/debug/fmn-local" ]; then
+  say "building fmn-local for the first time: this takes several minutes on a small machine" \
+    "(cargo's progress follows); later starts only rebuild what changed"
+else
+  say "building fmn-local (only what changed), then starting it"
+fi
+# Not --quiet: cargo's "Compiling ..." lines are the progress of a first build.
+exec cargo run --package fmn-local --bin fmn-local -- up "$@"

@@ -28,7 +28,7 @@ impl Stack {
 
 /// A zip holding one `bootstrap` that says it is a placeholder: the local runtime runs the
 /// handlers in-process, the emulator only needs a package to create the function.
-fn placeholder_zip() -> anyhow::Result<Vec<u8>> {
+pub(crate) fn placeholder_zip() -> anyhow::Result<Vec<u8>> {
     let mut buffer = std::io::Cursor::new(Vec::new());
     let mut zip = zip::ZipWriter::new(&mut buffer);
     zip.start_file(

@@ -54,6 +54,14 @@ enum Command {
         /// `http://127.0.0.1:9141/hook`).
         #[arg(long, default_value_t = 9141)]
         webhook_port: u16,
+        /// Where a LocalStack is looked for; when one answers there, it is used instead of
+        /// the embedded moto server (SES v2 stays on moto).
+        #[arg(
+            long,
+            env = "FMN_LOCALSTACK_URL",
+            default_value = "http://127.0.0.1:4566"
+        )]
+        localstack_url: String,
     },
 }
 
@@ -77,27 +85,38 @@ async fn main() -> anyhow::Result<()> {
         irc_watch,
         matrix_port,
         webhook_port,
+        localstack_url,
     } = Args::parse().command;
     let root = fmn_local::repo_root();
     let stop = CancellationToken::new();
 
-    // The emulator: a LocalStack already on 4566, else the embedded moto server. SES v2 is
-    // not in LocalStack's free tier, so it always goes to moto.
+    // The emulator: a LocalStack already listening, else the embedded moto server. SES v2
+    // is not in LocalStack's free tier, so it always goes to moto. A LocalStack that cannot
+    // create Lambda functions (no Docker) cannot host the stack: say so once, and stop.
+    let localstack = emulator::localstack_at(&localstack_url).await;
+    if localstack {
+        tracing::info!(%localstack_url, "LocalStack found: checking that it can create Lambda functions");
+        let aws = fmn_local::emulator_config(&localstack_url).await;
+        if let Err(why) = emulator::lambda_works(&aws).await {
+            eprintln!("{}", emulator::unfit_message(&localstack_url, &why));
+            std::process::exit(2);
+        }
+    }
+    tracing::info!("starting moto server on 127.0.0.1:{moto_port}");
     let moto = emulator::Moto::start(&root, moto_port).await?;
-    let localstack = "http://127.0.0.1:4566";
-    let (aws, emulator_name) = if emulator::localstack_at(localstack).await {
+    let (aws, emulator_name) = if localstack {
         (
-            fmn_local::emulator_config(localstack).await,
-            "LocalStack on 127.0.0.1:4566 (SES v2 on moto)",
+            fmn_local::emulator_config(&localstack_url).await,
+            format!("LocalStack on {localstack_url} (SES v2 on moto)"),
         )
     } else {
         (
             fmn_local::emulator_config(&moto.endpoint).await,
-            "moto server",
+            "moto server".to_owned(),
         )
     };
     let ses = fmn_local::emulator_config(&moto.endpoint).await;
-    tracing::info!(emulator = emulator_name, "deploying infra/template.yaml");
+    tracing::info!(emulator = %emulator_name, "deploying infra/template.yaml");
     let template = std::fs::read_to_string(root.join("infra/template.yaml"))?;
     // Maintainer data comes from a local stand-in for dist-git, never the internet.
     let files = fmn_local::files::FileServer::start(stop.clone()).await?;
