@@ -880,14 +880,7 @@ async fn addresses_are_confirmed_once_by_code_or_link() {
     );
 
     // Expiry: a code past its time is refused; adding again sends a new one.
-    api.call(
-        Method::POST,
-        &format!("{u}/contexts/irc/addresses"),
-        &t,
-        Some(json!({"address": "alice2"})),
-    )
-    .await;
-    let old = confirmation(api.job(&api.irc_queue).await).code.unwrap();
+    let old = api.irc_code(&t, u, "alice2").await;
     tokio::time::sleep(Duration::from_millis(3200)).await;
     let confirm2 = format!("{u}/contexts/irc/addresses/alice2/confirm");
     assert_eq!(
@@ -896,14 +889,7 @@ async fn addresses_are_confirmed_once_by_code_or_link() {
             .0,
         404
     );
-    api.call(
-        Method::POST,
-        &format!("{u}/contexts/irc/addresses"),
-        &t,
-        Some(json!({"address": "alice2"})),
-    )
-    .await;
-    let new = confirmation(api.job(&api.irc_queue).await).code.unwrap();
+    let new = api.irc_code(&t, u, "alice2").await;
     assert_eq!(
         api.call(Method::POST, &confirm2, &t, Some(json!({"code": new})))
             .await
@@ -912,14 +898,7 @@ async fn addresses_are_confirmed_once_by_code_or_link() {
     );
 
     // Too many wrong codes use a confirmation up.
-    api.call(
-        Method::POST,
-        &format!("{u}/contexts/irc/addresses"),
-        &t,
-        Some(json!({"address": "alice3"})),
-    )
-    .await;
-    let right = confirmation(api.job(&api.irc_queue).await).code.unwrap();
+    let right = api.irc_code(&t, u, "alice3").await;
     let confirm3 = format!("{u}/contexts/irc/addresses/alice3/confirm");
     for _ in 0..5 {
         assert_eq!(

@@ -1,13 +1,14 @@
 //! Delivery addresses: add (sends a confirmation), remove, confirm.
 
 use axum::Json;
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use fmn_queue::{ConfirmationJob, ContextJob, Outgoing, Queue};
 use fmn_rules::{Address, ContextKind};
 use fmn_store::{ConfirmOutcome, PendingConfirmation};
 
-use super::{context, context_mut, etag_header, modify};
+use super::{context, context_mut, etag_header, modify, remove_where};
 use crate::auth::{hash_secret, now, random_token};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, UserAccess};
@@ -83,7 +84,7 @@ pub(crate) async fn send_confirmation(
     security(("bearer" = [])))]
 pub async fn add_address(
     access: UserAccess,
-    axum::extract::State(state): axum::extract::State<AppState>,
+    State(state): State<AppState>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<AddressIn>,
 ) -> ApiResult<impl IntoResponse> {
@@ -140,7 +141,7 @@ pub async fn add_address(
     security(("bearer" = [])))]
 pub async fn list_addresses(
     access: UserAccess,
-    axum::extract::State(state): axum::extract::State<AppState>,
+    State(state): State<AppState>,
 ) -> ApiResult<Json<Vec<AddressDoc>>> {
     let user = &access.user;
     let kind = access.context()?;
@@ -160,7 +161,7 @@ pub async fn list_addresses(
     security(("bearer" = [])))]
 pub async fn delete_address(
     access: UserAccess,
-    axum::extract::State(state): axum::extract::State<AppState>,
+    State(state): State<AppState>,
     headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
     let user = &access.user;
@@ -168,11 +169,11 @@ pub async fn delete_address(
     let address = access.params().raw("address")?;
     modify(&state, &headers, user, |prefs| {
         let ctx = context_mut(prefs, kind)?;
-        let before = ctx.addresses.len();
-        ctx.addresses.retain(|a| a.address != address);
-        if ctx.addresses.len() == before {
-            return Err(ApiError::not_found("no such address").at("address"));
-        }
+        remove_where(
+            &mut ctx.addresses,
+            |a| a.address != address,
+            ApiError::not_found("no such address").at("address"),
+        )?;
         for f in &mut ctx.filters {
             if let Some(list) = &mut f.addresses {
                 list.retain(|a| a != &address);
@@ -223,7 +224,7 @@ async fn mark_confirmed(
     security(("bearer" = [])))]
 pub async fn confirm_address(
     access: UserAccess,
-    axum::extract::State(state): axum::extract::State<AppState>,
+    State(state): State<AppState>,
     ApiJson(body): ApiJson<ConfirmIn>,
 ) -> ApiResult<Json<AddressDoc>> {
     let user = &access.user;

@@ -1,11 +1,12 @@
 //! Preferences, contexts, filters and rules.
 
 use axum::Json;
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use fmn_rules::{Address, Context, Preferences};
 
-use super::{context, context_mut, etag_header, fresh_filter_id, load, modify};
+use super::{context, context_mut, etag_header, fresh_filter_id, load, modify, remove_where};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, UserAccess};
@@ -23,7 +24,7 @@ use crate::state::AppState;
     security(("bearer" = [])))]
 pub async fn get_preferences(
     access: UserAccess,
-    axum::extract::State(state): axum::extract::State<AppState>,
+    State(state): State<AppState>,
 ) -> ApiResult<impl IntoResponse> {
     let user = &access.user;
     let prefs = load(&state, user).await?;
@@ -38,7 +39,7 @@ pub async fn get_preferences(
     security(("bearer" = [])))]
 pub async fn get_context(
     access: UserAccess,
-    axum::extract::State(state): axum::extract::State<AppState>,
+    State(state): State<AppState>,
 ) -> ApiResult<impl IntoResponse> {
     let user = &access.user;
     let kind = access.context()?;
@@ -58,7 +59,7 @@ pub async fn get_context(
     security(("bearer" = [])))]
 pub async fn put_context(
     access: UserAccess,
-    axum::extract::State(state): axum::extract::State<AppState>,
+    State(state): State<AppState>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<ContextIn>,
 ) -> ApiResult<impl IntoResponse> {
@@ -82,7 +83,7 @@ pub async fn put_context(
     security(("bearer" = [])))]
 pub async fn delete_context(
     access: UserAccess,
-    axum::extract::State(state): axum::extract::State<AppState>,
+    State(state): State<AppState>,
     headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
     let user = &access.user;
@@ -108,7 +109,7 @@ pub async fn delete_context(
     security(("bearer" = [])))]
 pub async fn copy_context(
     access: UserAccess,
-    axum::extract::State(state): axum::extract::State<AppState>,
+    State(state): State<AppState>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<CopyIn>,
 ) -> ApiResult<impl IntoResponse> {
@@ -143,7 +144,7 @@ pub async fn copy_context(
     security(("bearer" = [])))]
 pub async fn apply_template(
     access: UserAccess,
-    axum::extract::State(state): axum::extract::State<AppState>,
+    State(state): State<AppState>,
     headers: HeaderMap,
 ) -> ApiResult<impl IntoResponse> {
     let user = &access.user;
@@ -173,7 +174,7 @@ pub async fn apply_template(
     security(("bearer" = [])))]
 pub async fn list_filters(
     access: UserAccess,
-    axum::extract::State(state): axum::extract::State<AppState>,
+    State(state): State<AppState>,
 ) -> ApiResult<Json<Vec<FilterDoc>>> {
     let user = &access.user;
     let kind = access.context()?;
@@ -191,7 +192,7 @@ pub async fn list_filters(
     security(("bearer" = [])))]
 pub async fn create_filter(
     access: UserAccess,
-    axum::extract::State(state): axum::extract::State<AppState>,
+    State(state): State<AppState>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<FilterIn>,
 ) -> ApiResult<impl IntoResponse> {
@@ -256,7 +257,7 @@ async fn modify_filter(
     security(("bearer" = [])))]
 pub async fn get_filter(
     access: UserAccess,
-    axum::extract::State(state): axum::extract::State<AppState>,
+    State(state): State<AppState>,
 ) -> ApiResult<impl IntoResponse> {
     let user = &access.user;
     let kind = access.context()?;
@@ -278,7 +279,7 @@ pub async fn get_filter(
     security(("bearer" = [])))]
 pub async fn patch_filter(
     access: UserAccess,
-    axum::extract::State(state): axum::extract::State<AppState>,
+    State(state): State<AppState>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<FilterPatch>,
 ) -> ApiResult<impl IntoResponse> {
@@ -313,20 +314,18 @@ pub async fn patch_filter(
     security(("bearer" = [])))]
 pub async fn delete_filter(
     access: UserAccess,
-    axum::extract::State(state): axum::extract::State<AppState>,
+    State(state): State<AppState>,
     headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
     let user = &access.user;
     let kind = access.context()?;
     let id = access.params().id("filter")?;
     modify(&state, &headers, user, |prefs| {
-        let ctx = context_mut(prefs, kind)?;
-        let before = ctx.filters.len();
-        ctx.filters.retain(|f| f.id != id);
-        if ctx.filters.len() == before {
-            return Err(ApiError::not_found(format!("no filter {id}")).at("filter"));
-        }
-        Ok(())
+        remove_where(
+            &mut context_mut(prefs, kind)?.filters,
+            |f| f.id != id,
+            ApiError::not_found(format!("no filter {id}")).at("filter"),
+        )
     })
     .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -342,7 +341,7 @@ pub async fn delete_filter(
     security(("bearer" = [])))]
 pub async fn order_filters(
     access: UserAccess,
-    axum::extract::State(state): axum::extract::State<AppState>,
+    State(state): State<AppState>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<FilterOrder>,
 ) -> ApiResult<impl IntoResponse> {
@@ -384,7 +383,7 @@ pub async fn order_filters(
     security(("bearer" = [])))]
 pub async fn add_rule(
     access: UserAccess,
-    axum::extract::State(state): axum::extract::State<AppState>,
+    State(state): State<AppState>,
     headers: HeaderMap,
     ApiJson(rule): ApiJson<RuleDoc>,
 ) -> ApiResult<impl IntoResponse> {
@@ -411,7 +410,7 @@ pub async fn add_rule(
     security(("bearer" = [])))]
 pub async fn put_rule(
     access: UserAccess,
-    axum::extract::State(state): axum::extract::State<AppState>,
+    State(state): State<AppState>,
     headers: HeaderMap,
     ApiJson(rule): ApiJson<RuleDoc>,
 ) -> ApiResult<impl IntoResponse> {
@@ -437,7 +436,7 @@ pub async fn put_rule(
     security(("bearer" = [])))]
 pub async fn delete_rule(
     access: UserAccess,
-    axum::extract::State(state): axum::extract::State<AppState>,
+    State(state): State<AppState>,
     headers: HeaderMap,
 ) -> ApiResult<impl IntoResponse> {
     let index = access.params().index("index")?;
@@ -463,7 +462,7 @@ pub async fn delete_rule(
     security(("bearer" = [])))]
 pub async fn import_fmn3(
     access: UserAccess,
-    axum::extract::State(state): axum::extract::State<AppState>,
+    State(state): State<AppState>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> ApiResult<impl IntoResponse> {
@@ -509,7 +508,7 @@ pub async fn import_fmn3(
     security(("bearer" = [])))]
 pub async fn list_users(
     caller: Caller,
-    axum::extract::State(state): axum::extract::State<AppState>,
+    State(state): State<AppState>,
 ) -> ApiResult<Json<crate::model::UserList>> {
     if !caller.admin {
         return Err(ApiError::forbidden("only admins may list users"));

@@ -1,6 +1,7 @@
 //! Preview: which recent bus messages a filter, or a saved context, would have matched.
 
 use axum::Json;
+use axum::extract::State;
 use fmn_rules::{Address, Context, ContextKind, Matcher, Preferences};
 
 use super::{context, load};
@@ -20,7 +21,7 @@ use crate::state::AppState;
     security(("bearer" = [])))]
 pub async fn preview(
     access: UserAccess,
-    axum::extract::State(state): axum::extract::State<AppState>,
+    State(state): State<AppState>,
     ApiJson(body): ApiJson<PreviewIn>,
 ) -> ApiResult<Json<PreviewOut>> {
     let user = &access.user;

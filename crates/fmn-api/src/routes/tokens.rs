@@ -1,6 +1,7 @@
 //! Personal API tokens and feed tokens.
 
 use axum::Json;
+use axum::extract::State;
 use axum::http::StatusCode;
 
 use crate::auth::{hash_secret, mint, random_token};
@@ -19,7 +20,7 @@ const DEFAULT_TTL: i64 = 90 * 24 * 3600;
     security(("bearer" = [])))]
 pub async fn list_tokens(
     access: UserAccess,
-    axum::extract::State(state): axum::extract::State<AppState>,
+    State(state): State<AppState>,
 ) -> ApiResult<Json<Vec<TokenDoc>>> {
     let user = &access.user;
     let list = state.tokens().list(user).await?;
@@ -36,7 +37,7 @@ pub async fn list_tokens(
     security(("bearer" = [])))]
 pub async fn create_token(
     access: UserAccess,
-    axum::extract::State(state): axum::extract::State<AppState>,
+    State(state): State<AppState>,
     ApiJson(body): ApiJson<TokenIn>,
 ) -> ApiResult<(StatusCode, Json<TokenCreated>)> {
     let user = &access.user;
@@ -75,7 +76,7 @@ pub async fn create_token(
     security(("bearer" = [])))]
 pub async fn revoke_token(
     access: UserAccess,
-    axum::extract::State(state): axum::extract::State<AppState>,
+    State(state): State<AppState>,
 ) -> ApiResult<StatusCode> {
     let user = &access.user;
     let id = access.params().id("id")?;
@@ -93,7 +94,7 @@ pub async fn revoke_token(
     security(("bearer" = [])))]
 pub async fn rotate_feed_token(
     access: UserAccess,
-    axum::extract::State(state): axum::extract::State<AppState>,
+    State(state): State<AppState>,
 ) -> ApiResult<(StatusCode, Json<FeedUrls>)> {
     let user = &access.user;
     let token = random_token(32);

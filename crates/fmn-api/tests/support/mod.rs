@@ -334,6 +334,19 @@ impl Api {
         self.call(Method::GET, path, token, None).await
     }
 
+    /// Adds an IRC address to the context of the user at `user_path`
+    /// (`/api/v1/users/<name>`) and returns the code its confirmation carries.
+    pub async fn irc_code(&self, token: &str, user_path: &str, address: &str) -> String {
+        self.call(
+            Method::POST,
+            &format!("{user_path}/contexts/irc/addresses"),
+            token,
+            Some(serde_json::json!({"address": address})),
+        )
+        .await;
+        confirmation(self.job(&self.irc_queue).await).code.unwrap()
+    }
+
     /// The next job on a queue.
     pub async fn job(&self, url: &str) -> ContextJob {
         let sqs = aws_sdk_sqs::Client::new(&self.aws);
