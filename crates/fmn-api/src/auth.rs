@@ -1,18 +1,14 @@
 //! Bearer authentication: personal API tokens (`fmn_…`, stored hashed) and OpenID Connect
 //! access tokens (JWTs verified against the issuer's JWKS).
 
-use std::time::{Duration, Instant};
-
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::jwk::JwkSet;
 use sha2::{Digest, Sha256};
-use tokio::sync::RwLock;
 
-use crate::config::OidcConfig;
 use crate::error::ApiError;
+pub use crate::oidc::Jwks;
 use crate::state::AppState;
 
 /// The prefix of every personal API token.
@@ -144,121 +140,5 @@ impl FromRequestParts<AppState> for Caller {
                 .iter()
                 .any(|g| config.admin_groups.iter().any(|a| a == g));
         Ok(Caller { user, admin })
-    }
-}
-
-/// The issuer's signing keys, fetched on first use and refreshed when a token names an
-/// unknown key (at most once a minute) or after an hour.
-#[derive(Debug, Default)]
-pub struct Jwks {
-    cache: RwLock<Option<(Instant, JwkSet)>>,
-    http: reqwest::Client,
-}
-
-const JWKS_MAX_AGE: Duration = Duration::from_secs(3600);
-const JWKS_MIN_REFRESH: Duration = Duration::from_secs(60);
-
-impl Jwks {
-    async fn fetch(&self, issuer: &str) -> Result<JwkSet, ApiError> {
-        #[derive(serde::Deserialize)]
-        struct Discovery {
-            jwks_uri: String,
-        }
-        let unavailable = |e: reqwest::Error| {
-            tracing::warn!(error = %e, issuer, "cannot reach the OpenID Connect issuer");
-            ApiError::unavailable("the identity provider is unreachable, retry later")
-        };
-        let discovery: Discovery = self
-            .http
-            .get(format!("{issuer}/.well-known/openid-configuration"))
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(unavailable)?
-            .json()
-            .await
-            .map_err(unavailable)?;
-        self.http
-            .get(&discovery.jwks_uri)
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(unavailable)?
-            .json()
-            .await
-            .map_err(unavailable)
-    }
-
-    async fn key(
-        &self,
-        issuer: &str,
-        kid: Option<&str>,
-    ) -> Result<jsonwebtoken::DecodingKey, ApiError> {
-        let find = |set: &JwkSet| {
-            set.keys
-                .iter()
-                .find(|k| kid.is_none() || k.common.key_id.as_deref() == kid)
-                .and_then(|k| jsonwebtoken::DecodingKey::from_jwk(k).ok())
-        };
-        let stale = {
-            let cache = self.cache.read().await;
-            match &*cache {
-                Some((at, set)) => {
-                    if let Some(k) = find(set).filter(|_| at.elapsed() < JWKS_MAX_AGE) {
-                        return Ok(k);
-                    }
-                    at.elapsed() >= JWKS_MIN_REFRESH
-                }
-                None => true,
-            }
-        };
-        if stale {
-            let set = self.fetch(issuer).await?;
-            let mut cache = self.cache.write().await;
-            *cache = Some((Instant::now(), set));
-        }
-        let cache = self.cache.read().await;
-        cache
-            .as_ref()
-            .and_then(|(_, set)| find(set))
-            .ok_or_else(|| ApiError::unauthorized("the token is signed by an unknown key"))
-    }
-
-    /// Verifies an access token's signature, issuer, audience and expiry; returns its claims.
-    pub async fn verify(
-        &self,
-        oidc: &OidcConfig,
-        token: &str,
-    ) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
-        let bad = |e: jsonwebtoken::errors::Error| {
-            ApiError::unauthorized(format!("invalid access token: {e}"))
-        };
-        let header = jsonwebtoken::decode_header(token).map_err(bad)?;
-        use jsonwebtoken::Algorithm as A;
-        if !matches!(
-            header.alg,
-            A::RS256 | A::RS384 | A::RS512 | A::PS256 | A::PS384 | A::PS512 | A::ES256 | A::ES384
-        ) {
-            return Err(ApiError::unauthorized(
-                "invalid access token: unsupported algorithm",
-            ));
-        }
-        let key = self.key(&oidc.issuer, header.kid.as_deref()).await?;
-        let mut validation = jsonwebtoken::Validation::new(header.alg);
-        validation.set_issuer(&[&oidc.issuer]);
-        match &oidc.audience {
-            Some(aud) => validation.set_audience(&[aud]),
-            None => validation.validate_aud = false,
-        }
-        validation.set_required_spec_claims(&["exp", "iss"]);
-        let data = jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(
-            token,
-            &key,
-            &validation,
-        )
-        .map_err(bad)?;
-        Ok(data.claims)
     }
 }

@@ -6,6 +6,7 @@ use axum::http::request::Parts;
 use fmn_rules::ContextKind;
 use serde::de::DeserializeOwned;
 
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::validate::valid_id;
@@ -61,6 +62,10 @@ impl FromRequestParts<AppState> for Params {
 }
 
 impl Params {
+    fn has(&self, name: &str) -> bool {
+        self.raw.iter().any(|(k, _)| k == name)
+    }
+
     fn get(&self, name: &str) -> &str {
         self.raw
             .iter()
@@ -112,6 +117,44 @@ impl Params {
         self.get(name)
             .parse()
             .map_err(|_| ApiError::not_found(format!("no such {name}")).at(name))
+    }
+}
+
+/// A request acting on the data of the user its path names (`{user}`): the caller is
+/// authenticated, the path's user (and `{context}`, where the path has one) are valid, and the
+/// caller is that user or an admin. Checked in that order (401, 400, 404, 403), before the
+/// body is read; the handler reads any other path parameter from [`UserAccess::params`].
+#[derive(Debug)]
+pub struct UserAccess {
+    /// The user whose data the request reads or changes.
+    pub user: String,
+    params: Params,
+}
+
+impl FromRequestParts<AppState> for UserAccess {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        let params = Params::from_request_parts(parts, state).await?;
+        let user = params.user()?;
+        if params.has("context") {
+            params.context()?;
+        }
+        caller.check(&user)?;
+        Ok(UserAccess { user, params })
+    }
+}
+
+impl UserAccess {
+    /// The `{context}` path parameter (checked on extraction where the path has one).
+    pub fn context(&self) -> Result<ContextKind, ApiError> {
+        self.params.context()
+    }
+
+    /// The other path parameters.
+    pub fn params(&self) -> &Params {
+        &self.params
     }
 }
 

@@ -23,6 +23,7 @@ mod config;
 mod error;
 mod extract;
 mod model;
+mod oidc;
 mod openapi;
 mod routes;
 mod state;

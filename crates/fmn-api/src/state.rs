@@ -8,9 +8,9 @@ use fmn_queue::SqsQueue;
 use fmn_rules::ContextKind;
 use fmn_store::{ConfirmationStore, PreferenceTable, RecentMessages, TokenStore};
 
-use crate::auth::Jwks;
 use crate::config::ApiConfig;
 use crate::error::ApiError;
+use crate::oidc::Jwks;
 
 /// Everything the handlers share.
 #[derive(Debug, Clone)]

@@ -2,269 +2,26 @@
 //! every error class, cross-user access, token expiry and revocation, confirmation expiry
 //! and reuse, OpenID Connect tokens from a local issuer.
 //!
-//! Needs the project venv's moto server (`localstack/bootstrap.sh` installs it); it is
-//! started here on a free loopback port, with the API's tables and two context queues
-//! created the way the template creates them.
+//! Needs the project venv's moto server (`localstack/bootstrap.sh` installs it): one server,
+//! started on a free loopback port by the first test that needs it, serves every test of
+//! this file (see `support`); each test creates the API's tables and two context queues of
+//! its own, the way the template creates them.
 #![allow(clippy::unwrap_used)]
+
+mod support;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
-use fmn_api::{ApiConfig, AppState};
-use fmn_queue::ContextJob;
 use fmn_rules::ContextKind;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-const LINK_SECRET: &[u8] = b"api test link secret, 32 bytes!!";
-
-/// A moto server on 127.0.0.1, killed on drop.
-struct Moto {
-    endpoint: String,
-    _child: tokio::process::Child,
-}
-
-impl Moto {
-    async fn start() -> Moto {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let python = root.join(".venv/bin/python");
-        assert!(
-            root.join(".venv/bin/moto_server").exists(),
-            "moto server is missing: run localstack/bootstrap.sh"
-        );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = tokio::process::Command::new(python)
-            .arg(root.join("localstack/moto_server.py"))
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let endpoint = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
-        for _ in 0..200 {
-            if http
-                .get(format!("{endpoint}/moto-api/"))
-                .send()
-                .await
-                .is_ok()
-            {
-                return Moto {
-                    endpoint,
-                    _child: child,
-                };
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("moto server did not start on {endpoint}");
-    }
-}
-
-struct Api {
-    _moto: Moto,
-    aws: aws_config::SdkConfig,
-    base: String,
-    state: AppState,
-    http: reqwest::Client,
-    server: tokio::task::JoinHandle<()>,
-    email_queue: String,
-    irc_queue: String,
-}
-
-async fn table(aws: &aws_config::SdkConfig, name: &str) {
-    let key = |n: &str, t: KeyType| {
-        KeySchemaElement::builder()
-            .attribute_name(n)
-            .key_type(t)
-            .build()
-            .unwrap()
-    };
-    let attr = |n: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(n)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .unwrap()
-    };
-    aws_sdk_dynamodb::Client::new(aws)
-        .create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .key_schema(key("pk", KeyType::Hash))
-        .key_schema(key("sk", KeyType::Range))
-        .attribute_definitions(attr("pk"))
-        .attribute_definitions(attr("sk"))
-        .send()
-        .await
-        .unwrap();
-}
-
-async fn queue(aws: &aws_config::SdkConfig, name: &str) -> String {
-    aws_sdk_sqs::Client::new(aws)
-        .create_queue()
-        .queue_name(name)
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap()
-}
-
-/// A moto server with the API's tables (the template's keys) and two context queues, and
-/// the API serving on 127.0.0.1.
-async fn start(tweak: impl FnOnce(&mut ApiConfig)) -> Api {
-    let moto = Moto::start().await;
-    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&moto.endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "test", "test", None, None, "test",
-        ))
-        .load()
-        .await;
-    for t in ["prefs", "api", "feed", "owners"] {
-        table(&aws, t).await;
-    }
-    let email_queue = queue(&aws, "email").await;
-    let irc_queue = queue(&aws, "irc").await;
-    let mut config = ApiConfig::new("prefs", "api", LINK_SECRET);
-    config.feed_table = Some("feed".into());
-    config.ownership_table = Some("owners".into());
-    config
-        .context_queues
-        .insert(ContextKind::Email, email_queue.clone());
-    config
-        .context_queues
-        .insert(ContextKind::Irc, irc_queue.clone());
-    tweak(&mut config);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    config.base_url = base.clone();
-    let state = AppState::new(&aws, config);
-    let app = fmn_api::router(state.clone());
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
-    });
-    Api {
-        _moto: moto,
-        aws,
-        base,
-        state,
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(20))
-            .build()
-            .unwrap(),
-        server,
-        email_queue,
-        irc_queue,
-    }
-}
-
-impl Api {
-    /// Mints a personal token directly in the store (as `fmn token create` does).
-    async fn token(&self, user: &str, admin: bool, expires_in: Option<i64>) -> String {
-        let (secret, record) = fmn_api::auth::mint(user, admin, None, expires_in);
-        self.state.tokens().insert(&record).await.unwrap();
-        secret
-    }
-
-    async fn raw(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<String>,
-        headers: &[(&str, &str)],
-    ) -> (u16, Value, reqwest::header::HeaderMap) {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.header("content-type", "application/json").body(b);
-        }
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let text = resp.text().await.unwrap();
-        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        (status, value, headers)
-    }
-
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let (s, v, _) = self
-            .raw(method, path, Some(token), body.map(|b| b.to_string()), &[])
-            .await;
-        // Every error is the API's JSON error.
-        if s >= 400 {
-            assert!(
-                v["error"].is_string() && v["message"].is_string(),
-                "{s} {v}"
-            );
-        }
-        (s, v)
-    }
-
-    async fn get(&self, path: &str, token: &str) -> (u16, Value) {
-        self.call(Method::GET, path, token, None).await
-    }
-
-    /// The next job on a queue.
-    async fn job(&self, url: &str) -> ContextJob {
-        let sqs = aws_sdk_sqs::Client::new(&self.aws);
-        for _ in 0..10 {
-            let out = sqs
-                .receive_message()
-                .queue_url(url)
-                .wait_time_seconds(1)
-                .send()
-                .await
-                .unwrap();
-            if let Some(m) = out.messages.unwrap_or_default().into_iter().next() {
-                sqs.delete_message()
-                    .queue_url(url)
-                    .receipt_handle(m.receipt_handle.unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-                return serde_json::from_str(&m.body.unwrap()).unwrap();
-            }
-        }
-        panic!("no job on {url}");
-    }
-
-    async fn stop(self) {
-        self.server.abort();
-    }
-}
-
-fn confirmation(job: ContextJob) -> fmn_queue::ConfirmationJob {
-    match job {
-        ContextJob::Confirmation { confirmation } => confirmation,
-        other => panic!("not a confirmation: {other:?}"),
-    }
-}
+use support::{Api, LINK_SECRET, confirmation, start_api};
 
 #[tokio::test]
 async fn personal_tokens_authenticate_expire_and_revoke() {
-    let api = start(|_| {}).await;
+    let api = start_api(|_| {}).await;
     // No token, a malformed header, an unknown token.
     let (s, v, _) = api.raw(Method::GET, "/api/v1/me", None, None, &[]).await;
     assert_eq!((s, v["error"].as_str()), (401, Some("unauthorized")));
@@ -422,7 +179,7 @@ fn jwt(key_pem: &str, claims: &Value) -> String {
 async fn openid_connect_access_tokens_are_verified() {
     let iss = issuer().await;
     let iss2 = iss.clone();
-    let api = start(move |c| {
+    let api = start_api(move |c| {
         c.oidc = Some(fmn_api::OidcConfig {
             issuer: iss2,
             audience: Some("fmn".into()),
@@ -484,9 +241,47 @@ async fn openid_connect_access_tokens_are_verified() {
     api.stop().await;
 }
 
+/// alice's email context with two filters, `kernel` (an artifact and "not my actions") and
+/// a Bodhi one: the state the filter tests start from. Returns the Bodhi filter's id.
+async fn alice_with_two_filters(api: &Api, t: &str) -> String {
+    let u = "/api/v1/users/alice";
+    let (s, ctx) = api
+        .call(
+            Method::PUT,
+            &format!("{u}/contexts/email"),
+            t,
+            Some(json!({"settings": {"digest_interval_secs": 3600, "verbose": true}})),
+        )
+        .await;
+    assert_eq!(s, 200, "{ctx}");
+    let f = format!("{u}/contexts/email/filters");
+    let (s, kernel) = api
+        .call(
+            Method::POST,
+            &f,
+            t,
+            Some(json!({"id": "kernel", "name": "Kernel", "rules": [
+            {"kind": "artifact", "artifacts": [{"type": "rpms", "name": "kernel"}]},
+            {"kind": "agent", "negate": true}]})),
+        )
+        .await;
+    assert_eq!(s, 201, "{kernel}");
+    let (s, other) = api
+        .call(
+            Method::POST,
+            &f,
+            t,
+            Some(json!({"name": "Bodhi", "rules": [
+            {"kind": "topic", "glob": "*.bodhi.*"}]})),
+        )
+        .await;
+    assert_eq!(s, 201, "{other}");
+    other["id"].as_str().unwrap().to_owned()
+}
+
 #[tokio::test]
-async fn contexts_filters_and_rules_are_managed_and_validated() {
-    let api = start(|_| {}).await;
+async fn contexts_are_created_with_settings() {
+    let api = start_api(|_| {}).await;
     let t = api.token("alice", false, None).await;
     let u = "/api/v1/users/alice";
     let (s, prefs) = api.get(&format!("{u}/preferences"), &t).await;
@@ -505,13 +300,18 @@ async fn contexts_filters_and_rules_are_managed_and_validated() {
     assert_eq!(s, 200, "{ctx}");
     assert_eq!(ctx["enabled"], true);
     assert_eq!(ctx["settings"]["digest_interval_secs"], 3600);
+    api.stop().await;
+}
 
-    // Filters: create, read, rename, deactivate, rules, reorder, delete.
-    let f = format!("{u}/contexts/email/filters");
+#[tokio::test]
+async fn filters_are_created_read_and_patched() {
+    let api = start_api(|_| {}).await;
+    let t = api.token("alice", false, None).await;
+    let f = "/api/v1/users/alice/contexts/email/filters";
     let (s, kernel) = api
         .call(
             Method::POST,
-            &f,
+            f,
             &t,
             Some(json!({"id": "kernel", "name": "Kernel", "rules": [
             {"kind": "artifact", "artifacts": [{"type": "rpms", "name": "kernel"}]},
@@ -523,18 +323,18 @@ async fn contexts_filters_and_rules_are_managed_and_validated() {
     let (s, other) = api
         .call(
             Method::POST,
-            &f,
+            f,
             &t,
             Some(json!({"name": "Bodhi", "rules": [
             {"kind": "topic", "glob": "*.bodhi.*"}]})),
         )
         .await;
     assert_eq!(s, 201);
-    let other_id = other["id"].as_str().unwrap().to_owned();
+    assert!(other["id"].is_string(), "{other}");
     let (s, v) = api
         .call(
             Method::POST,
-            &f,
+            f,
             &t,
             Some(json!({"id": "kernel", "name": "again"})),
         )
@@ -559,6 +359,15 @@ async fn contexts_filters_and_rules_are_managed_and_validated() {
         ),
         (Some("Linux"), Some(false), Some(true))
     );
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn rules_are_added_replaced_and_removed_by_position() {
+    let api = start_api(|_| {}).await;
+    let t = api.token("alice", false, None).await;
+    alice_with_two_filters(&api, &t).await;
+    let f = "/api/v1/users/alice/contexts/email/filters";
     let (s, with_rule) = api
         .call(
             Method::POST,
@@ -589,10 +398,19 @@ async fn contexts_filters_and_rules_are_managed_and_validated() {
             .0,
         404
     );
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn filters_are_reordered_only_as_a_whole() {
+    let api = start_api(|_| {}).await;
+    let t = api.token("alice", false, None).await;
+    let other_id = alice_with_two_filters(&api, &t).await;
+    let order_url = "/api/v1/users/alice/contexts/email/filter-order";
     let (s, order) = api
         .call(
             Method::PUT,
-            &format!("{u}/contexts/email/filter-order"),
+            order_url,
             &t,
             Some(json!({"ids": [other_id, "kernel"]})),
         )
@@ -600,16 +418,18 @@ async fn contexts_filters_and_rules_are_managed_and_validated() {
     assert_eq!(s, 200);
     assert_eq!(order[1]["id"], "kernel");
     let (s, v) = api
-        .call(
-            Method::PUT,
-            &format!("{u}/contexts/email/filter-order"),
-            &t,
-            Some(json!({"ids": ["kernel"]})),
-        )
+        .call(Method::PUT, order_url, &t, Some(json!({"ids": ["kernel"]})))
         .await;
     assert_eq!((s, v["field"].as_str()), (422, Some("ids")));
+    api.stop().await;
+}
 
-    // Copy to another context, apply a template.
+#[tokio::test]
+async fn contexts_are_copied_and_templates_applied() {
+    let api = start_api(|_| {}).await;
+    let t = api.token("alice", false, None).await;
+    alice_with_two_filters(&api, &t).await;
+    let u = "/api/v1/users/alice";
     let (s, irc) = api
         .call(
             Method::POST,
@@ -641,18 +461,17 @@ async fn contexts_filters_and_rules_are_managed_and_validated() {
         .0,
         404
     );
+    api.stop().await;
+}
 
-    // Bad input: the error names the field; nothing is stored.
-    let (_, before, headers) = api
-        .raw(
-            Method::GET,
-            &format!("{u}/preferences"),
-            Some(&t),
-            None,
-            &[],
-        )
-        .await;
-    let etag = headers["etag"].to_str().unwrap().to_owned();
+#[tokio::test]
+async fn bad_input_names_the_field_and_changes_nothing() {
+    let api = start_api(|_| {}).await;
+    let t = api.token("alice", false, None).await;
+    alice_with_two_filters(&api, &t).await;
+    let u = "/api/v1/users/alice";
+    let f = format!("{u}/contexts/email/filters");
+    let (_, before) = api.get(&format!("{u}/preferences"), &t).await;
     let bad: Vec<(Value, u16, &str)> = vec![
         (json!({"name": "x", "colour": "red"}), 400, ""),
         (
@@ -723,25 +542,58 @@ async fn contexts_filters_and_rules_are_managed_and_validated() {
     );
     let (_, after) = api.get(&format!("{u}/preferences"), &t).await;
     assert_eq!(before, after, "a refused request changed something");
+    api.stop().await;
+}
 
-    // Bounds: too many filters; too large a body.
+#[tokio::test]
+async fn filters_per_context_and_body_size_are_bounded() {
+    let api = start_api(|_| {}).await;
+    let t = api.token("alice", false, None).await;
+    alice_with_two_filters(&api, &t).await;
+    let f = "/api/v1/users/alice/contexts/email/filters";
     let limits = api.get("/api/v1/limits", &t).await.1;
     let max = limits["max_filters_per_context"].as_u64().unwrap();
     for i in 2..max {
         let (s, v) = api
-            .call(Method::POST, &f, &t, Some(json!({"name": format!("f{i}")})))
+            .call(Method::POST, f, &t, Some(json!({"name": format!("f{i}")})))
             .await;
         assert_eq!(s, 201, "{v}");
     }
     let (s, v) = api
-        .call(Method::POST, &f, &t, Some(json!({"name": "one too many"})))
+        .call(Method::POST, f, &t, Some(json!({"name": "one too many"})))
         .await;
     assert_eq!((s, v["error"].as_str()), (422, Some("limit_exceeded")));
     let huge = json!({"name": "x", "rules": [{"kind": "topic", "glob": "a".repeat(300_000)}]});
-    let (s, v) = api.call(Method::POST, &f, &t, Some(huge)).await;
+    let (s, v) = api.call(Method::POST, f, &t, Some(huge)).await;
     assert_eq!((s, v["error"].as_str()), (413, Some("body_too_large")));
+    api.stop().await;
+}
 
-    // Optimistic concurrency: a stale If-Match is refused.
+#[tokio::test]
+async fn a_stale_if_match_is_refused() {
+    let api = start_api(|_| {}).await;
+    let t = api.token("alice", false, None).await;
+    alice_with_two_filters(&api, &t).await;
+    let u = "/api/v1/users/alice";
+    let f = format!("{u}/contexts/email/filters");
+    let etag_now = || async {
+        let (_, _, headers) = api
+            .raw(
+                Method::GET,
+                &format!("{u}/preferences"),
+                Some(&t),
+                None,
+                &[],
+            )
+            .await;
+        headers["etag"].to_str().unwrap().to_owned()
+    };
+    let etag = etag_now().await;
+    // Someone changes the preferences after they were read.
+    let (s, _) = api
+        .call(Method::POST, &f, &t, Some(json!({"name": "meanwhile"})))
+        .await;
+    assert_eq!(s, 201);
     let (s, v, _) = api
         .raw(
             Method::PATCH,
@@ -752,16 +604,7 @@ async fn contexts_filters_and_rules_are_managed_and_validated() {
         )
         .await;
     assert_eq!((s, v["error"].as_str()), (412, Some("precondition_failed")));
-    let (_, _, h) = api
-        .raw(
-            Method::GET,
-            &format!("{u}/preferences"),
-            Some(&t),
-            None,
-            &[],
-        )
-        .await;
-    let fresh = h["etag"].to_str().unwrap().to_owned();
+    let fresh = etag_now().await;
     let (s, _, _) = api
         .raw(
             Method::PATCH,
@@ -772,8 +615,16 @@ async fn contexts_filters_and_rules_are_managed_and_validated() {
         )
         .await;
     assert_eq!(s, 200);
+    api.stop().await;
+}
 
-    // Unknown routes, methods, contexts, filters: JSON errors.
+#[tokio::test]
+async fn unknown_routes_methods_contexts_and_filters_are_json_errors() {
+    let api = start_api(|_| {}).await;
+    let t = api.token("alice", false, None).await;
+    alice_with_two_filters(&api, &t).await;
+    let u = "/api/v1/users/alice";
+    let f = format!("{u}/contexts/email/filters");
     assert_eq!(api.get("/api/v1/nope", &t).await.0, 404);
     assert_eq!(
         api.call(Method::DELETE, "/api/v1/rules", &t, None).await.0,
@@ -782,8 +633,28 @@ async fn contexts_filters_and_rules_are_managed_and_validated() {
     assert_eq!(api.get(&format!("{u}/contexts/fax"), &t).await.0, 404);
     assert_eq!(api.get(&format!("{f}/missing"), &t).await.0, 404);
     assert_eq!(api.get("/api/v1/users/a%20b/preferences", &t).await.0, 400);
+    api.stop().await;
+}
 
-    // Deletes.
+#[tokio::test]
+async fn deletes_reach_the_table_the_matcher_reads() {
+    let api = start_api(|_| {}).await;
+    let t = api.token("alice", false, None).await;
+    alice_with_two_filters(&api, &t).await;
+    let u = "/api/v1/users/alice";
+    let f = format!("{u}/contexts/email/filters");
+    let (s, _) = api
+        .call(
+            Method::POST,
+            &format!("{u}/contexts/email/copy"),
+            &t,
+            Some(json!({"to": "irc"})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let table =
+        fmn_store::PreferenceTable::new(aws_sdk_dynamodb::Client::new(&api.aws), &api.prefs_table);
+    let version = table.version().await.unwrap();
     assert_eq!(
         api.call(Method::DELETE, &format!("{f}/kernel"), &t, None)
             .await
@@ -800,7 +671,6 @@ async fn contexts_filters_and_rules_are_managed_and_validated() {
     assert_eq!(api.get(&format!("{u}/contexts/irc"), &t).await.0, 404);
 
     // Writes land in the table the matcher reads, with its version bumped.
-    let table = fmn_store::PreferenceTable::new(aws_sdk_dynamodb::Client::new(&api.aws), "prefs");
     let stored = table.get("alice").await.unwrap().unwrap();
     assert!(
         stored.contexts[&ContextKind::Email]
@@ -808,13 +678,14 @@ async fn contexts_filters_and_rules_are_managed_and_validated() {
             .iter()
             .any(|f| f.name == "Bodhi")
     );
-    assert!(table.version().await.unwrap() > 10);
+    assert!(!stored.contexts.contains_key(&ContextKind::Irc));
+    assert_eq!(table.version().await.unwrap(), version + 2);
     api.stop().await;
 }
 
 #[tokio::test]
 async fn other_users_data_is_closed() {
-    let api = start(|_| {}).await;
+    let api = start_api(|_| {}).await;
     let alice = api.token("alice", false, None).await;
     let bob = api.token("bob", false, None).await;
     let u = "/api/v1/users/alice";
@@ -921,7 +792,7 @@ async fn other_users_data_is_closed() {
 
 #[tokio::test]
 async fn addresses_are_confirmed_once_by_code_or_link() {
-    let api = start(|c| c.confirmation_ttl_secs = 3).await;
+    let api = start_api(|c| c.confirmation_ttl_secs = 3).await;
     let t = api.token("alice", false, None).await;
     let u = "/api/v1/users/alice";
 
@@ -1009,14 +880,7 @@ async fn addresses_are_confirmed_once_by_code_or_link() {
     );
 
     // Expiry: a code past its time is refused; adding again sends a new one.
-    api.call(
-        Method::POST,
-        &format!("{u}/contexts/irc/addresses"),
-        &t,
-        Some(json!({"address": "alice2"})),
-    )
-    .await;
-    let old = confirmation(api.job(&api.irc_queue).await).code.unwrap();
+    let old = api.irc_code(&t, u, "alice2").await;
     tokio::time::sleep(Duration::from_millis(3200)).await;
     let confirm2 = format!("{u}/contexts/irc/addresses/alice2/confirm");
     assert_eq!(
@@ -1025,14 +889,7 @@ async fn addresses_are_confirmed_once_by_code_or_link() {
             .0,
         404
     );
-    api.call(
-        Method::POST,
-        &format!("{u}/contexts/irc/addresses"),
-        &t,
-        Some(json!({"address": "alice2"})),
-    )
-    .await;
-    let new = confirmation(api.job(&api.irc_queue).await).code.unwrap();
+    let new = api.irc_code(&t, u, "alice2").await;
     assert_eq!(
         api.call(Method::POST, &confirm2, &t, Some(json!({"code": new})))
             .await
@@ -1041,14 +898,7 @@ async fn addresses_are_confirmed_once_by_code_or_link() {
     );
 
     // Too many wrong codes use a confirmation up.
-    api.call(
-        Method::POST,
-        &format!("{u}/contexts/irc/addresses"),
-        &t,
-        Some(json!({"address": "alice3"})),
-    )
-    .await;
-    let right = confirmation(api.job(&api.irc_queue).await).code.unwrap();
+    let right = api.irc_code(&t, u, "alice3").await;
     let confirm3 = format!("{u}/contexts/irc/addresses/alice3/confirm");
     for _ in 0..5 {
         assert_eq!(
@@ -1100,7 +950,7 @@ fn koji_build(id: &str, owner: &str, package: &str) -> fmn_messages::Message {
 
 #[tokio::test]
 async fn catalogs_import_preview_unsubscribe_and_feeds() {
-    let api = start(|_| {}).await;
+    let api = start_api(|_| {}).await;
     let t = api.token("AndrKlitzing", false, None).await;
     let u = "/api/v1/users/AndrKlitzing";
 
@@ -1185,7 +1035,8 @@ async fn catalogs_import_preview_unsubscribe_and_feeds() {
     assert_eq!(s, 400);
 
     // Preview over the recent-messages log the matcher writes.
-    let log = fmn_store::RecentMessages::new(aws_sdk_dynamodb::Client::new(&api.aws), "api");
+    let log =
+        fmn_store::RecentMessages::new(aws_sdk_dynamodb::Client::new(&api.aws), &api.api_table);
     log.record(&koji_build("m1", "bob", "kernel"))
         .await
         .unwrap();
@@ -1235,7 +1086,7 @@ async fn catalogs_import_preview_unsubscribe_and_feeds() {
     assert_eq!(s, 200, "{out}");
     assert!(preview_ids(&out).is_empty(), "{out}");
     let owners = r#"{"rpms": {"bash": ["AndrKlitzing", "@core"], "kernel": ["jforbes"]}}"#;
-    fmn_store::OwnershipTable::new(aws_sdk_dynamodb::Client::new(&api.aws), "owners")
+    fmn_store::OwnershipTable::new(aws_sdk_dynamodb::Client::new(&api.aws), &api.owners_table)
         .replace(owners, 2, 1_700_000_000)
         .await
         .unwrap();
@@ -1367,7 +1218,7 @@ async fn catalogs_import_preview_unsubscribe_and_feeds() {
 /// with valid and invalid inputs: no answer may be a 5xx.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schema_driven_fuzzing_finds_no_server_error() {
-    let api = start(|_| {}).await;
+    let api = start_api(|_| {}).await;
     let admin = api.token("root", true, None).await;
     let alice = api.token("alice", false, None).await;
     // Some data for the generated requests to find.

@@ -55,18 +55,7 @@ fn body_text(text: &str) -> String {
 }
 
 fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in body_text(text).chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    html_escape::encode_quoted_attribute(&body_text(text)).into_owned()
 }
 
 /// Only http(s) links become clickable; anything else is shown as text.

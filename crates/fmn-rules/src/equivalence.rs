@@ -8,7 +8,7 @@ use std::sync::Arc;
 use fmn_messages::Message;
 use serde_json::{Value, json};
 
-use crate::matcher::{Subject, compile};
+use crate::compile::{Subject, compile};
 use crate::{FilterRef, Matcher, Notification, Ownership, Preferences};
 
 /// Every filter of every user evaluated on `m`: the specification the index must meet.

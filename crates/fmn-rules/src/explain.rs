@@ -5,7 +5,8 @@ use std::sync::Arc;
 use fmn_messages::Message;
 use serde::Serialize;
 
-use crate::matcher::{BuildError, Matcher, Subject, compile};
+use crate::compile::{Subject, compile};
+use crate::matcher::{BuildError, Matcher};
 use crate::ownership::Ownership;
 use crate::prefs::{ContextKind, Preferences, Rule};
 

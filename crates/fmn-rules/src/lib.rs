@@ -29,6 +29,7 @@
 //! assert_eq!(hits[0].addresses, ["alice@example.org"]);
 //! ```
 
+mod compile;
 #[cfg(test)]
 mod equivalence;
 mod explain;

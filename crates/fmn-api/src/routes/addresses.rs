@@ -1,16 +1,17 @@
 //! Delivery addresses: add (sends a confirmation), remove, confirm.
 
 use axum::Json;
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use fmn_queue::{ConfirmationJob, ContextJob, Outgoing, Queue};
 use fmn_rules::{Address, ContextKind};
 use fmn_store::{ConfirmOutcome, PendingConfirmation};
 
-use super::{context, context_mut, etag_header, modify};
-use crate::auth::{Caller, hash_secret, now, random_token};
+use super::{context, context_mut, etag_header, modify, remove_where};
+use crate::auth::{hash_secret, now, random_token};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiJson, Params};
+use crate::extract::{ApiJson, UserAccess};
 use crate::model::{AddressAdded, AddressDoc, AddressIn, ConfirmIn};
 use crate::state::AppState;
 
@@ -82,15 +83,13 @@ pub(crate) async fn send_confirmation(
         (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn add_address(
-    caller: Caller,
-    axum::extract::State(state): axum::extract::State<AppState>,
+    access: UserAccess,
+    State(state): State<AppState>,
     headers: HeaderMap,
-    p: Params,
     ApiJson(body): ApiJson<AddressIn>,
 ) -> ApiResult<impl IntoResponse> {
-    let user = p.user()?;
-    let kind = p.context()?;
-    caller.check(&user)?;
+    let user = &access.user;
+    let kind = access.context()?;
     crate::validate::check_address("address", kind, &body.address)?;
     if state.queue(kind).is_none() {
         return Err(ApiError::unavailable(format!(
@@ -99,7 +98,7 @@ pub async fn add_address(
         )));
     }
     let address = body.address;
-    let (added, prefs) = modify(&state, &headers, &user, |prefs| {
+    let (added, prefs) = modify(&state, &headers, user, |prefs| {
         let ctx = prefs.contexts.entry(kind).or_default();
         if let Some(a) = ctx.addresses.iter().find(|a| a.address == address) {
             if a.confirmed {
@@ -118,7 +117,7 @@ pub async fn add_address(
         Ok(a)
     })
     .await?;
-    let expires_at = send_confirmation(&state, &user, kind, &address).await?;
+    let expires_at = send_confirmation(&state, user, kind, &address).await?;
     Ok((
         StatusCode::ACCEPTED,
         etag_header(&prefs),
@@ -141,14 +140,12 @@ pub async fn add_address(
     responses((status = 200, body = Vec<AddressDoc>), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list_addresses(
-    caller: Caller,
-    axum::extract::State(state): axum::extract::State<AppState>,
-    p: Params,
+    access: UserAccess,
+    State(state): State<AppState>,
 ) -> ApiResult<Json<Vec<AddressDoc>>> {
-    let user = p.user()?;
-    let kind = p.context()?;
-    caller.check(&user)?;
-    let prefs = super::load(&state, &user).await?;
+    let user = &access.user;
+    let kind = access.context()?;
+    let prefs = super::load(&state, user).await?;
     let ctx = context(&prefs, kind)?;
     Ok(Json(
         ctx.addresses.iter().cloned().map(Into::into).collect(),
@@ -163,22 +160,20 @@ pub async fn list_addresses(
     responses((status = 204), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn delete_address(
-    caller: Caller,
-    axum::extract::State(state): axum::extract::State<AppState>,
+    access: UserAccess,
+    State(state): State<AppState>,
     headers: HeaderMap,
-    p: Params,
 ) -> ApiResult<StatusCode> {
-    let user = p.user()?;
-    let kind = p.context()?;
-    let address = p.raw("address")?;
-    caller.check(&user)?;
-    modify(&state, &headers, &user, |prefs| {
+    let user = &access.user;
+    let kind = access.context()?;
+    let address = access.params().raw("address")?;
+    modify(&state, &headers, user, |prefs| {
         let ctx = context_mut(prefs, kind)?;
-        let before = ctx.addresses.len();
-        ctx.addresses.retain(|a| a.address != address);
-        if ctx.addresses.len() == before {
-            return Err(ApiError::not_found("no such address").at("address"));
-        }
+        remove_where(
+            &mut ctx.addresses,
+            |a| a.address != address,
+            ApiError::not_found("no such address").at("address"),
+        )?;
         for f in &mut ctx.filters {
             if let Some(list) = &mut f.addresses {
                 list.retain(|a| a != &address);
@@ -192,7 +187,7 @@ pub async fn delete_address(
         Ok(())
     })
     .await?;
-    state.confirmations().remove(&user, kind, &address).await?;
+    state.confirmations().remove(user, kind, &address).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -228,19 +223,17 @@ async fn mark_confirmed(
         (status = 422, body = ErrorBody, description = "Wrong code")),
     security(("bearer" = [])))]
 pub async fn confirm_address(
-    caller: Caller,
-    axum::extract::State(state): axum::extract::State<AppState>,
-    p: Params,
+    access: UserAccess,
+    State(state): State<AppState>,
     ApiJson(body): ApiJson<ConfirmIn>,
 ) -> ApiResult<Json<AddressDoc>> {
-    let user = p.user()?;
-    let kind = p.context()?;
-    let address = p.raw("address")?;
-    caller.check(&user)?;
+    let user = &access.user;
+    let kind = access.context()?;
+    let address = access.params().raw("address")?;
     if body.code.is_empty() || body.code.len() > 100 {
         return Err(ApiError::invalid("code", "wrong code"));
     }
-    let prefs = super::load(&state, &user).await?;
+    let prefs = super::load(&state, user).await?;
     if !context(&prefs, kind)?
         .addresses
         .iter()
@@ -250,10 +243,10 @@ pub async fn confirm_address(
     }
     match state
         .confirmations()
-        .confirm(&user, kind, &address, &hash_secret(body.code.trim()))
+        .confirm(user, kind, &address, &hash_secret(body.code.trim()))
         .await?
     {
-        ConfirmOutcome::Confirmed => Ok(Json(mark_confirmed(&state, &user, kind, &address).await?)),
+        ConfirmOutcome::Confirmed => Ok(Json(mark_confirmed(&state, user, kind, &address).await?)),
         ConfirmOutcome::WrongCode => Err(ApiError::invalid("code", "wrong code")),
         ConfirmOutcome::NotPending => Err(ApiError::not_found(
             "no confirmation is pending for this address (expired, used or too many attempts): add it again for a new one",

@@ -81,6 +81,21 @@ pub(crate) fn context_mut(prefs: &mut Preferences, kind: ContextKind) -> ApiResu
         .ok_or_else(|| ApiError::not_found(format!("no {} context", kind.as_str())))
 }
 
+/// Removes the items `keep` refuses from `items`; `missing` when there were none.
+pub(crate) fn remove_where<T>(
+    items: &mut Vec<T>,
+    keep: impl FnMut(&T) -> bool,
+    missing: ApiError,
+) -> ApiResult<()> {
+    let before = items.len();
+    items.retain(keep);
+    if items.len() == before {
+        Err(missing)
+    } else {
+        Ok(())
+    }
+}
+
 /// A fresh filter id not used in `ctx`.
 pub(crate) fn fresh_filter_id(ctx: &Context, base: &str) -> String {
     if !ctx.filters.iter().any(|f| f.id == base) && crate::validate::valid_id(base) {

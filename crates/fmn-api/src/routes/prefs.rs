@@ -1,14 +1,15 @@
 //! Preferences, contexts, filters and rules.
 
 use axum::Json;
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use fmn_rules::{Address, Context, Preferences};
 
-use super::{context, context_mut, etag_header, fresh_filter_id, load, modify};
+use super::{context, context_mut, etag_header, fresh_filter_id, load, modify, remove_where};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiJson, Params};
+use crate::extract::{ApiJson, UserAccess};
 use crate::model::{
     ContextDoc, ContextIn, CopyIn, FilterDoc, FilterIn, FilterOrder, FilterPatch, PreferencesDoc,
     RuleDoc,
@@ -22,13 +23,11 @@ use crate::state::AppState;
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn get_preferences(
-    caller: Caller,
-    axum::extract::State(state): axum::extract::State<AppState>,
-    p: Params,
+    access: UserAccess,
+    State(state): State<AppState>,
 ) -> ApiResult<impl IntoResponse> {
-    let user = p.user()?;
-    caller.check(&user)?;
-    let prefs = load(&state, &user).await?;
+    let user = &access.user;
+    let prefs = load(&state, user).await?;
     Ok((etag_header(&prefs), Json(PreferencesDoc::from(prefs))))
 }
 
@@ -39,14 +38,12 @@ pub async fn get_preferences(
         (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn get_context(
-    caller: Caller,
-    axum::extract::State(state): axum::extract::State<AppState>,
-    p: Params,
+    access: UserAccess,
+    State(state): State<AppState>,
 ) -> ApiResult<impl IntoResponse> {
-    let user = p.user()?;
-    let kind = p.context()?;
-    caller.check(&user)?;
-    let prefs = load(&state, &user).await?;
+    let user = &access.user;
+    let kind = access.context()?;
+    let prefs = load(&state, user).await?;
     let doc = ContextDoc::from(context(&prefs, kind)?.clone());
     Ok((etag_header(&prefs), Json(doc)))
 }
@@ -61,16 +58,14 @@ pub async fn get_context(
         (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn put_context(
-    caller: Caller,
-    axum::extract::State(state): axum::extract::State<AppState>,
+    access: UserAccess,
+    State(state): State<AppState>,
     headers: HeaderMap,
-    p: Params,
     ApiJson(body): ApiJson<ContextIn>,
 ) -> ApiResult<impl IntoResponse> {
-    let user = p.user()?;
-    let kind = p.context()?;
-    caller.check(&user)?;
-    let ((), prefs) = modify(&state, &headers, &user, |prefs| {
+    let user = &access.user;
+    let kind = access.context()?;
+    let ((), prefs) = modify(&state, &headers, user, |prefs| {
         let ctx = prefs.contexts.entry(kind).or_default();
         ctx.enabled = body.enabled;
         ctx.settings = body.settings.into();
@@ -87,15 +82,13 @@ pub async fn put_context(
     responses((status = 204), (status = 404, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn delete_context(
-    caller: Caller,
-    axum::extract::State(state): axum::extract::State<AppState>,
+    access: UserAccess,
+    State(state): State<AppState>,
     headers: HeaderMap,
-    p: Params,
 ) -> ApiResult<StatusCode> {
-    let user = p.user()?;
-    let kind = p.context()?;
-    caller.check(&user)?;
-    modify(&state, &headers, &user, |prefs| {
+    let user = &access.user;
+    let kind = access.context()?;
+    modify(&state, &headers, user, |prefs| {
         prefs
             .contexts
             .remove(&kind)
@@ -115,20 +108,18 @@ pub async fn delete_context(
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn copy_context(
-    caller: Caller,
-    axum::extract::State(state): axum::extract::State<AppState>,
+    access: UserAccess,
+    State(state): State<AppState>,
     headers: HeaderMap,
-    p: Params,
     ApiJson(body): ApiJson<CopyIn>,
 ) -> ApiResult<impl IntoResponse> {
-    let user = p.user()?;
-    let from = p.context()?;
+    let user = &access.user;
+    let from = access.context()?;
     let to = body.to.into();
-    caller.check(&user)?;
     if from == to {
         return Err(ApiError::invalid("to", "copying a context onto itself"));
     }
-    let ((), prefs) = modify(&state, &headers, &user, |prefs| {
+    let ((), prefs) = modify(&state, &headers, user, |prefs| {
         let filters = context(prefs, from)?.filters.clone();
         let target = prefs.contexts.entry(to).or_default();
         for mut f in filters {
@@ -152,20 +143,18 @@ pub async fn copy_context(
         (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn apply_template(
-    caller: Caller,
-    axum::extract::State(state): axum::extract::State<AppState>,
+    access: UserAccess,
+    State(state): State<AppState>,
     headers: HeaderMap,
-    p: Params,
 ) -> ApiResult<impl IntoResponse> {
-    let user = p.user()?;
-    let kind = p.context()?;
-    let name = p.raw("template")?;
-    caller.check(&user)?;
+    let user = &access.user;
+    let kind = access.context()?;
+    let name = access.params().raw("template")?;
     let template = crate::templates::templates()
         .into_iter()
         .find(|t| t.name == name)
         .ok_or_else(|| ApiError::not_found(format!("no template {name:?}")).at("template"))?;
-    let ((), prefs) = modify(&state, &headers, &user, |prefs| {
+    let ((), prefs) = modify(&state, &headers, user, |prefs| {
         let ctx = prefs.contexts.entry(kind).or_default();
         for mut f in template.filters {
             f.id = fresh_filter_id(ctx, &f.id);
@@ -184,14 +173,12 @@ pub async fn apply_template(
     responses((status = 200, body = Vec<FilterDoc>), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list_filters(
-    caller: Caller,
-    axum::extract::State(state): axum::extract::State<AppState>,
-    p: Params,
+    access: UserAccess,
+    State(state): State<AppState>,
 ) -> ApiResult<Json<Vec<FilterDoc>>> {
-    let user = p.user()?;
-    let kind = p.context()?;
-    caller.check(&user)?;
-    let prefs = load(&state, &user).await?;
+    let user = &access.user;
+    let kind = access.context()?;
+    let prefs = load(&state, user).await?;
     let ctx = context(&prefs, kind)?;
     Ok(Json(ctx.filters.iter().cloned().map(Into::into).collect()))
 }
@@ -204,21 +191,19 @@ pub async fn list_filters(
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn create_filter(
-    caller: Caller,
-    axum::extract::State(state): axum::extract::State<AppState>,
+    access: UserAccess,
+    State(state): State<AppState>,
     headers: HeaderMap,
-    p: Params,
     ApiJson(body): ApiJson<FilterIn>,
 ) -> ApiResult<impl IntoResponse> {
-    let user = p.user()?;
-    let kind = p.context()?;
-    caller.check(&user)?;
+    let user = &access.user;
+    let kind = access.context()?;
     if let Some(id) = &body.id {
         if !crate::validate::valid_id(id) {
             return Err(ApiError::invalid("id", "1-64 of A-Z a-z 0-9 . _ -"));
         }
     }
-    let (filter, prefs) = modify(&state, &headers, &user, |prefs| {
+    let (filter, prefs) = modify(&state, &headers, user, |prefs| {
         let ctx = prefs.contexts.entry(kind).or_default();
         if let Some(id) = &body.id {
             if ctx.filters.iter().any(|f| &f.id == id) {
@@ -246,19 +231,16 @@ fn find_filter<'a>(ctx: &'a mut Context, id: &str) -> ApiResult<&'a mut fmn_rule
 }
 
 /// Changes the filter the path names (`{user}`, `{context}`, `{filter}`) as [`modify`]
-/// changes preferences, for a caller allowed to; returns the filter afterwards.
+/// changes preferences; returns the filter afterwards.
 async fn modify_filter(
     state: &AppState,
     headers: &HeaderMap,
-    caller: &Caller,
-    p: &Params,
+    access: &UserAccess,
     change: impl FnOnce(&mut fmn_rules::Filter) -> ApiResult<()>,
 ) -> ApiResult<(fmn_rules::Filter, Preferences)> {
-    let user = p.user()?;
-    let kind = p.context()?;
-    let id = p.id("filter")?;
-    caller.check(&user)?;
-    modify(state, headers, &user, |prefs| {
+    let kind = access.context()?;
+    let id = access.params().id("filter")?;
+    modify(state, headers, &access.user, |prefs| {
         let f = find_filter(context_mut(prefs, kind)?, &id)?;
         change(f)?;
         Ok(f.clone())
@@ -274,15 +256,13 @@ async fn modify_filter(
     responses((status = 200, body = FilterDoc), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn get_filter(
-    caller: Caller,
-    axum::extract::State(state): axum::extract::State<AppState>,
-    p: Params,
+    access: UserAccess,
+    State(state): State<AppState>,
 ) -> ApiResult<impl IntoResponse> {
-    let user = p.user()?;
-    let kind = p.context()?;
-    let id = p.id("filter")?;
-    caller.check(&user)?;
-    let mut prefs = load(&state, &user).await?;
+    let user = &access.user;
+    let kind = access.context()?;
+    let id = access.params().id("filter")?;
+    let mut prefs = load(&state, user).await?;
     let tag = etag_header(&prefs);
     let filter = find_filter(context_mut(&mut prefs, kind)?, &id)?.clone();
     Ok((tag, Json(FilterDoc::from(filter))))
@@ -298,13 +278,12 @@ pub async fn get_filter(
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn patch_filter(
-    caller: Caller,
-    axum::extract::State(state): axum::extract::State<AppState>,
+    access: UserAccess,
+    State(state): State<AppState>,
     headers: HeaderMap,
-    p: Params,
     ApiJson(body): ApiJson<FilterPatch>,
 ) -> ApiResult<impl IntoResponse> {
-    let (filter, prefs) = modify_filter(&state, &headers, &caller, &p, |f| {
+    let (filter, prefs) = modify_filter(&state, &headers, &access, |f| {
         if let Some(name) = body.name {
             f.name = name;
         }
@@ -334,23 +313,19 @@ pub async fn patch_filter(
     responses((status = 204), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn delete_filter(
-    caller: Caller,
-    axum::extract::State(state): axum::extract::State<AppState>,
+    access: UserAccess,
+    State(state): State<AppState>,
     headers: HeaderMap,
-    p: Params,
 ) -> ApiResult<StatusCode> {
-    let user = p.user()?;
-    let kind = p.context()?;
-    let id = p.id("filter")?;
-    caller.check(&user)?;
-    modify(&state, &headers, &user, |prefs| {
-        let ctx = context_mut(prefs, kind)?;
-        let before = ctx.filters.len();
-        ctx.filters.retain(|f| f.id != id);
-        if ctx.filters.len() == before {
-            return Err(ApiError::not_found(format!("no filter {id}")).at("filter"));
-        }
-        Ok(())
+    let user = &access.user;
+    let kind = access.context()?;
+    let id = access.params().id("filter")?;
+    modify(&state, &headers, user, |prefs| {
+        remove_where(
+            &mut context_mut(prefs, kind)?.filters,
+            |f| f.id != id,
+            ApiError::not_found(format!("no filter {id}")).at("filter"),
+        )
     })
     .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -365,16 +340,14 @@ pub async fn delete_filter(
         (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn order_filters(
-    caller: Caller,
-    axum::extract::State(state): axum::extract::State<AppState>,
+    access: UserAccess,
+    State(state): State<AppState>,
     headers: HeaderMap,
-    p: Params,
     ApiJson(body): ApiJson<FilterOrder>,
 ) -> ApiResult<impl IntoResponse> {
-    let user = p.user()?;
-    let kind = p.context()?;
-    caller.check(&user)?;
-    let (filters, prefs) = modify(&state, &headers, &user, |prefs| {
+    let user = &access.user;
+    let kind = access.context()?;
+    let (filters, prefs) = modify(&state, &headers, user, |prefs| {
         let ctx = context_mut(prefs, kind)?;
         let mut sorted_new = body.ids.clone();
         sorted_new.sort();
@@ -409,13 +382,12 @@ pub async fn order_filters(
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn add_rule(
-    caller: Caller,
-    axum::extract::State(state): axum::extract::State<AppState>,
+    access: UserAccess,
+    State(state): State<AppState>,
     headers: HeaderMap,
-    p: Params,
     ApiJson(rule): ApiJson<RuleDoc>,
 ) -> ApiResult<impl IntoResponse> {
-    let (filter, prefs) = modify_filter(&state, &headers, &caller, &p, |f| {
+    let (filter, prefs) = modify_filter(&state, &headers, &access, |f| {
         f.rules.push(rule.0);
         Ok(())
     })
@@ -437,14 +409,13 @@ pub async fn add_rule(
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn put_rule(
-    caller: Caller,
-    axum::extract::State(state): axum::extract::State<AppState>,
+    access: UserAccess,
+    State(state): State<AppState>,
     headers: HeaderMap,
-    p: Params,
     ApiJson(rule): ApiJson<RuleDoc>,
 ) -> ApiResult<impl IntoResponse> {
-    let index = p.index("index")?;
-    let (filter, prefs) = modify_filter(&state, &headers, &caller, &p, |f| {
+    let index = access.params().index("index")?;
+    let (filter, prefs) = modify_filter(&state, &headers, &access, |f| {
         let slot = f
             .rules
             .get_mut(index)
@@ -464,13 +435,12 @@ pub async fn put_rule(
     responses((status = 200, body = FilterDoc), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn delete_rule(
-    caller: Caller,
-    axum::extract::State(state): axum::extract::State<AppState>,
+    access: UserAccess,
+    State(state): State<AppState>,
     headers: HeaderMap,
-    p: Params,
 ) -> ApiResult<impl IntoResponse> {
-    let index = p.index("index")?;
-    let (filter, prefs) = modify_filter(&state, &headers, &caller, &p, |f| {
+    let index = access.params().index("index")?;
+    let (filter, prefs) = modify_filter(&state, &headers, &access, |f| {
         if index >= f.rules.len() {
             return Err(ApiError::not_found(format!("no rule {index}")).at("index"));
         }
@@ -491,19 +461,17 @@ pub async fn delete_rule(
         (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn import_fmn3(
-    caller: Caller,
-    axum::extract::State(state): axum::extract::State<AppState>,
+    access: UserAccess,
+    State(state): State<AppState>,
     headers: HeaderMap,
-    p: Params,
     body: axum::body::Bytes,
 ) -> ApiResult<impl IntoResponse> {
-    let user = p.user()?;
-    caller.check(&user)?;
+    let user = &access.user;
     let text =
         std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("the body is not UTF-8"))?;
     let rules = fmn_rules::fmn3::parse(text)
         .map_err(|e| ApiError::bad_request(format!("not FMN 3 rules: {e}")))?;
-    if let Some((i, r)) = rules.iter().enumerate().find(|(_, r)| r.user.name != user) {
+    if let Some((i, r)) = rules.iter().enumerate().find(|(_, r)| r.user.name != *user) {
         return Err(ApiError::invalid(
             format!("[{i}].user.name"),
             format!("rule of {}, not {user}", r.user.name),
@@ -511,7 +479,7 @@ pub async fn import_fmn3(
     }
     let imported =
         fmn_rules::fmn3::import(&rules).map_err(|e| ApiError::invalid("", e.to_string()))?;
-    let ((), prefs) = modify(&state, &headers, &user, |prefs| {
+    let ((), prefs) = modify(&state, &headers, user, |prefs| {
         for new in imported {
             for (kind, ctx) in new.contexts {
                 let target = prefs.contexts.entry(kind).or_default();
@@ -540,7 +508,7 @@ pub async fn import_fmn3(
     security(("bearer" = [])))]
 pub async fn list_users(
     caller: Caller,
-    axum::extract::State(state): axum::extract::State<AppState>,
+    State(state): State<AppState>,
 ) -> ApiResult<Json<crate::model::UserList>> {
     if !caller.admin {
         return Err(ApiError::forbidden("only admins may list users"));

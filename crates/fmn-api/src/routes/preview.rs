@@ -1,12 +1,12 @@
 //! Preview: which recent bus messages a filter, or a saved context, would have matched.
 
 use axum::Json;
+use axum::extract::State;
 use fmn_rules::{Address, Context, ContextKind, Matcher, Preferences};
 
 use super::{context, load};
-use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiJson, Params};
+use crate::extract::{ApiJson, UserAccess};
 use crate::model::{PreviewIn, PreviewMatch, PreviewOut};
 use crate::state::AppState;
 
@@ -20,13 +20,11 @@ use crate::state::AppState;
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn preview(
-    caller: Caller,
-    axum::extract::State(state): axum::extract::State<AppState>,
-    p: Params,
+    access: UserAccess,
+    State(state): State<AppState>,
     ApiJson(body): ApiJson<PreviewIn>,
 ) -> ApiResult<Json<PreviewOut>> {
-    let user = p.user()?;
-    caller.check(&user)?;
+    let user = &access.user;
     let limits = &state.config().limits;
     let mut ctx = match (body.filter, body.context) {
         (Some(filter), None) => {
@@ -39,7 +37,7 @@ pub async fn preview(
         }
         (None, Some(name)) => {
             let kind: ContextKind = name.into();
-            let saved = load(&state, &user).await?;
+            let saved = load(&state, user).await?;
             context(&saved, kind)?.clone()
         }
         _ => {

@@ -2,6 +2,7 @@
 //! the authority: feeds, one-click unsubscribe, email confirmation links. A `GET` never
 //! changes anything (mail scanners prefetch links): it shows a page whose button `POST`s.
 
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
@@ -12,18 +13,7 @@ use crate::state::AppState;
 
 /// Escapes text for HTML.
 fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    html_escape::encode_quoted_attribute(s).into_owned()
 }
 
 fn page(title: &str, body: &str) -> Html<String> {
@@ -74,10 +64,7 @@ async fn feed(state: &AppState, token: &str, atom: bool) -> ApiResult<Response> 
     params(("token" = String, Path)),
     responses((status = 200, content_type = "application/rss+xml", body = String),
         (status = 404, body = ErrorBody)))]
-pub async fn rss(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    p: Params,
-) -> ApiResult<Response> {
+pub async fn rss(State(state): State<AppState>, p: Params) -> ApiResult<Response> {
     feed(&state, &p.raw("token")?, false).await
 }
 
@@ -86,10 +73,7 @@ pub async fn rss(
     params(("token" = String, Path)),
     responses((status = 200, content_type = "application/atom+xml", body = String),
         (status = 404, body = ErrorBody)))]
-pub async fn atom(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    p: Params,
-) -> ApiResult<Response> {
+pub async fn atom(State(state): State<AppState>, p: Params) -> ApiResult<Response> {
     feed(&state, &p.raw("token")?, true).await
 }
 
@@ -105,10 +89,7 @@ fn verify_unsubscribe(state: &AppState, token: &str) -> ApiResult<fmn_links::Uns
     params(("token" = String, Path)),
     responses((status = 200, content_type = "text/html", body = String),
         (status = 404, body = ErrorBody)))]
-pub async fn unsubscribe_page(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    p: Params,
-) -> ApiResult<Html<String>> {
+pub async fn unsubscribe_page(State(state): State<AppState>, p: Params) -> ApiResult<Html<String>> {
     let token = p.raw("token")?;
     let link = verify_unsubscribe(&state, &token)?;
     Ok(page(
@@ -142,10 +123,7 @@ pub struct OneClickForm {
         description = "List-Unsubscribe=One-Click"),
     responses((status = 200, content_type = "text/html", body = String),
         (status = 404, body = ErrorBody)))]
-pub async fn unsubscribe(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    p: Params,
-) -> ApiResult<Html<String>> {
+pub async fn unsubscribe(State(state): State<AppState>, p: Params) -> ApiResult<Html<String>> {
     let token = p.raw("token")?;
     let link = verify_unsubscribe(&state, &token)?;
     let headers = axum::http::HeaderMap::new();
@@ -173,10 +151,7 @@ pub async fn unsubscribe(
     params(("token" = String, Path)),
     responses((status = 200, content_type = "text/html", body = String),
         (status = 404, body = ErrorBody)))]
-pub async fn confirm_page(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    p: Params,
-) -> ApiResult<Html<String>> {
+pub async fn confirm_page(State(state): State<AppState>, p: Params) -> ApiResult<Html<String>> {
     let token = p.raw("token")?;
     let pending = state
         .confirmations()
@@ -200,7 +175,7 @@ pub async fn confirm_page(
     responses((status = 200, content_type = "text/html", body = String),
         (status = 404, body = ErrorBody)))]
 pub async fn confirm(
-    axum::extract::State(state): axum::extract::State<AppState>,
+    State(state): State<AppState>,
     p: Params,
 ) -> ApiResult<(StatusCode, Html<String>)> {
     let token = p.raw("token")?;

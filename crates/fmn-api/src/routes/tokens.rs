@@ -1,11 +1,12 @@
 //! Personal API tokens and feed tokens.
 
 use axum::Json;
+use axum::extract::State;
 use axum::http::StatusCode;
 
-use crate::auth::{Caller, hash_secret, mint, random_token};
+use crate::auth::{hash_secret, mint, random_token};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiJson, Params};
+use crate::extract::{ApiJson, UserAccess};
 use crate::model::{FeedUrls, TokenCreated, TokenDoc, TokenIn};
 use crate::state::AppState;
 
@@ -18,13 +19,11 @@ const DEFAULT_TTL: i64 = 90 * 24 * 3600;
     responses((status = 200, body = Vec<TokenDoc>), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list_tokens(
-    caller: Caller,
-    axum::extract::State(state): axum::extract::State<AppState>,
-    p: Params,
+    access: UserAccess,
+    State(state): State<AppState>,
 ) -> ApiResult<Json<Vec<TokenDoc>>> {
-    let user = p.user()?;
-    caller.check(&user)?;
-    let list = state.tokens().list(&user).await?;
+    let user = &access.user;
+    let list = state.tokens().list(user).await?;
     Ok(Json(list.into_iter().map(Into::into).collect()))
 }
 
@@ -37,13 +36,11 @@ pub async fn list_tokens(
         (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn create_token(
-    caller: Caller,
-    axum::extract::State(state): axum::extract::State<AppState>,
-    p: Params,
+    access: UserAccess,
+    State(state): State<AppState>,
     ApiJson(body): ApiJson<TokenIn>,
 ) -> ApiResult<(StatusCode, Json<TokenCreated>)> {
-    let user = p.user()?;
-    caller.check(&user)?;
+    let user = &access.user;
     if let Some(name) = &body.name {
         crate::validate::check_name("name", name, state.config().limits.max_name_chars)?;
     }
@@ -55,13 +52,13 @@ pub async fn create_token(
         ));
     }
     let max = state.config().limits.max_tokens_per_user;
-    if state.tokens().list(&user).await?.len() >= max {
+    if state.tokens().list(user).await?.len() >= max {
         return Err(ApiError::limit(
             "",
             format!("at most {max} live tokens per user: revoke one first"),
         ));
     }
-    let (secret, record) = mint(&user, false, body.name, Some(ttl));
+    let (secret, record) = mint(user, false, body.name, Some(ttl));
     state.tokens().insert(&record).await?;
     Ok((
         StatusCode::CREATED,
@@ -78,14 +75,12 @@ pub async fn create_token(
     responses((status = 204), (status = 404, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn revoke_token(
-    caller: Caller,
-    axum::extract::State(state): axum::extract::State<AppState>,
-    p: Params,
+    access: UserAccess,
+    State(state): State<AppState>,
 ) -> ApiResult<StatusCode> {
-    let user = p.user()?;
-    let id = p.id("id")?;
-    caller.check(&user)?;
-    if state.tokens().revoke(&user, &id).await? {
+    let user = &access.user;
+    let id = access.params().id("id")?;
+    if state.tokens().revoke(user, &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("no such token").at("id"))
@@ -98,16 +93,14 @@ pub async fn revoke_token(
     responses((status = 201, body = FeedUrls), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn rotate_feed_token(
-    caller: Caller,
-    axum::extract::State(state): axum::extract::State<AppState>,
-    p: Params,
+    access: UserAccess,
+    State(state): State<AppState>,
 ) -> ApiResult<(StatusCode, Json<FeedUrls>)> {
-    let user = p.user()?;
-    caller.check(&user)?;
+    let user = &access.user;
     let token = random_token(32);
     state
         .tokens()
-        .set_feed_token(&user, &hash_secret(&token))
+        .set_feed_token(user, &hash_secret(&token))
         .await?;
     let base = &state.config().base_url;
     Ok((

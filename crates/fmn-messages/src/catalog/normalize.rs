@@ -1,0 +1,289 @@
+//! Normalising a raw message: finding its catalog entry and building the [`Message`].
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value};
+
+use super::entry::{Entry, Text, VarBody};
+use super::envelope::{detect, one_line, parse_rfc3339, short_topic};
+use super::{Catalog, is_fm};
+use crate::expr::{Bound, Ctx, Expr};
+use crate::message::{Artifacts, Generation, Message, MessageError, Severity};
+
+impl Catalog {
+    /// The application names the catalog knows (fedmsg topic segments and fedora-messaging
+    /// schema application names), sorted and deduplicated.
+    pub fn applications(&self) -> &[String] {
+        &self.applications
+    }
+
+    /// Normalises raw JSON bytes of a bus message.
+    pub fn normalize_bytes(&self, raw: &[u8]) -> Result<Message, MessageError> {
+        let value: Value =
+            serde_json::from_slice(raw).map_err(|e| MessageError::Json(e.to_string()))?;
+        self.normalize_value(value)
+    }
+
+    /// Normalises one raw bus message of either generation.
+    pub fn normalize(&self, raw: &Value) -> Result<Message, MessageError> {
+        let obj = raw
+            .as_object()
+            .ok_or_else(|| MessageError::Shape("expected a JSON object".into()))?;
+        let (generation, body_key) = detect(obj)?;
+        let body = obj.get(body_key).cloned().unwrap_or(Value::Null);
+        self.build(obj, generation, body)
+    }
+
+    /// Like [`Catalog::normalize`], taking the message by value (no copy of the body).
+    pub fn normalize_value(&self, raw: Value) -> Result<Message, MessageError> {
+        let Value::Object(mut obj) = raw else {
+            return Err(MessageError::Shape("expected a JSON object".into()));
+        };
+        let (generation, body_key) = detect(&obj)?;
+        let body = obj.remove(body_key).unwrap_or(Value::Null);
+        self.build(&obj, generation, body)
+    }
+
+    fn find(
+        &self,
+        generation: Generation,
+        schema: Option<&str>,
+        ctx: &Ctx<'_, '_>,
+    ) -> Option<&Entry> {
+        let holds = |i: &usize| {
+            let e = &self.entries[*i];
+            e.when.as_ref().is_none_or(|c| c.holds(ctx))
+        };
+        let fm = is_fm(generation);
+        if let Some(schema) = schema {
+            if let Some(i) = self
+                .by_schema
+                .get(schema)
+                .and_then(|v| v.iter().find(|i| holds(i)))
+            {
+                return Some(&self.entries[*i]);
+            }
+        }
+        let app = ctx.short.split('.').next().unwrap_or_default();
+        // A fedora-messaging message whose schema the catalog lacks is looked up by topic, first
+        // among fedora-messaging entries, then among fedmsg ones (bridged messages keep the
+        // fedmsg body); the fallback entries of its own generation come last.
+        let passes: &[(bool, bool)] = if fm {
+            &[(true, false), (false, false), (true, true)]
+        } else {
+            &[(false, false), (false, true)]
+        };
+        for &(g, fallback) in passes {
+            let specific = self.by_app.get(&(g, app.to_owned())).into_iter().flatten();
+            let found = specific
+                .chain(self.wildcard[usize::from(g)].iter())
+                .find(|&&i| {
+                    let e = &self.entries[i];
+                    e.fallback == fallback && e.topic.matches(ctx.short) && holds(&i)
+                });
+            if let Some(&i) = found {
+                return Some(&self.entries[i]);
+            }
+        }
+        None
+    }
+
+    fn build(
+        &self,
+        obj: &Map<String, Value>,
+        generation: Generation,
+        body: Value,
+    ) -> Result<Message, MessageError> {
+        let topic = obj
+            .get("topic")
+            .and_then(Value::as_str)
+            .ok_or_else(|| MessageError::Shape("missing string field \"topic\"".into()))?;
+        let short = short_topic(topic);
+        let (id, headers) = match generation {
+            Generation::Fedmsg => {
+                let id = match obj.get("msg_id").and_then(Value::as_str) {
+                    Some(id) if !id.is_empty() => id.to_owned(),
+                    // The earliest fedmsg messages carried no id: derive a stable one.
+                    _ => format!(
+                        "{topic}:{}:{}",
+                        obj.get("timestamp").unwrap_or(&Value::Null),
+                        obj.get("i").unwrap_or(&Value::Null)
+                    ),
+                };
+                (id, None)
+            }
+            Generation::FedoraMessaging => {
+                let id = obj
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+                    .ok_or_else(|| MessageError::Shape("missing message id".into()))?;
+                (id.to_owned(), obj.get("headers").and_then(Value::as_object))
+            }
+        };
+        let timestamp = obj.get("timestamp").and_then(Value::as_f64).or_else(|| {
+            headers
+                .and_then(|h| h.get("sent-at"))
+                .and_then(Value::as_str)
+                .and_then(parse_rfc3339)
+        });
+        let schema = headers
+            .and_then(|h| h.get("fedora_messaging_schema"))
+            .and_then(Value::as_str);
+
+        let ctx = Ctx {
+            body: &body,
+            topic,
+            short,
+            agent: None,
+            key: None,
+            vars: &[],
+        };
+        let entry = self.find(generation, schema, &ctx);
+        let mut bound: Vec<Bound<'_>> = Vec::new();
+        if let Some(e) = entry {
+            for v in e.vars.iter() {
+                let c = Ctx {
+                    vars: &bound,
+                    ..ctx
+                };
+                let b = match &v.body {
+                    VarBody::Expr(x) => Bound {
+                        name: &v.name,
+                        values: x.eval(&c),
+                    },
+                    VarBody::Text(t) => Bound::text(&v.name, t.render(&c)),
+                };
+                bound.push(b);
+            }
+        }
+        let ctx = Ctx {
+            vars: &bound,
+            ..ctx
+        };
+        let mut ctx = ctx;
+
+        if let Some(e) = entry {
+            if is_fm(e.generation) && is_fm(generation) {
+                for r in &e.require {
+                    if let Some(reason) = r.check(&body) {
+                        return Err(MessageError::Invalid {
+                            schema: schema.unwrap_or(short).to_owned(),
+                            reason,
+                        });
+                    }
+                }
+            }
+        }
+
+        let mut usernames = BTreeSet::new();
+        let mut artifacts = Artifacts::default();
+        let mut groups = BTreeSet::new();
+        let from_headers = headers.is_some_and(|h| h.contains_key("fedora_messaging_schema"));
+        if let Some(h) = headers.filter(|_| from_headers) {
+            for key in h.keys() {
+                let Some(rest) = key.strip_prefix("fedora_messaging_") else {
+                    continue;
+                };
+                let (set, name) = if let Some(n) = rest.strip_prefix("user_") {
+                    (&mut usernames, n)
+                } else if let Some(n) = rest.strip_prefix("rpm_") {
+                    (&mut artifacts.rpms, n)
+                } else if let Some(n) = rest.strip_prefix("container_") {
+                    (&mut artifacts.containers, n)
+                } else if let Some(n) = rest.strip_prefix("module_") {
+                    (&mut artifacts.modules, n)
+                } else if let Some(n) = rest.strip_prefix("flatpak_") {
+                    (&mut artifacts.flatpaks, n)
+                } else if let Some(n) = rest.strip_prefix("group_") {
+                    (&mut groups, n)
+                } else {
+                    continue;
+                };
+                set.insert(name.to_owned());
+            }
+        }
+
+        let mut agent = None;
+        let mut app = None;
+        let mut summary = None;
+        let mut title = None;
+        let mut link = None;
+        let mut long_form = None;
+        if let Some(e) = entry {
+            if e.agent_when.as_ref().is_none_or(|c| c.holds(&ctx)) {
+                agent = e.agent.as_ref().and_then(|x| x.first(&ctx));
+            }
+            if !from_headers {
+                let ctx = Ctx {
+                    agent: agent.as_deref(),
+                    ..ctx
+                };
+                let mut buf = Vec::new();
+                collect(&e.usernames, &ctx, &mut buf, &mut usernames);
+                for (set, exprs) in [
+                    &mut artifacts.rpms,
+                    &mut artifacts.containers,
+                    &mut artifacts.modules,
+                    &mut artifacts.flatpaks,
+                ]
+                .into_iter()
+                .zip(&e.artifacts)
+                {
+                    collect(exprs, &ctx, &mut buf, set);
+                }
+                collect(&e.groups, &ctx, &mut buf, &mut groups);
+            }
+            // fedmsg.meta's rule: without an agent of its own, a message's agent is its user
+            // when it concerns exactly one.
+            if e.agent.is_none() && generation == Generation::Fedmsg && usernames.len() == 1 {
+                agent = usernames.iter().next().cloned();
+            }
+            ctx.agent = agent.as_deref();
+            // An entry of the other generation (a bridged message) does not name the app.
+            if e.generation == generation {
+                app.clone_from(&e.app);
+            }
+            let render = |t: &Option<Text>| t.as_ref().and_then(|t| t.render(&ctx));
+            summary = render(&e.summary);
+            title = render(&e.title);
+            link = render(&e.link);
+            long_form = render(&e.long_form);
+        }
+        let app = app.unwrap_or_else(|| short.split('.').next().unwrap_or(short).to_owned());
+        let summary = summary.unwrap_or_else(|| match &agent {
+            Some(agent) => format!("{agent} triggered {short} ({app})"),
+            None => format!("{app}: {short}"),
+        });
+        let severity = headers
+            .and_then(|h| h.get("fedora_messaging_severity"))
+            .and_then(Value::as_i64)
+            .and_then(Severity::from_level)
+            .unwrap_or(Severity::Info);
+
+        Ok(Message {
+            id,
+            topic: topic.to_owned(),
+            app,
+            generation,
+            timestamp,
+            usernames,
+            agent,
+            artifacts,
+            groups,
+            severity,
+            title: title.unwrap_or_else(|| short.to_owned()),
+            summary: one_line(summary),
+            link: link.filter(|l| !l.is_empty()),
+            long_form,
+            body,
+        })
+    }
+}
+
+fn collect(exprs: &[Expr], ctx: &Ctx<'_, '_>, buf: &mut Vec<String>, set: &mut BTreeSet<String>) {
+    for x in exprs {
+        x.strings(ctx, buf);
+        set.extend(buf.drain(..));
+    }
+}
