@@ -338,11 +338,13 @@ async fn email_webhook_and_feed_each_deliver_once() {
             .any(|e| e.to.iter().any(|t| t.contains("dig@"))),
         "digest notifications must be held"
     );
-    let (_, digest) = fmn_local::delivery::scheduled(&h.aws, &h.stack)
-        .await
-        .unwrap()
-        .pop()
-        .expect("the stack has a digest function");
+    let digest = fmn_local::functions::scheduled_handler(
+        &fmn_local::functions::AwsConfigs::same(&h.aws),
+        &h.stack,
+        "DigestFunctionName",
+    )
+    .await
+    .expect("the stack has a digest function");
     let outcome = digest().await.unwrap();
     assert!(
         outcome.starts_with("1 digests (6 notifications)"),
@@ -445,7 +447,6 @@ async fn throttling_ses(
 /// and the email is sent exactly once; a later redelivery sends nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ses_throttling_is_retried_and_the_email_sent_once() {
-    use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
     let h = Harness::deploy(&[])
         .await
         .expect("emulator and stack (run localstack/bootstrap.sh)");
@@ -462,13 +463,10 @@ async fn ses_throttling_is_retried_and_the_email_sent_once() {
         flood: fmn_digest::FloodLimit::default(),
     };
     let sender = fmn_email_sender_fn::deployed(&h.aws, &ses, &config);
-    let mut record = SqsMessage::default();
-    record.message_id = Some("r0".into());
-    record.body = Some(include_str!("../crates/fmn-queue/tests/fixtures/email-job.json").into());
     let event = || {
-        let mut e = SqsEvent::default();
-        e.records = vec![record.clone()];
-        e
+        fmn_queue::test_util::sqs_event(&[include_str!(
+            "../crates/fmn-queue/tests/fixtures/email-job.json"
+        )])
     };
 
     let first = sender.handle(event()).await;
@@ -504,8 +502,6 @@ async fn ses_throttling_is_retried_and_the_email_sent_once() {
 /// a flood limit of 3 per 10-second window.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_becomes_one_summary() {
-    use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-    use fmn_email_sender_fn::EmailSender;
     let h = Harness::deploy(&[])
         .await
         .expect("emulator and stack (run localstack/bootstrap.sh)");
@@ -514,12 +510,13 @@ async fn a_flood_becomes_one_summary() {
         max: 3,
         window_secs: 10,
     };
-    let sender = EmailSender::new(
+    let sender = fmn_email_sender_fn::sender(
         fmn_store::DeliveryTable::new(
             dynamo.clone(),
             h.stack.output("DeliveriesTableName").unwrap(),
         ),
         fmn_email::SesMailer::new(aws_sdk_sesv2::Client::new(&h.aws), fmn_local::demo::SENDER),
+        None,
     )
     .with_gate(fmn_digest::Gate::new(
         fmn_digest::HeldStore::new(dynamo, h.stack.output("HeldTableName").unwrap()),
@@ -538,19 +535,17 @@ async fn a_flood_becomes_one_summary() {
         "../crates/fmn-queue/tests/fixtures/email-job.json"
     ))
     .unwrap();
-    let mut event = SqsEvent::default();
-    event.records = (0..10)
+    let bodies: Vec<String> = (0..10)
         .map(|i| {
             let mut job = template.clone();
             job["message"]["id"] = format!("rebuild-{i}").into();
             job["message"]["summary"] = format!("mass rebuild: package {i} built").into();
-            let mut m = SqsMessage::default();
-            m.message_id = Some(format!("r{i}"));
-            m.body = Some(job.to_string());
-            m
+            job.to_string()
         })
         .collect();
-    let response = sender.handle(event).await;
+    let response = sender
+        .handle(fmn_queue::test_util::sqs_event(&bodies))
+        .await;
     assert!(
         response.batch_item_failures.is_empty(),
         "{:?}",
@@ -559,11 +554,13 @@ async fn a_flood_becomes_one_summary() {
     let sent = h.emails().await.unwrap();
     assert_eq!(sent.len(), 3, "the flood limit lets 3 through: {sent:?}");
 
-    let (_, digest) = fmn_local::delivery::scheduled(&h.aws, &h.stack)
-        .await
-        .unwrap()
-        .pop()
-        .expect("the stack has a digest function");
+    let digest = fmn_local::functions::scheduled_handler(
+        &fmn_local::functions::AwsConfigs::same(&h.aws),
+        &h.stack,
+        "DigestFunctionName",
+    )
+    .await
+    .expect("the stack has a digest function");
     // Nothing is due while the window lasts.
     let early = digest().await.unwrap();
     assert!(early.starts_with("0 digests"), "{early}");

@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::SqsEvent;
 use fmn_e2e::{Harness, publish};
 use fmn_irc::{IrcClient, IrcConfig};
-use fmn_irc_sender_fn::IrcSender;
+use fmn_irc_sender_fn::{IrcSender, sender as irc_sender};
 use fmn_local::irc::{Ngircd, Watcher};
 use fmn_local::runtime;
 use fmn_queue::NotificationJob;
@@ -34,24 +34,13 @@ fn job(id: &str, nick: &str, summary: &str, link: Option<&str>) -> NotificationJ
 }
 
 fn event(bodies: &[String]) -> SqsEvent {
-    let mut event = SqsEvent::default();
-    event.records = bodies
-        .iter()
-        .enumerate()
-        .map(|(i, b)| {
-            let mut m = SqsMessage::default();
-            m.message_id = Some(format!("r{i}"));
-            m.body = Some(b.clone());
-            m
-        })
-        .collect();
-    event
+    fmn_queue::test_util::sqs_event(bodies)
 }
 
 fn sender(h: &Harness, port: u16) -> IrcSender<fmn_store::DeliveryTable, IrcClient> {
     let mut config = IrcConfig::new("127.0.0.1", port, "fmn");
     config.interval = Duration::from_millis(100);
-    IrcSender::new(
+    irc_sender(
         fmn_store::DeliveryTable::new(
             aws_sdk_dynamodb::Client::new(&h.aws),
             h.stack.output("DeliveriesTableName").unwrap(),
@@ -156,7 +145,7 @@ async fn lines_arrive_exactly_once_clean_and_within_the_limit() {
     assert!(extra.is_empty(), "redelivery sent again: {extra:?}");
 
     // One connection served everything.
-    assert_eq!(sender.link().connections_opened().await, 1);
+    assert_eq!(sender.channel().link().connections_opened().await, 1);
     drop(squatter);
     server.stop().await;
     h.shutdown().await;
@@ -497,7 +486,7 @@ async fn delivers_over_tls_and_only_to_a_trusted_server() {
     };
 
     // Not trusting the test CA: the handshake fails, nothing is sent, the job fails.
-    let untrusting = IrcSender::new(deliveries(), IrcClient::new(tls_config(None)));
+    let untrusting = irc_sender(deliveries(), IrcClient::new(tls_config(None)));
     let body = serde_json::to_string(&job("m-tls", "alice", "sent over TLS", None)).unwrap();
     let response = untrusting.handle(event(std::slice::from_ref(&body))).await;
     assert_eq!(
@@ -509,7 +498,7 @@ async fn delivers_over_tls_and_only_to_a_trusted_server() {
 
     // Trusting it: delivered, once.
     let ca = d.join("ca.pem").display().to_string();
-    let trusting = IrcSender::new(deliveries(), IrcClient::new(tls_config(Some(&ca))));
+    let trusting = irc_sender(deliveries(), IrcClient::new(tls_config(Some(&ca))));
     let response = trusting.handle(event(std::slice::from_ref(&body))).await;
     assert!(
         response.batch_item_failures.is_empty(),

@@ -5,13 +5,13 @@
 
 #![allow(clippy::unwrap_used)] // a test: a panic is a failure with its reason
 
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::SqsEvent;
 use std::time::{Duration, Instant};
 
 use fmn_e2e::{Harness, publish};
 use fmn_local::matrix::{Account, Recipient, Synapse};
 use fmn_matrix::{DirectMessenger, DynamoRooms, MatrixClient, MatrixConfig};
-use fmn_matrix_sender_fn::{DeployedSender, MatrixSender};
+use fmn_matrix_sender_fn::DeployedSender;
 use fmn_queue::NotificationJob;
 use fmn_rules::Preferences;
 use serde_json::json;
@@ -30,24 +30,13 @@ fn job(id: &str, user_id: &str, summary: &str) -> String {
 }
 
 fn event(bodies: &[String]) -> SqsEvent {
-    let mut event = SqsEvent::default();
-    event.records = bodies
-        .iter()
-        .enumerate()
-        .map(|(i, b)| {
-            let mut m = SqsMessage::default();
-            m.message_id = Some(format!("r{i}"));
-            m.body = Some(b.clone());
-            m
-        })
-        .collect();
-    event
+    fmn_queue::test_util::sqs_event(bodies)
 }
 
 fn new_sender(h: &Harness, synapse: &Synapse, bot: &Account) -> DeployedSender {
     let dynamo = aws_sdk_dynamodb::Client::new(&h.aws);
     let table = h.stack.output("DeliveriesTableName").unwrap();
-    MatrixSender::new(
+    fmn_matrix_sender_fn::sender(
         fmn_store::DeliveryTable::new(dynamo.clone(), table),
         DirectMessenger::new(
             MatrixClient::new(MatrixConfig::new(&synapse.url, &bot.access_token)).unwrap(),
@@ -108,7 +97,7 @@ async fn notifications_reach_one_direct_room_once_despite_rate_limits() {
         );
     }
     assert!(
-        sender.link().client().rate_limited_retries() > 0,
+        sender.channel().link().client().rate_limited_retries() > 0,
         "the homeserver never rate-limited us: the test does not test retries"
     );
 

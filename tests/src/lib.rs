@@ -73,10 +73,8 @@ impl Harness {
     /// Starts the functions in the local runtime.
     pub async fn start_functions(&mut self) -> anyhow::Result<()> {
         let pollers = runtime::start(
-            &self.aws,
-            &self.aws,
+            &fmn_local::functions::AwsConfigs::same(&self.aws),
             &self.stack,
-            fmn_local::demo::SENDER,
             self.stop.clone(),
         )
         .await?;

@@ -26,15 +26,15 @@ impl Default for FloodLimit {
 }
 
 impl FloodLimit {
-    /// Reads `FMN_FLOOD_MAX` and `FMN_FLOOD_WINDOW_SECS` through `var` (each defaults as
+    /// Reads `FMN_FLOOD_MAX` and `FMN_FLOOD_WINDOW_SECS` from `vars` (each defaults as
     /// [`FloodLimit::default`]); a value that is not a positive integer is an error naming it.
-    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<FloodLimit, String> {
-        let read = |name: &str, default: u64| match var(name).filter(|v| !v.trim().is_empty()) {
-            None => Ok(default),
-            Some(v) => match v.trim().parse::<u64>() {
-                Ok(n) if n > 0 => Ok(n),
-                _ => Err(format!("{name}: {v:?} is not a positive integer")),
-            },
+    pub fn from_vars(vars: &fmn_lambda::Vars) -> Result<FloodLimit, fmn_lambda::ConfigError> {
+        let read = |name: &str, default: u64| match vars.parse_or(name, default)? {
+            0 => Err(fmn_lambda::ConfigError::invalid(
+                name,
+                "0 is not a positive integer",
+            )),
+            n => Ok(n),
         };
         let default = FloodLimit::default();
         Ok(FloodLimit {
@@ -139,14 +139,22 @@ impl<G: Admit + Sync> Admit for Option<G> {
 mod tests {
     use super::*;
 
+    fn vars(pairs: &[(&str, &str)]) -> fmn_lambda::Vars {
+        fmn_lambda::Vars::new(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        )
+    }
+
     #[test]
     fn flood_limit_from_vars() {
-        assert_eq!(FloodLimit::from_vars(|_| None), Ok(FloodLimit::default()));
-        let set = FloodLimit::from_vars(|k| match k {
-            "FMN_FLOOD_MAX" => Some("5".into()),
-            "FMN_FLOOD_WINDOW_SECS" => Some("60".into()),
-            _ => None,
-        });
+        assert_eq!(FloodLimit::from_vars(&vars(&[])), Ok(FloodLimit::default()));
+        let set = FloodLimit::from_vars(&vars(&[
+            ("FMN_FLOOD_MAX", "5"),
+            ("FMN_FLOOD_WINDOW_SECS", "60"),
+        ]));
         assert_eq!(
             set,
             Ok(FloodLimit {
@@ -155,8 +163,11 @@ mod tests {
             })
         );
         for bad in ["0", "-1", "many"] {
-            let e = FloodLimit::from_vars(|k| (k == "FMN_FLOOD_MAX").then(|| bad.into()));
-            assert!(e.is_err_and(|e| e.contains("FMN_FLOOD_MAX")), "{bad}");
+            let e = FloodLimit::from_vars(&vars(&[("FMN_FLOOD_MAX", bad)]));
+            assert!(
+                e.is_err_and(|e| e.to_string().contains("FMN_FLOOD_MAX")),
+                "{bad}"
+            );
         }
     }
 }

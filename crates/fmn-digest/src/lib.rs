@@ -20,7 +20,7 @@ mod gate;
 mod store;
 
 pub use gate::{Admission, Admit, FloodLimit, Gate, NoGate};
-pub use store::{Batch, DIGEST_TOPIC, DueGroup, HeldStore, MAX_BATCH};
+pub use store::{Batch, DIGEST_TOPIC, DueGroup, Held, HeldStore, MAX_BATCH};
 
 /// A held-table operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -40,14 +40,6 @@ pub enum DigestError {
 
 impl DigestError {
     pub(crate) fn dynamo<E: std::error::Error>(e: E) -> Self {
-        // The SDK's Display is terse; the source chain says what actually happened.
-        let mut text = e.to_string();
-        let mut source = e.source();
-        while let Some(s) = source {
-            text.push_str(": ");
-            text.push_str(&s.to_string());
-            source = s.source();
-        }
-        DigestError::Dynamo(text)
+        DigestError::Dynamo(fmn_store::dynamo_error_text(&e))
     }
 }

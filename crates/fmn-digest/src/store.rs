@@ -99,6 +99,30 @@ pub struct Batch {
 }
 
 impl Batch {
+    /// A batch of `jobs` (held items keyed by their message ids, as the store keys them).
+    pub fn new(
+        id: impl Into<String>,
+        user: impl Into<String>,
+        context: ContextKind,
+        settings: ContextSettings,
+        flood: bool,
+        jobs: Vec<NotificationJob>,
+    ) -> Self {
+        let keys = jobs
+            .iter()
+            .map(|j| format!("ITEM#{}", j.message.id))
+            .collect();
+        Batch {
+            id: id.into(),
+            user: user.into(),
+            context,
+            settings,
+            flood,
+            jobs,
+            keys,
+        }
+    }
+
     /// Every address the notifications were for, in first-seen order.
     pub fn addresses(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
@@ -164,6 +188,32 @@ impl Batch {
     }
 }
 
+/// What the digest function needs of the held notifications ([`HeldStore`] deployed).
+pub trait Held {
+    /// The groups with notifications due at `now_secs`.
+    fn due(&self, now_secs: u64)
+    -> impl Future<Output = Result<Vec<DueGroup>, DigestError>> + Send;
+    /// The batch to deliver for `group` (the one recorded before, if a run failed midway).
+    fn take_batch(
+        &self,
+        group: &DueGroup,
+    ) -> impl Future<Output = Result<Option<Batch>, DigestError>> + Send;
+    /// Records `batch` as delivered.
+    fn finish(&self, batch: &Batch) -> impl Future<Output = Result<(), DigestError>> + Send;
+}
+
+impl Held for HeldStore {
+    async fn due(&self, now_secs: u64) -> Result<Vec<DueGroup>, DigestError> {
+        HeldStore::due(self, now_secs).await
+    }
+    async fn take_batch(&self, group: &DueGroup) -> Result<Option<Batch>, DigestError> {
+        HeldStore::take_batch(self, group).await
+    }
+    async fn finish(&self, batch: &Batch) -> Result<(), DigestError> {
+        HeldStore::finish(self, batch).await
+    }
+}
+
 /// Held notifications in DynamoDB.
 #[derive(Debug, Clone)]
 pub struct HeldStore {
@@ -209,10 +259,7 @@ impl HeldStore {
             .await;
         match put {
             Ok(_) => {}
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
+            Err(e) if fmn_store::is_condition_failure(&e) => {
                 return Ok(false);
             }
             Err(e) => return Err(DigestError::dynamo(e)),
@@ -360,9 +407,7 @@ impl HeldStore {
                     .send()
                     .await;
                 if let Err(e) = forget
-                    && !e
-                        .as_service_error()
-                        .is_some_and(|s| s.is_conditional_check_failed_exception())
+                    && !fmn_store::is_condition_failure(&e)
                 {
                     return Err(DigestError::dynamo(e));
                 }
@@ -444,10 +489,7 @@ impl HeldStore {
             match put {
                 Ok(_) => {}
                 // Another run recorded one first: deliver that one.
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-                {
+                Err(e) if fmn_store::is_condition_failure(&e) => {
                     continue;
                 }
                 Err(e) => return Err(DigestError::dynamo(e)),
@@ -534,9 +576,7 @@ impl HeldStore {
             match marked {
                 Ok(_) => {}
                 // Expired meanwhile: nothing to remember.
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_conditional_check_failed_exception()) => {}
+                Err(e) if fmn_store::is_condition_failure(&e) => {}
                 Err(e) => return Err(DigestError::dynamo(e)),
             }
         }

@@ -2,16 +2,18 @@
 //! several) into an [`Email`], turn it into a MIME message ([`Email::to_mime`]: text and HTML
 //! alternatives, `X-Fedmsg-*` headers for mail filters, RFC 8058 one-click
 //! `List-Unsubscribe`), and send it with a [`Mailer`] ([`SesMailer`] in production, as SES v2
-//! raw content).
+//! raw content). [`EmailChannel`] is email's part of the sender pipeline ([`fmn_delivery`]).
 //!
 //! Nothing from a bus message reaches a header unsanitised: control characters (CR and LF
 //! among them) are removed and non-ASCII text is RFC 2047 encoded by the MIME builder.
 
+mod channel;
 mod links;
 mod mime;
 mod render;
 mod ses;
 
+pub use channel::{EmailChannel, render_notice};
 pub use links::Links;
 pub use render::{Email, MAX_DIGEST_ITEMS, render, render_confirmation, render_digest};
 pub use ses::SesMailer;

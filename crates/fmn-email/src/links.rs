@@ -20,10 +20,11 @@ impl Links {
         }
     }
 
-    /// From `FMN_API_BASE_URL` and `FMN_LINK_SECRET`, when both are set and not empty.
-    pub fn from_env() -> Option<Links> {
-        let base = std::env::var(fmn_links::API_BASE_URL_ENV).ok()?;
-        let secret = std::env::var(fmn_links::LINK_SECRET_ENV).ok()?;
+    /// From `FMN_API_BASE_URL` and `FMN_LINK_SECRET` read through `var` (a function's
+    /// configuration), when both are set and not empty; the one place they are read.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Option<Links> {
+        let base = var(fmn_links::API_BASE_URL_ENV)?;
+        let secret = var(fmn_links::LINK_SECRET_ENV)?;
         (!base.is_empty() && !secret.is_empty()).then(|| Links::new(base, secret.as_bytes()))
     }
 

@@ -32,15 +32,7 @@ pub enum FeedError {
 
 impl FeedError {
     fn dynamo<E: std::error::Error>(e: E) -> Self {
-        // The SDK's Display is terse; the source chain says what actually happened.
-        let mut text = e.to_string();
-        let mut source = e.source();
-        while let Some(s) = source {
-            text.push_str(": ");
-            text.push_str(&s.to_string());
-            source = s.source();
-        }
-        FeedError::Dynamo(text)
+        FeedError::Dynamo(fmn_store::dynamo_error_text(&e))
     }
 }
 

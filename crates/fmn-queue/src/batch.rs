@@ -39,13 +39,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn record(id: &str, body: &str) -> SqsMessage {
-        let mut m = SqsMessage::default();
-        m.message_id = Some(id.into());
-        m.body = Some(body.into());
-        m
-    }
+    use crate::test_util::sqs_record as record;
 
     #[tokio::test]
     async fn reports_only_the_bad_record() {
@@ -63,11 +57,6 @@ mod tests {
                 .map_err(|e| RecordError(e.to_string()))
         })
         .await;
-        let failed: Vec<_> = response
-            .batch_item_failures
-            .iter()
-            .map(|f| f.item_identifier.as_str())
-            .collect();
-        assert_eq!(failed, ["bad"]);
+        assert_eq!(crate::test_util::failed_ids(&response), ["bad"]);
     }
 }

@@ -115,8 +115,32 @@ pub struct ConfirmationJob {
     pub expires_at: i64,
 }
 
-/// A message on a delivery context's queue: a notification, or a confirmation request
-/// (`{"confirmation": {...}}`).
+/// A notice from fmn itself to a user (e.g. "your webhook was disabled"), delivered on one of
+/// the user's contexts like a notification, but never held for a digest nor linked to a
+/// filter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoticeJob {
+    /// Unique id of the notice (its delivery key and feed item id).
+    pub id: String,
+    /// The recipient.
+    pub user: String,
+    /// The context it is for (which queue this is on).
+    pub context: ContextKind,
+    /// Confirmed addresses to deliver to.
+    pub addresses: Vec<String>,
+    /// What kind of notice (`fmn.webhook.disabled`), as a topic.
+    pub topic: String,
+    /// One line: an email's subject, a feed item's title.
+    pub title: String,
+    /// The text.
+    pub text: String,
+    /// When it was written, seconds since the epoch.
+    pub created_at: i64,
+}
+
+/// A message on a delivery context's queue: a notification, a confirmation request
+/// (`{"confirmation": {...}}`) or a notice from fmn (`{"notice": {...}}`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 // One job is parsed at a time and matched on at once: boxing the larger variant buys nothing.
@@ -126,6 +150,11 @@ pub enum ContextJob {
     Confirmation {
         /// What to deliver.
         confirmation: ConfirmationJob,
+    },
+    /// Deliver a notice from fmn.
+    Notice {
+        /// What to deliver.
+        notice: NoticeJob,
     },
     /// Deliver a notification.
     Notification(NotificationJob),
@@ -164,5 +193,23 @@ mod tests {
         assert_eq!(confirmation.address, "alice_");
         assert_eq!(confirmation.code.as_deref(), Some("482913"));
         assert!(serde_json::from_str::<ContextJob>(r#"{"confirmation": {"user": "a"}}"#).is_err());
+    }
+
+    #[test]
+    fn notice_jobs_are_told_apart() {
+        let text = r#"{"notice": {"id": "n1", "user": "alice", "context": "email",
+            "addresses": ["alice@example.org"], "topic": "fmn.webhook.disabled",
+            "title": "Your webhook was disabled", "text": "fix it", "created_at": 1764000000}}"#;
+        let ContextJob::Notice { notice } = serde_json::from_str(text).unwrap() else {
+            panic!("not a notice");
+        };
+        assert_eq!(notice.addresses, ["alice@example.org"]);
+        let again = serde_json::to_string(&ContextJob::Notice {
+            notice: notice.clone(),
+        })
+        .unwrap();
+        assert!(
+            matches!(serde_json::from_str(&again).unwrap(), ContextJob::Notice { notice: n } if n == notice)
+        );
     }
 }

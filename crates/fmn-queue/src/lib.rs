@@ -4,7 +4,8 @@
 //!   `{topic, headers, body, id}` object), with the topic in the [`TOPIC_ATTRIBUTE`] message
 //!   attribute. The matcher normalises it.
 //! - one queue per delivery context: a [`ContextJob`] as JSON (a [`NotificationJob`], or a
-//!   [`ConfirmationJob`] wrapped as `{"confirmation": …}`).
+//!   [`ConfirmationJob`] wrapped as `{"confirmation": …}`, or a [`NoticeJob`] as
+//!   `{"notice": …}`).
 //!
 //! [`process_batch`] runs a per-record handler over an SQS event and reports the records
 //! that failed, so one bad record never fails its batch.
@@ -13,9 +14,11 @@ mod batch;
 mod job;
 pub mod oversize;
 mod sqs;
+#[cfg(any(test, feature = "test-util"))]
+pub mod test_util;
 
 pub use batch::{RecordError, process_batch};
-pub use job::{ConfirmationJob, ContextJob, MessageDigest, NotificationJob};
+pub use job::{ConfirmationJob, ContextJob, MessageDigest, NoticeJob, NotificationJob};
 pub use sqs::{Outgoing, Queue, QueueError, SqsQueue};
 
 /// Message attribute carrying the bus topic on the `incoming` queue.

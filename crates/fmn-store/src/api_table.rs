@@ -70,15 +70,4 @@ pub(crate) fn expired(item: &Item, now: i64) -> bool {
     get_n_opt(item, "expires_at").is_some_and(|t| t <= now)
 }
 
-/// Whether an SDK error is a failed condition check (of a put, update, delete or
-/// transaction).
-pub(crate) fn is_condition_failure<E, R>(e: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
-{
-    e.as_service_error()
-        .and_then(|s| s.code())
-        .is_some_and(|c| {
-            c == "ConditionalCheckFailedException" || c == "TransactionCanceledException"
-        })
-}
+pub(crate) use crate::dynamo::is_condition_failure;

@@ -80,10 +80,7 @@ impl DeliveryTable {
             .await;
         match result {
             Ok(_) => Ok(Claim::Acquired),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
+            Err(e) if crate::is_condition_failure(&e) => {
                 let item = self
                     .client
                     .get_item()

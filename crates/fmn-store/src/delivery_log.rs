@@ -78,6 +78,9 @@ pub enum SendResult {
     /// It may succeed later (throttled, server down): the claim is given up and the job
     /// fails, to be retried.
     Temporary(String),
+    /// Nothing was sent and nothing is to be sent now (the address is gone or disabled):
+    /// the claim is given up and the job succeeds.
+    Skipped(String),
 }
 
 /// How [`deliver_once`] ended without an error.
@@ -89,6 +92,8 @@ pub enum Delivered {
     AlreadySent,
     /// Given up for good (see [`SendResult::Undeliverable`]).
     Undeliverable(String),
+    /// Not sent, not recorded (see [`SendResult::Skipped`]).
+    Skipped(String),
 }
 
 /// Why [`deliver_once`] did not deliver: the job should be retried.
@@ -136,13 +141,22 @@ where
             Ok(Delivered::Undeliverable(reason))
         }
         SendResult::Temporary(reason) => {
-            if let Err(release) = log.release(key).await {
-                // The claim's lease runs out by itself; a retry before then finds it in
-                // progress and waits.
-                tracing::warn!(key, error = %release, "could not release claim");
-            }
+            release(log, key).await;
             Err(DeliveryError::Temporary(reason))
         }
+        SendResult::Skipped(reason) => {
+            release(log, key).await;
+            tracing::info!(key, reason, "skipped");
+            Ok(Delivered::Skipped(reason))
+        }
+    }
+}
+
+async fn release<L: DeliveryLog + Sync + ?Sized>(log: &L, key: &str) {
+    if let Err(release) = log.release(key).await {
+        // The claim's lease runs out by itself; a retry before then finds it in progress
+        // and waits.
+        tracing::warn!(key, error = %release, "could not release claim");
     }
 }
 
@@ -174,6 +188,15 @@ mod tests {
         .await;
         assert_eq!(gone.unwrap(), Delivered::Undeliverable("no".into()));
         assert!(log.is_sent("b"));
+
+        let skipped =
+            deliver_once(&log, "d", || async { SendResult::Skipped("gone".into()) }).await;
+        assert_eq!(skipped.unwrap(), Delivered::Skipped("gone".into()));
+        assert_eq!(
+            log.claim("d").await.unwrap(),
+            Claim::Acquired,
+            "a skip leaves no record"
+        );
 
         log.claim("c").await.unwrap();
         let busy = deliver_once(&log, "c", || async { SendResult::Sent }).await;

@@ -15,6 +15,7 @@ mod api_table;
 mod confirmations;
 mod deliveries;
 mod delivery_log;
+mod dynamo;
 mod ownership;
 mod preferences;
 mod recent;
@@ -25,6 +26,7 @@ pub use deliveries::{Claim, DeliveryTable};
 pub use delivery_log::{
     Delivered, DeliveryError, DeliveryLog, MemoryDeliveryLog, SendResult, deliver_once,
 };
+pub use dynamo::{error_text as dynamo_error_text, is_condition_failure};
 pub use ownership::{OwnershipTable, Replaced, Snapshot, snapshot_id};
 pub use preferences::PreferenceTable;
 pub use recent::RecentMessages;
@@ -51,14 +53,6 @@ pub enum StoreError {
 
 impl StoreError {
     fn dynamo<E: std::error::Error>(e: E) -> Self {
-        // The SDK's Display is terse; the source chain says what actually happened.
-        let mut text = e.to_string();
-        let mut source = e.source();
-        while let Some(s) = source {
-            text.push_str(": ");
-            text.push_str(&s.to_string());
-            source = s.source();
-        }
-        StoreError::Dynamo(text)
+        StoreError::Dynamo(dynamo_error_text(&e))
     }
 }

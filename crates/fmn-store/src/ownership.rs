@@ -213,9 +213,7 @@ impl OwnershipTable {
             None => put.condition_expression("attribute_not_exists(pk)"),
         };
         if let Err(e) = put.send().await {
-            let lost_race = e
-                .as_service_error()
-                .is_some_and(|e| e.is_conditional_check_failed_exception());
+            let lost_race = crate::is_condition_failure(&e);
             self.delete_chunks(&current).await?;
             return Err(if lost_race {
                 StoreError::Conflict("another ownership sync replaced the snapshot first".into())

@@ -92,13 +92,6 @@ impl WebhookClient {
         })
     }
 
-    /// A client allowing private targets when `FMN_WEBHOOK_ALLOW_PRIVATE` is `1` or `true`.
-    pub fn from_env(retry: RetryPolicy) -> Result<Self, PostError> {
-        let allow = std::env::var("FMN_WEBHOOK_ALLOW_PRIVATE")
-            .is_ok_and(|v| matches!(v.as_str(), "1" | "true" | "yes"));
-        WebhookClient::new(allow, retry)
-    }
-
     /// POSTs `payload` to `url`, signed with `secret`, retrying server errors, rate limits
     /// and transport failures with backoff up to the policy's attempts.
     pub async fn post(&self, url: &str, secret: &[u8], payload: &Payload) -> Result<(), PostError> {

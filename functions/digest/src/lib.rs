@@ -1,18 +1,21 @@
 //! The digest function: on its schedule, for every (user, context) whose held notifications
-//! are due ([`fmn_digest::HeldStore::due`]), take a bounded batch, deliver it, then mark it
-//! delivered. Email gets one message grouped by application ([`fmn_email::render_digest`]),
-//! sent here once per address under the batch's delivery key; every other context gets one
-//! summary line ([`fmn_digest::Batch::summary_job`]) on its own queue, whose sender delivers
-//! it once (its message id is the batch id). A run that fails midway leaves the batch
-//! recorded; the next run resumes it, and the delivery keys keep it from being sent twice.
+//! are due ([`fmn_digest::Held::due`]), take a bounded batch, deliver it, then mark it
+//! delivered. Email gets one message grouped by application, sent through the sender
+//! pipeline with the email channel ([`fmn_delivery::Item::Digest`], once per address under
+//! the batch's delivery key); every other context gets one summary line
+//! ([`fmn_digest::Batch::summary_job`]) on its own queue, whose sender delivers it once (its
+//! message id is the batch id). A run that fails midway leaves the batch recorded; the next
+//! run resumes it, and the delivery keys keep it from being sent twice.
 
 use std::collections::BTreeMap;
 
-use fmn_digest::{Batch, HeldStore};
-use fmn_email::{Links, Mailer};
+use fmn_delivery::{Channel, Item, Pipeline};
+use fmn_digest::{Batch, Held, HeldStore};
+use fmn_email::{EmailChannel, Links};
+use fmn_lambda::{ConfigError, Vars};
 use fmn_queue::{Outgoing, Queue};
 use fmn_rules::ContextKind;
-use fmn_store::{Claim, DeliveryTable};
+use fmn_store::DeliveryLog;
 
 /// Configuration from the environment the template sets.
 #[derive(Debug, Clone)]
@@ -29,41 +32,30 @@ pub struct Config {
     pub links: Option<Links>,
 }
 
-/// A required setting is missing.
-#[derive(Debug, thiserror::Error)]
-#[error("missing environment variable {0}")]
-pub struct ConfigError(&'static str);
-
 impl Config {
-    /// Reads the configuration from environment variables.
-    pub fn from_env() -> Result<Config, ConfigError> {
-        Config::from_vars(|k| std::env::var(k).ok())
-    }
-
-    /// Reads the configuration through `var`.
-    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let required = |k: &'static str| var(k).filter(|v| !v.is_empty()).ok_or(ConfigError(k));
+    /// Reads the configuration from `vars` (the process environment on Lambda, the deployed
+    /// function's environment locally).
+    pub fn from_vars(vars: &Vars) -> Result<Config, ConfigError> {
         let context_queues = ContextKind::ALL
             .into_iter()
             .filter(|k| *k != ContextKind::Email)
             .filter_map(|k| {
                 let name = format!("FMN_{}_QUEUE_URL", k.as_str().to_ascii_uppercase());
-                Some((k, var(&name).filter(|v| !v.is_empty())?))
+                Some((k, vars.get(&name)?))
             })
             .collect();
-        let links = match (var("FMN_API_BASE_URL"), var("FMN_LINK_SECRET")) {
-            (Some(base), Some(secret)) if !base.is_empty() && !secret.is_empty() => {
-                Some(Links::new(base, secret.as_bytes()))
-            }
-            _ => None,
-        };
         Ok(Config {
-            held_table: required("FMN_HELD_TABLE")?,
-            deliveries_table: required("FMN_DELIVERIES_TABLE")?,
-            sender_address: required("FMN_SENDER_ADDRESS")?,
+            held_table: vars.required("FMN_HELD_TABLE")?,
+            deliveries_table: vars.required("FMN_DELIVERIES_TABLE")?,
+            sender_address: vars.required("FMN_SENDER_ADDRESS")?,
             context_queues,
-            links,
+            links: Links::from_vars(vars.lookup()),
         })
+    }
+
+    /// Reads the configuration from environment variables.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_vars(&Vars::from_env())
     }
 }
 
@@ -88,14 +80,13 @@ impl std::fmt::Display for Outcome {
     }
 }
 
-/// The digest function's state.
+/// The digest function's state: held notifications `H`, the email pipeline over channel
+/// `C` and delivery records `D`, and the other contexts' queues `Q`.
 #[derive(Debug)]
-pub struct Digests<M, Q> {
-    held: HeldStore,
-    deliveries: DeliveryTable,
-    mailer: M,
+pub struct Digests<H, C, D, Q> {
+    held: H,
+    email: Pipeline<C, D>,
     queues: BTreeMap<ContextKind, Q>,
-    links: Option<Links>,
 }
 
 fn now() -> u64 {
@@ -105,11 +96,32 @@ fn now() -> u64 {
         .unwrap_or_default()
 }
 
-impl<M: Mailer + Sync, Q: Queue + Sync> Digests<M, Q> {
+impl<H, C, D, Q> Digests<H, C, D, Q>
+where
+    H: Held + Sync,
+    C: Channel + Sync,
+    D: DeliveryLog + Sync,
+    Q: Queue + Sync,
+{
+    /// The function over `held`, sending email digests through `email` and summaries of
+    /// other contexts to `queues`.
+    pub fn new(held: H, email: Pipeline<C, D>, queues: BTreeMap<ContextKind, Q>) -> Self {
+        Digests {
+            held,
+            email,
+            queues,
+        }
+    }
+
     /// Sends every due digest.
     pub async fn run(&self) -> anyhow::Result<Outcome> {
+        self.run_at(now()).await
+    }
+
+    /// Sends every digest due at `now` (seconds since the epoch).
+    pub async fn run_at(&self, now: u64) -> anyhow::Result<Outcome> {
         let mut outcome = Outcome::default();
-        for group in self.held.due(now()).await? {
+        for group in self.held.due(now).await? {
             match self.send_group(&group).await {
                 Ok(Some(n)) => {
                     outcome.digests += 1;
@@ -134,58 +146,48 @@ impl<M: Mailer + Sync, Q: Queue + Sync> Digests<M, Q> {
             self.held.finish(&batch).await?;
             return Ok(None);
         }
-        match batch.context {
-            ContextKind::Email => self.email(&batch).await?,
-            other => {
-                let queue = self
-                    .queues
-                    .get(&other)
-                    .ok_or_else(|| anyhow::anyhow!("no queue for {} digests", other.as_str()))?;
-                let job = fmn_queue::ContextJob::Notification(batch.summary_job(None));
-                queue
-                    .send_all(vec![Outgoing::new(serde_json::to_string(&job)?)])
-                    .await?;
-            }
-        }
+        self.deliver(&batch).await?;
         self.held.finish(&batch).await?;
         tracing::info!(user = %batch.user, context = batch.context.as_str(),
             notifications = batch.jobs.len(), id = %batch.id, "digest sent");
         Ok(Some(batch.jobs.len()))
     }
 
-    async fn email(&self, batch: &Batch) -> anyhow::Result<()> {
-        let email = fmn_email::render_digest(
-            &batch.user,
-            &batch.jobs,
-            &batch.settings,
-            batch.flood,
-            self.links.as_ref(),
-        );
-        for address in batch.addresses() {
-            let key = format!("{}|{address}", batch.id);
-            match self.deliveries.claim(&key).await? {
-                Claim::AlreadySent => continue,
-                Claim::InProgress => anyhow::bail!("{key}: another run is sending it"),
-                Claim::Acquired => {}
-            }
-            match self.mailer.send(&address, &email).await {
-                Ok(()) => self.deliveries.mark_sent(&key).await?,
-                Err(fmn_email::MailError::Permanent(e)) => {
-                    self.deliveries.mark_sent(&key).await?;
-                    tracing::error!(key, error = %e, "digest rejected permanently");
-                }
-                Err(e) => {
-                    let _ = self.deliveries.release(&key).await;
-                    return Err(e.into());
-                }
-            }
+    async fn deliver(&self, batch: &Batch) -> anyhow::Result<()> {
+        if batch.context == ContextKind::Email {
+            return Ok(self.email.deliver(&Item::Digest(batch)).await?);
         }
+        let queue = self
+            .queues
+            .get(&batch.context)
+            .ok_or_else(|| anyhow::anyhow!("no queue for {} digests", batch.context.as_str()))?;
+        let job = fmn_queue::ContextJob::Notification(batch.summary_job(None));
+        queue
+            .send_all(vec![Outgoing::new(serde_json::to_string(&job)?)])
+            .await?;
         Ok(())
     }
 }
 
+impl<H, C, D, Q> fmn_lambda::ScheduledFunction for Digests<H, C, D, Q>
+where
+    H: Held + Send + Sync + 'static,
+    C: Channel + Send + Sync + 'static,
+    D: DeliveryLog + Send + Sync + 'static,
+    Q: Queue + Send + Sync + 'static,
+{
+    async fn run_once(&self) -> anyhow::Result<String> {
+        Ok(self.run().await?.to_string())
+    }
+}
+
 /// The function as deployed.
-pub type DeployedDigests = Digests<fmn_email::SesMailer, fmn_queue::SqsQueue>;
+pub type DeployedDigests = Digests<
+    HeldStore,
+    EmailChannel<fmn_email::SesMailer>,
+    fmn_store::DeliveryTable,
+    fmn_queue::SqsQueue,
+>;
 
 /// Builds the deployed function (`ses` for SES v2, which may be another endpoint).
 pub fn deployed(
@@ -195,15 +197,20 @@ pub fn deployed(
 ) -> DeployedDigests {
     let dynamo = aws_sdk_dynamodb::Client::new(aws);
     let sqs = aws_sdk_sqs::Client::new(aws);
-    Digests {
-        held: HeldStore::new(dynamo.clone(), &config.held_table),
-        deliveries: DeliveryTable::new(dynamo, &config.deliveries_table),
-        mailer: fmn_email::SesMailer::new(aws_sdk_sesv2::Client::new(ses), &config.sender_address),
-        queues: config
+    let mailer = fmn_email::SesMailer::new(aws_sdk_sesv2::Client::new(ses), &config.sender_address);
+    Digests::new(
+        HeldStore::new(dynamo.clone(), &config.held_table),
+        Pipeline::new(
+            EmailChannel::new(mailer, config.links.clone()),
+            fmn_store::DeliveryTable::new(dynamo, &config.deliveries_table),
+        ),
+        config
             .context_queues
             .iter()
             .map(|(k, url)| (*k, fmn_queue::SqsQueue::new(sqs.clone(), url)))
             .collect(),
-        links: config.links.clone(),
-    }
+    )
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,12 +1,17 @@
 //! The feed context's sender: each notification on the feed queue becomes a
 //! [`FeedItem`] in its user's feed. Pushing is idempotent (an item is keyed by the message
 //! id), so a redelivered job appears once; feeds are never digested or flood-limited (a feed
-//! reader already aggregates). A confirmation job needs no delivery (a feed has no address
-//! to confirm) and is acknowledged.
+//! reader already aggregates). A notice from fmn becomes an item too. A confirmation job
+//! needs no delivery (a feed has no address to confirm) and is acknowledged.
+//!
+//! It is not a [`fmn_delivery::Pipeline`]: it has no addresses to deliver to one by one,
+//! no delivery records (the push is idempotent by item id) and no gate; it shares the
+//! pipeline's job parsing.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use fmn_feed::FeedItem;
-use fmn_queue::{ContextJob, NotificationJob, RecordError};
+use fmn_lambda::{ConfigError, Vars};
+use fmn_queue::{ContextJob, NoticeJob, NotificationJob, RecordError};
 
 /// Configuration from the environment the template sets.
 #[derive(Debug, Clone)]
@@ -15,18 +20,18 @@ pub struct Config {
     pub feed_table: String,
 }
 
-/// A required setting is missing.
-#[derive(Debug, thiserror::Error)]
-#[error("missing environment variable {0}")]
-pub struct ConfigError(&'static str);
-
 impl Config {
+    /// Reads the configuration from `vars` (the process environment on Lambda, the deployed
+    /// function's environment locally).
+    pub fn from_vars(vars: &Vars) -> Result<Config, ConfigError> {
+        Ok(Config {
+            feed_table: vars.required("FMN_FEED_TABLE")?,
+        })
+    }
+
     /// Reads the configuration from environment variables.
     pub fn from_env() -> Result<Config, ConfigError> {
-        Ok(Config {
-            feed_table: std::env::var("FMN_FEED_TABLE")
-                .map_err(|_| ConfigError("FMN_FEED_TABLE"))?,
-        })
+        Config::from_vars(&Vars::from_env())
     }
 }
 
@@ -67,6 +72,20 @@ pub fn item(job: &NotificationJob) -> FeedItem {
     }
 }
 
+/// The feed item for a notice from fmn (e.g. "your webhook was disabled").
+pub fn notice_item(notice: &NoticeJob) -> FeedItem {
+    FeedItem {
+        id: notice.id.clone(),
+        title: notice.title.clone(),
+        summary: notice.text.clone(),
+        link: None,
+        published: notice.created_at,
+        app: "fmn".into(),
+        topic: notice.topic.clone(),
+        filters: Vec::new(),
+    }
+}
+
 /// The feed writer's state.
 #[derive(Debug)]
 pub struct FeedWriter<F> {
@@ -85,20 +104,24 @@ impl<F: Feeds + Sync> FeedWriter<F> {
     }
 
     async fn handle_record(&self, record: SqsMessage) -> Result<(), RecordError> {
-        let body = record.body.unwrap_or_default();
-        let job: ContextJob =
-            serde_json::from_str(&body).map_err(|e| RecordError(format!("unreadable job: {e}")))?;
-        match job {
+        let (user, item) = match fmn_delivery::parse_job(&record)? {
             ContextJob::Confirmation { confirmation } => {
                 tracing::info!(user = %confirmation.user, "feed confirmation: nothing to deliver");
-                Ok(())
+                return Ok(());
             }
-            ContextJob::Notification(job) => self
-                .feeds
-                .push(&job.user, &item(&job))
-                .await
-                .map_err(|e| RecordError(format!("{e:#}"))),
-        }
+            ContextJob::Notification(job) => (job.user.clone(), item(&job)),
+            ContextJob::Notice { notice } => (notice.user.clone(), notice_item(&notice)),
+        };
+        self.feeds
+            .push(&user, &item)
+            .await
+            .map_err(|e| RecordError(format!("{e:#}")))
+    }
+}
+
+impl<F: Feeds + Send + Sync + 'static> fmn_lambda::SqsFunction for FeedWriter<F> {
+    async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        FeedWriter::handle(self, event).await
     }
 }
 
@@ -135,17 +158,7 @@ mod tests {
     async fn notifications_become_items_once() {
         let writer = FeedWriter::new(Memory::default());
         let job = include_str!("../../../crates/fmn-queue/tests/fixtures/email-job.json");
-        let mut event = SqsEvent::default();
-        event.records = [job, job, "nope"]
-            .iter()
-            .enumerate()
-            .map(|(i, b)| {
-                let mut m = SqsMessage::default();
-                m.message_id = Some(format!("r{i}"));
-                m.body = Some((*b).into());
-                m
-            })
-            .collect();
+        let event = fmn_queue::test_util::sqs_event(&[job, job, "nope"]);
         let response = writer.handle(event).await;
         assert_eq!(response.batch_item_failures.len(), 1);
         let items = writer.feeds.0.lock().unwrap().clone();
@@ -154,5 +167,21 @@ mod tests {
         assert_eq!(items[0].1.title, "bob's kernel-6.1-1.fc40 completed");
         assert_eq!(items[0].1.published, 1_700_000_000);
         assert_eq!(items[0].1.filters, ["kernel builds"]);
+    }
+
+    #[tokio::test]
+    async fn a_notice_becomes_an_item() {
+        let writer = FeedWriter::new(Memory::default());
+        let notice = r#"{"notice": {"id": "webhook-disabled:h:7", "user": "bob",
+            "context": "feed", "addresses": ["feed"], "topic": "fmn.webhook.disabled",
+            "title": "Your webhook h was disabled", "text": "fix it", "created_at": 7}}"#;
+        let response = writer
+            .handle(fmn_queue::test_util::sqs_event(&[notice]))
+            .await;
+        assert!(response.batch_item_failures.is_empty());
+        let items = writer.feeds.0.lock().unwrap().clone();
+        assert_eq!(items[0].0, "bob");
+        assert_eq!(items[0].1.title, "Your webhook h was disabled");
+        assert_eq!(items[0].1.published, 7);
     }
 }

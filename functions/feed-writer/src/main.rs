@@ -1,21 +1,9 @@
 //! Lambda entry point of the feed writer.
 
-use aws_lambda_events::event::sqs::SqsEvent;
-use lambda_runtime::{LambdaEvent, run, service_fn};
-
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .without_time()
-        .init();
+    fmn_lambda::init_tracing();
     let config = fmn_feed_writer_fn::Config::from_env()?;
     let aws = aws_config::load_from_env().await;
-    let writer = fmn_feed_writer_fn::deployed(&aws, &config);
-    let writer = &writer;
-    run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<_, lambda_runtime::Error>(writer.handle(event.payload).await)
-    }))
-    .await
+    fmn_lambda::serve_sqs(fmn_feed_writer_fn::deployed(&aws, &config)).await
 }

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use fmn_lambda::{ConfigError, Vars};
 use fmn_messages::Catalog;
 use fmn_queue::{NotificationJob, Outgoing, QUARANTINE_REASON_ATTRIBUTE, Queue, RecordError};
 use fmn_rules::{ContextKind, ContextSettings, Matcher, Ownership, Preferences};
@@ -125,32 +126,32 @@ pub struct Config {
     pub context_queues: BTreeMap<ContextKind, String>,
 }
 
-/// A required setting is missing.
-#[derive(Debug, thiserror::Error)]
-#[error("missing environment variable {0}")]
-pub struct ConfigError(&'static str);
-
 impl Config {
-    /// Reads the configuration from environment variables.
-    pub fn from_env() -> Result<Config, ConfigError> {
-        let var = |name: &'static str| std::env::var(name).map_err(|_| ConfigError(name));
+    /// Reads the configuration from `vars` (the process environment on Lambda, the deployed
+    /// function's environment locally).
+    pub fn from_vars(vars: &Vars) -> Result<Config, ConfigError> {
         // One queue per deployed context: `FMN_EMAIL_QUEUE_URL`, `FMN_IRC_QUEUE_URL`, …
         // (email is required; a context without a queue is not deployed).
         let mut context_queues = BTreeMap::new();
-        context_queues.insert(ContextKind::Email, var("FMN_EMAIL_QUEUE_URL")?);
+        context_queues.insert(ContextKind::Email, vars.required("FMN_EMAIL_QUEUE_URL")?);
         for kind in ContextKind::ALL {
             let name = format!("FMN_{}_QUEUE_URL", kind.as_str().to_ascii_uppercase());
-            if let Ok(url) = std::env::var(&name) {
+            if let Some(url) = vars.get(&name) {
                 context_queues.insert(kind, url);
             }
         }
         Ok(Config {
-            preferences_table: var("FMN_PREFERENCES_TABLE")?,
-            ownership_table: std::env::var("FMN_OWNERSHIP_TABLE").ok(),
-            recent_table: std::env::var("FMN_API_TABLE").ok(),
-            quarantine_queue_url: var("FMN_QUARANTINE_QUEUE_URL")?,
+            preferences_table: vars.required("FMN_PREFERENCES_TABLE")?,
+            ownership_table: vars.get("FMN_OWNERSHIP_TABLE"),
+            recent_table: vars.get("FMN_API_TABLE"),
+            quarantine_queue_url: vars.required("FMN_QUARANTINE_QUEUE_URL")?,
             context_queues,
         })
+    }
+
+    /// Reads the configuration from environment variables.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_vars(&Vars::from_env())
     }
 }
 
@@ -449,3 +450,16 @@ pub fn deployed(aws: &aws_config::SdkConfig, config: &Config) -> DeployedMatcher
     matcher.pointers = fmn_queue::oversize::Resolver::from_conf(aws);
     matcher
 }
+
+impl<P, Q> fmn_lambda::SqsFunction for MatcherFn<P, Q>
+where
+    P: PreferenceSource + Send + Sync + 'static,
+    Q: Queue + Send + Sync + 'static,
+{
+    async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        MatcherFn::handle(self, event).await
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,15 +1,14 @@
-//! The Matrix sender: for each job on the Matrix queue, one message into the direct room
-//! with each confirmed Matrix user, exactly once in effect. A delivery record per (message,
-//! user, context, address) is claimed before sending and marked sent after, and the
-//! message's transaction id is derived from the same key, so a retry after a crash between
-//! sending and marking is deduplicated by the homeserver too. Confirmation codes go the same
-//! way to the account being confirmed.
+//! The Matrix sender: the sender pipeline ([`fmn_delivery::Pipeline`]) with the Matrix
+//! channel ([`MatrixChannel`]): for each job on the Matrix queue, one message into the
+//! direct room with each confirmed Matrix user, exactly once in effect. A delivery record per
+//! address is claimed before sending and marked sent after, and the message's transaction id
+//! is derived from the same key, so a retry after a crash between sending and marking is
+//! deduplicated by the homeserver too. Confirmation codes go the same way to the account
+//! being confirmed.
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use fmn_digest::{Admission, Admit};
+use fmn_delivery::{Channel, Content, Item, Pipeline, SendError, Target};
+use fmn_lambda::{ConfigError, Vars};
 use fmn_matrix::{DirectMessenger, DynamoRooms, MatrixClient, MatrixConfig, MatrixLink};
-use fmn_queue::{ContextJob, RecordError};
-use fmn_store::{Delivered, DeliveryLog, SendResult, deliver_once};
 use serde_json::Value;
 
 /// Configuration from the environment the template sets.
@@ -26,153 +25,65 @@ pub struct Config {
     pub flood: fmn_digest::FloodLimit,
 }
 
-/// A required setting is missing or malformed.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// A variable is missing.
-    #[error("missing environment variable {0}")]
-    Missing(&'static str),
-    /// The flood limit is malformed.
-    #[error("{0}")]
-    Flood(String),
-    /// A Matrix setting is wrong.
-    #[error(transparent)]
-    Matrix(#[from] fmn_matrix::ConfigError),
-    /// The HTTP client could not be built.
-    #[error(transparent)]
-    Client(#[from] fmn_matrix::MatrixError),
-}
-
 impl Config {
-    /// Reads the configuration through `var` (e.g. `|n| std::env::var(n).ok()`, or a deployed
-    /// function's environment).
-    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+    /// Reads the configuration from `vars` (the process environment on Lambda, the deployed
+    /// function's environment locally).
+    pub fn from_vars(vars: &Vars) -> Result<Config, ConfigError> {
         Ok(Config {
-            deliveries_table: var("FMN_DELIVERIES_TABLE")
-                .ok_or(ConfigError::Missing("FMN_DELIVERIES_TABLE"))?,
-            matrix: MatrixConfig::from_vars(&var)?,
-            held_table: var("FMN_HELD_TABLE").filter(|t| !t.is_empty()),
-            flood: fmn_digest::FloodLimit::from_vars(&var).map_err(ConfigError::Flood)?,
+            deliveries_table: vars.required("FMN_DELIVERIES_TABLE")?,
+            matrix: MatrixConfig::from_vars(vars.lookup())
+                .map_err(|e| ConfigError::invalid(e.name, &e.problem))?,
+            held_table: vars.get("FMN_HELD_TABLE"),
+            flood: fmn_digest::FloodLimit::from_vars(vars)?,
         })
     }
 
     /// Reads the configuration from environment variables.
     pub fn from_env() -> Result<Config, ConfigError> {
-        Config::from_vars(|name| std::env::var(name).ok())
+        Config::from_vars(&Vars::from_env())
     }
 }
 
-/// The Matrix sender's state.
+/// Matrix's part of the pipeline: one message content per item, sent through `L` under a
+/// transaction id derived from the delivery key.
 #[derive(Debug)]
-pub struct MatrixSender<D, L, G = fmn_digest::NoGate> {
-    deliveries: D,
-    link: L,
-    gate: G,
-}
+pub struct MatrixChannel<L>(L);
 
-impl<D: DeliveryLog + Sync, L: MatrixLink + Sync> MatrixSender<D, L> {
-    /// A sender recording deliveries in `deliveries` and sending through `link`, everything
-    /// at once.
-    pub fn new(deliveries: D, link: L) -> Self {
-        MatrixSender {
-            deliveries,
-            link,
-            gate: fmn_digest::NoGate,
-        }
-    }
-}
-
-impl<D: DeliveryLog + Sync, L: MatrixLink + Sync, G: Admit + Sync> MatrixSender<D, L, G> {
-    /// Holds digests and floods with `gate`.
-    pub fn with_gate<H: Admit + Sync>(self, gate: H) -> MatrixSender<D, L, H> {
-        MatrixSender {
-            deliveries: self.deliveries,
-            link: self.link,
-            gate,
-        }
-    }
-
+impl<L> MatrixChannel<L> {
     /// The link it sends through.
     pub fn link(&self) -> &L {
-        &self.link
+        &self.0
     }
+}
 
-    /// Handles one SQS batch from the Matrix queue.
-    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        fmn_queue::process_batch(event, |record| self.handle_record(record)).await
-    }
+impl<L: MatrixLink + Sync> Channel for MatrixChannel<L> {
+    type Message = Value;
+    const NAME: &'static str = "matrix message";
 
-    async fn handle_record(&self, record: SqsMessage) -> Result<(), RecordError> {
-        let body = record.body.unwrap_or_default();
-        let job: ContextJob =
-            serde_json::from_str(&body).map_err(|e| RecordError(format!("unreadable job: {e}")))?;
-        if let ContextJob::Notification(n) = &job {
-            match self.gate.admit(n).await {
-                Ok(Admission::Held) => {
-                    tracing::info!(user = %n.user, id = %n.message.id, "held for a digest");
-                    return Ok(());
-                }
-                Ok(Admission::Send) => {}
-                Err(e) => return Err(RecordError(e.to_string())),
-            }
-        }
-        let deliveries: Vec<(String, String, Value)> = match &job {
-            ContextJob::Notification(n) => {
-                let content = fmn_matrix::notification_content(n);
-                n.addresses
-                    .iter()
-                    .map(|a| (n.delivery_key(a), a.clone(), content.clone()))
-                    .collect()
-            }
-            ContextJob::Confirmation { confirmation: c } => vec![(
-                format!(
-                    "confirmation|{}|{}|{}|{}",
-                    c.user,
-                    c.context.as_str(),
-                    c.address,
-                    c.code.as_deref().or(c.link.as_deref()).unwrap_or_default()
-                ),
-                c.address.clone(),
-                fmn_matrix::confirmation_content(c),
-            )],
-        };
-        let mut failures = Vec::new();
-        for (key, user_id, content) in deliveries {
-            if let Err(e) = self.deliver_once(&key, &user_id, &content).await {
-                failures.push(format!("{user_id}: {e}"));
-            }
-        }
-        if failures.is_empty() {
-            Ok(())
-        } else {
-            Err(RecordError(failures.join("; ")))
+    fn render(&self, item: &Item<'_>) -> Value {
+        match item.content() {
+            Content::Confirmation(c) => fmn_matrix::confirmation_content(c),
+            Content::Notification(n) => fmn_matrix::notification_content(&n),
         }
     }
 
-    async fn deliver_once(
-        &self,
-        key: &str,
-        user_id: &str,
-        content: &Value,
-    ) -> Result<(), RecordError> {
-        let outcome = deliver_once(&self.deliveries, key, || async {
-            match self
-                .link
-                .deliver(user_id, &fmn_matrix::txn_id(key), content)
-                .await
-            {
-                Ok(()) => SendResult::Sent,
-                Err(e) if e.is_permanent() => SendResult::Undeliverable(e.to_string()),
-                Err(e) => SendResult::Temporary(e.to_string()),
-            }
-        })
-        .await
-        .map_err(|e| RecordError(e.to_string()))?;
-        if outcome == Delivered::Sent {
-            tracing::info!(key, user_id, "matrix message sent");
+    async fn send(&self, target: &Target<'_>, content: &Value) -> Result<(), SendError> {
+        let txn_id = fmn_matrix::txn_id(target.key);
+        match self.0.deliver(target.address, &txn_id, content).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.is_permanent() => Err(SendError::Permanent(e.to_string())),
+            Err(e) => Err(SendError::Temporary(e.to_string())),
         }
-        Ok(())
     }
+}
+
+/// The Matrix sender over delivery records `D`, link `L` and gate `G`.
+pub type MatrixSender<D, L, G = fmn_digest::NoGate> = Pipeline<MatrixChannel<L>, D, G>;
+
+/// A sender recording deliveries in `deliveries` and sending through `link`, everything at
+/// once (add a gate with [`Pipeline::with_gate`]).
+pub fn sender<D, L>(deliveries: D, link: L) -> MatrixSender<D, L> {
+    Pipeline::new(MatrixChannel(link), deliveries)
 }
 
 /// The sender as deployed: DynamoDB delivery records and rooms, the real homeserver.
@@ -183,9 +94,9 @@ pub type DeployedSender =
 pub fn deployed(
     aws: &aws_config::SdkConfig,
     config: &Config,
-) -> Result<DeployedSender, ConfigError> {
+) -> Result<DeployedSender, fmn_matrix::MatrixError> {
     let dynamo = aws_sdk_dynamodb::Client::new(aws);
-    Ok(MatrixSender::new(
+    Ok(sender(
         fmn_store::DeliveryTable::new(dynamo.clone(), &config.deliveries_table),
         DirectMessenger::new(
             MatrixClient::new(config.matrix.clone())?,
@@ -203,7 +114,9 @@ pub fn deployed(
 mod tests {
     use std::sync::Mutex;
 
+    use fmn_digest::{Admission, Admit};
     use fmn_matrix::MatrixError;
+    use fmn_queue::test_util::sqs_event as event;
 
     use super::*;
 
@@ -226,21 +139,6 @@ mod tests {
         }
     }
 
-    fn event(bodies: &[&str]) -> SqsEvent {
-        let mut event = SqsEvent::default();
-        event.records = bodies
-            .iter()
-            .enumerate()
-            .map(|(i, b)| {
-                let mut m = SqsMessage::default();
-                m.message_id = Some(format!("r{i}"));
-                m.body = Some((*b).to_owned());
-                m
-            })
-            .collect();
-        event
-    }
-
     fn job() -> String {
         let text = include_str!("../../../crates/fmn-queue/tests/fixtures/email-job.json");
         let mut job: Value = serde_json::from_str(text).unwrap();
@@ -249,17 +147,21 @@ mod tests {
         job.to_string()
     }
 
-    #[tokio::test]
-    async fn a_failed_delivery_is_retried_with_the_same_transaction_then_never_again() {
-        let sender = MatrixSender::new(
+    fn new_sender() -> MatrixSender<fmn_store::MemoryDeliveryLog, Homeserver> {
+        sender(
             fmn_store::MemoryDeliveryLog::default(),
             Homeserver::default(),
-        );
-        *sender.link.fail_next.lock().unwrap() = true;
+        )
+    }
+
+    #[tokio::test]
+    async fn a_failed_delivery_is_retried_with_the_same_transaction_then_never_again() {
+        let sender = new_sender();
+        *sender.channel().link().fail_next.lock().unwrap() = true;
         let job = job();
         assert_eq!(
             sender
-                .handle(event(&[&job, "nope"]))
+                .handle(event(&[job.as_str(), "nope"]))
                 .await
                 .batch_item_failures
                 .len(),
@@ -279,7 +181,7 @@ mod tests {
                 .batch_item_failures
                 .is_empty()
         );
-        let sent = sender.link.sent.lock().unwrap();
+        let sent = sender.channel().link().sent.lock().unwrap();
         assert_eq!(sent.len(), 1);
         assert_eq!(sent[0].0, "@alice:example.org");
     }
@@ -298,16 +200,12 @@ mod tests {
 
     #[tokio::test]
     async fn held_notifications_are_not_sent_but_confirmations_are() {
-        let sender = MatrixSender::new(
-            fmn_store::MemoryDeliveryLog::default(),
-            Homeserver::default(),
-        )
-        .with_gate(HoldAll(Mutex::default()));
+        let sender = new_sender().with_gate(HoldAll(Mutex::default()));
         let confirmation = r#"{"confirmation": {"user": "alice", "context": "matrix",
             "address": "@alice:example.org", "code": "482913", "expires_at": 1764000000}}"#;
-        let response = sender.handle(event(&[&job(), confirmation])).await;
+        let response = sender.handle(event(&[job().as_str(), confirmation])).await;
         assert!(response.batch_item_failures.is_empty());
-        assert_eq!(sender.gate.0.lock().unwrap().len(), 1);
-        assert_eq!(sender.link.sent.lock().unwrap().len(), 1);
+        assert_eq!(sender.gate().0.lock().unwrap().len(), 1);
+        assert_eq!(sender.channel().link().sent.lock().unwrap().len(), 1);
     }
 }

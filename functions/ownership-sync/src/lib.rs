@@ -9,8 +9,9 @@
 
 use std::time::Duration;
 
+use fmn_lambda::{ConfigError, Vars};
 use fmn_rules::Ownership;
-use fmn_store::{OwnershipTable, Replaced};
+use fmn_store::{OwnershipTable, Replaced, Snapshot, StoreError};
 
 /// Where Fedora publishes its maintainer data.
 pub const FEDORA_SOURCE: &str = "https://src.fedoraproject.org/extras/pagure_owner_alias.json";
@@ -29,34 +30,29 @@ pub struct Config {
     pub min_ratio: f64,
 }
 
-/// A required setting is missing or malformed.
-#[derive(Debug, thiserror::Error)]
-#[error("environment variable {0}: {1}")]
-pub struct ConfigError(&'static str, &'static str);
-
 impl Config {
-    /// Reads the configuration from environment variables.
-    pub fn from_env() -> Result<Config, ConfigError> {
-        let table = std::env::var("FMN_OWNERSHIP_TABLE")
-            .map_err(|_| ConfigError("FMN_OWNERSHIP_TABLE", "missing"))?;
-        let source_url =
-            std::env::var("FMN_OWNERSHIP_URL").unwrap_or_else(|_| FEDORA_SOURCE.to_owned());
-        let min_ratio = match std::env::var("FMN_OWNERSHIP_MIN_RATIO") {
-            Ok(v) => v
-                .parse::<f64>()
-                .ok()
-                .filter(|r| (0.0..=1.0).contains(r))
-                .ok_or(ConfigError(
-                    "FMN_OWNERSHIP_MIN_RATIO",
-                    "not a number in 0..=1",
-                ))?,
-            Err(_) => 0.5,
-        };
+    /// Reads the configuration from `vars` (the process environment on Lambda, the deployed
+    /// function's environment locally).
+    pub fn from_vars(vars: &Vars) -> Result<Config, ConfigError> {
+        let min_ratio: f64 = vars.parse_or("FMN_OWNERSHIP_MIN_RATIO", 0.5)?;
+        if !(0.0..=1.0).contains(&min_ratio) {
+            return Err(ConfigError::invalid(
+                "FMN_OWNERSHIP_MIN_RATIO",
+                "not a number in 0..=1",
+            ));
+        }
         Ok(Config {
-            table,
-            source_url,
+            table: vars.required("FMN_OWNERSHIP_TABLE")?,
+            source_url: vars
+                .get("FMN_OWNERSHIP_URL")
+                .unwrap_or_else(|| FEDORA_SOURCE.to_owned()),
             min_ratio,
         })
+    }
+
+    /// Reads the configuration from environment variables.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_vars(&Vars::from_env())
     }
 }
 
@@ -116,11 +112,80 @@ impl std::fmt::Display for Outcome {
     }
 }
 
-/// The sync's state.
+/// Where the snapshots live ([`OwnershipTable`] deployed).
+pub trait Snapshots {
+    /// The live snapshot, if any.
+    fn current(&self) -> impl Future<Output = Result<Option<Snapshot>, StoreError>> + Send;
+    /// Makes `text` (naming `artifacts` artifacts) the live snapshot at `now`.
+    fn replace(
+        &self,
+        text: &str,
+        artifacts: usize,
+        now: i64,
+    ) -> impl Future<Output = Result<Replaced, StoreError>> + Send;
+}
+
+impl Snapshots for OwnershipTable {
+    async fn current(&self) -> Result<Option<Snapshot>, StoreError> {
+        OwnershipTable::current(self).await
+    }
+    async fn replace(
+        &self,
+        text: &str,
+        artifacts: usize,
+        now: i64,
+    ) -> Result<Replaced, StoreError> {
+        OwnershipTable::replace(self, text, artifacts, now).await
+    }
+}
+
+/// Where the maintainer data comes from ([`HttpSource`] deployed).
+pub trait Source {
+    /// The text at `url`, or what went wrong.
+    fn fetch(&self, url: &str) -> impl Future<Output = Result<String, String>> + Send;
+}
+
+/// Downloads over HTTP(S), at most [`MAX_BYTES`].
 #[derive(Debug, Clone)]
-pub struct OwnershipSync {
-    table: OwnershipTable,
-    http: reqwest::Client,
+pub struct HttpSource(reqwest::Client);
+
+impl HttpSource {
+    /// A client with a 120 s timeout (10 s to connect).
+    pub fn new() -> Result<HttpSource, reqwest::Error> {
+        Ok(HttpSource(
+            reqwest::Client::builder()
+                .timeout(Duration::from_secs(120))
+                .connect_timeout(Duration::from_secs(10))
+                .build()?,
+        ))
+    }
+}
+
+impl Source for HttpSource {
+    async fn fetch(&self, url: &str) -> Result<String, String> {
+        let mut response = self
+            .0
+            .get(url)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| e.to_string())?;
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+            if body.len() + chunk.len() > MAX_BYTES {
+                return Err(format!("larger than {MAX_BYTES} bytes"));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        String::from_utf8(body).map_err(|_| "not UTF-8".into())
+    }
+}
+
+/// The sync's state: the snapshots `T` and the source `S`.
+#[derive(Debug, Clone)]
+pub struct OwnershipSync<T = OwnershipTable, S = HttpSource> {
+    table: T,
+    source: S,
     config: Config,
 }
 
@@ -133,24 +198,40 @@ pub fn deployed(
     OwnershipSync::new(table, config.clone())
 }
 
-impl OwnershipSync {
-    /// A sync into `table` from `config.source_url`.
-    pub fn new(table: OwnershipTable, config: Config) -> Result<OwnershipSync, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(120))
-            .connect_timeout(Duration::from_secs(10))
-            .build()?;
-        Ok(OwnershipSync {
+impl<T> OwnershipSync<T, HttpSource> {
+    /// A sync into `table` from `config.source_url` over HTTP.
+    pub fn new(table: T, config: Config) -> Result<Self, reqwest::Error> {
+        Ok(OwnershipSync::with_source(
             table,
-            http,
+            HttpSource::new()?,
             config,
-        })
+        ))
     }
+}
 
+impl<T, S> OwnershipSync<T, S> {
+    /// A sync into `table` from `source`.
+    pub fn with_source(table: T, source: S, config: Config) -> Self {
+        OwnershipSync {
+            table,
+            source,
+            config,
+        }
+    }
+}
+
+impl<T: Snapshots + Sync, S: Source + Sync> OwnershipSync<T, S> {
     /// Fetches, checks and stores the maintainer data once.
     pub async fn run(&self) -> Result<Outcome, SyncError> {
         let url = &self.config.source_url;
-        let text = self.fetch().await?;
+        let text = self
+            .source
+            .fetch(url)
+            .await
+            .map_err(|problem| SyncError::Fetch {
+                url: url.clone(),
+                problem,
+            })?;
         let refused = |problem: String| SyncError::Refused {
             url: url.clone(),
             problem,
@@ -186,27 +267,17 @@ impl OwnershipSync {
         tracing::info!(%outcome, source = %url, "ownership sync");
         Ok(outcome)
     }
+}
 
-    async fn fetch(&self) -> Result<String, SyncError> {
-        let url = &self.config.source_url;
-        let fail = |problem: String| SyncError::Fetch {
-            url: url.clone(),
-            problem,
-        };
-        let mut response = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(|e| fail(e.to_string()))?;
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| fail(e.to_string()))? {
-            if body.len() + chunk.len() > MAX_BYTES {
-                return Err(fail(format!("larger than {MAX_BYTES} bytes")));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        String::from_utf8(body).map_err(|_| fail("not UTF-8".into()))
+impl<T, S> fmn_lambda::ScheduledFunction for OwnershipSync<T, S>
+where
+    T: Snapshots + Send + Sync + 'static,
+    S: Source + Send + Sync + 'static,
+{
+    async fn run_once(&self) -> anyhow::Result<String> {
+        Ok(self.run().await?.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests;

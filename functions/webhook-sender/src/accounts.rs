@@ -1,24 +1,19 @@
-//! What the webhook sender reads and writes besides the webhook itself.
+//! What the webhook sender reads and writes besides the webhook itself: secrets, failure
+//! counters, disabling an address, and telling its owner.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use aws_sdk_dynamodb::types::AttributeValue;
-use fmn_email::Mailer as _;
+use fmn_queue::{ContextJob, NoticeJob, Outgoing, Queue as _, SqsQueue};
 use fmn_rules::{ContextKind, Preferences};
-use fmn_store::{Claim, DeliveryTable, PreferenceTable, StoreError};
+use fmn_store::{PreferenceTable, StoreError};
 
 use crate::Config;
 
-/// Delivery records, secrets, failure counters and disabling, behind one trait so the
-/// handler is tested without DynamoDB.
+/// Secrets, failure counters and disabling, behind one trait so the channel is tested
+/// without DynamoDB.
 pub trait Accounts {
-    /// Claims a delivery before sending.
-    fn claim(&self, key: &str) -> impl Future<Output = anyhow::Result<Claim>> + Send;
-    /// Records a delivery as sent.
-    fn mark_sent(&self, key: &str) -> impl Future<Output = anyhow::Result<()>> + Send;
-    /// Gives a claim up after a failed send.
-    fn release(&self, key: &str) -> impl Future<Output = anyhow::Result<()>> + Send;
     /// The secret of `user`'s webhook `address` (empty if it has none); `None` when the
     /// address is gone, or not deliverable (unless `unconfirmed_ok`, for confirmations).
     fn secret(
@@ -48,15 +43,14 @@ pub trait Accounts {
     ) -> impl Future<Output = anyhow::Result<()>> + Send;
 }
 
-/// The deployed accounts: DynamoDB, and SES or the feed to tell owners.
+/// The deployed accounts: DynamoDB, and the owner's email or feed queue to tell them.
 #[derive(Debug, Clone)]
 pub struct DeployedAccounts {
-    deliveries: DeliveryTable,
     deliveries_table: String,
     dynamo: aws_sdk_dynamodb::Client,
     prefs: PreferenceTable,
-    mailer: Option<fmn_email::SesMailer>,
-    feed: Option<fmn_feed::FeedStore>,
+    email_queue: Option<SqsQueue>,
+    feed_queue: Option<SqsQueue>,
 }
 
 fn now() -> u64 {
@@ -70,83 +64,93 @@ fn failures_key(user: &str, address: &str) -> String {
     format!("webhook-failures|{user}|{address}")
 }
 
+/// The notices telling the owner (`prefs`) that their webhook `address` was disabled: an
+/// email to their first confirmed email address if they have one, and a feed item (used
+/// when no email can be sent), in that order of preference.
+pub fn notices(prefs: &Preferences, address: &str, reason: &str, now: u64) -> Vec<NoticeJob> {
+    let text = format!(
+        "fmn stopped sending to your webhook {address}: {reason}. Fix it, then enable it \
+         again in your webhook settings."
+    );
+    let notice = |context: ContextKind, addresses: Vec<String>, title: String| NoticeJob {
+        id: format!("webhook-disabled:{address}:{now}"),
+        user: prefs.user.clone(),
+        context,
+        addresses,
+        topic: "fmn.webhook.disabled".into(),
+        title,
+        text: text.clone(),
+        created_at: now as i64,
+    };
+    let email_to = prefs
+        .contexts
+        .get(&ContextKind::Email)
+        .and_then(|c| c.addresses.iter().find(|a| a.deliverable()))
+        .map(|a| a.address.clone());
+    let mut out = Vec::new();
+    if let Some(to) = email_to {
+        out.push(notice(
+            ContextKind::Email,
+            vec![to],
+            "fmn: your webhook was disabled".into(),
+        ));
+    }
+    out.push(notice(
+        ContextKind::Feed,
+        vec!["feed".into()],
+        format!("Your webhook {address} was disabled"),
+    ));
+    out
+}
+
 impl DeployedAccounts {
     /// From the function's configuration.
-    pub fn new(aws: &aws_config::SdkConfig, ses: &aws_config::SdkConfig, config: &Config) -> Self {
+    pub fn new(aws: &aws_config::SdkConfig, config: &Config) -> Self {
         let dynamo = aws_sdk_dynamodb::Client::new(aws);
+        let sqs = aws_sdk_sqs::Client::new(aws);
+        let queue = |url: &Option<String>| url.as_ref().map(|u| SqsQueue::new(sqs.clone(), u));
         DeployedAccounts {
-            deliveries: DeliveryTable::new(dynamo.clone(), &config.deliveries_table),
             deliveries_table: config.deliveries_table.clone(),
             prefs: PreferenceTable::new(dynamo.clone(), &config.preferences_table),
-            mailer: config
-                .sender_address
-                .as_deref()
-                .map(|from| fmn_email::SesMailer::new(aws_sdk_sesv2::Client::new(ses), from)),
-            feed: config
-                .feed_table
-                .as_deref()
-                .map(|t| fmn_feed::FeedStore::new(dynamo.clone(), t)),
+            email_queue: queue(&config.email_queue_url),
+            feed_queue: queue(&config.feed_queue_url),
             dynamo,
         }
     }
 
+    /// Puts the first notice there is a queue for on it: the owner hears about it like
+    /// about any notification.
     async fn tell_owner(&self, prefs: &Preferences, address: &str, reason: &str) {
-        let text = format!(
-            "fmn stopped sending to your webhook {address}: {reason}. Fix it, then enable it \
-             again in your webhook settings."
-        );
-        let email_to = prefs
-            .contexts
-            .get(&ContextKind::Email)
-            .and_then(|c| c.addresses.iter().find(|a| a.deliverable()))
-            .map(|a| a.address.clone());
-        if let (Some(mailer), Some(to)) = (&self.mailer, email_to) {
-            let email = fmn_email::Email {
-                subject: "fmn: your webhook was disabled".into(),
-                text: format!("{text}\n"),
-                html: None,
-                headers: Vec::new(),
-                unsubscribe_url: None,
+        for notice in notices(prefs, address, reason, now()) {
+            let queue = match notice.context {
+                ContextKind::Email => &self.email_queue,
+                _ => &self.feed_queue,
             };
-            match mailer.send(&to, &email).await {
-                Ok(()) => return,
+            let Some(queue) = queue else { continue };
+            let context = notice.context;
+            let body = match serde_json::to_string(&ContextJob::Notice { notice }) {
+                Ok(body) => body,
                 Err(e) => {
-                    tracing::warn!(user = %prefs.user, error = %e, "could not email the owner")
+                    tracing::warn!(error = %e, "could not write the notice");
+                    continue;
+                }
+            };
+            match queue.send_all(vec![Outgoing::new(body)]).await {
+                Ok(()) => {
+                    tracing::warn!(user = %prefs.user, address, reason,
+                        context = context.as_str(), "owner told: webhook disabled");
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(user = %prefs.user, error = %e, "could not queue the notice")
                 }
             }
         }
-        if let Some(feed) = &self.feed {
-            let item = fmn_feed::FeedItem {
-                id: format!("webhook-disabled:{address}:{}", now()),
-                title: format!("Your webhook {address} was disabled"),
-                summary: text.clone(),
-                link: None,
-                published: now() as i64,
-                app: "fmn".into(),
-                topic: "fmn.webhook.disabled".into(),
-                filters: Vec::new(),
-            };
-            if let Err(e) = feed.push(&prefs.user, &item).await {
-                tracing::warn!(user = %prefs.user, error = %e, "could not tell the owner in their feed");
-            }
-        }
-        tracing::warn!(user = %prefs.user, address, reason, "owner told: webhook disabled");
+        tracing::warn!(user = %prefs.user, address, reason, "webhook disabled; owner not told");
     }
 }
 
 impl Accounts for DeployedAccounts {
-    async fn claim(&self, key: &str) -> anyhow::Result<Claim> {
-        Ok(self.deliveries.claim(key).await?)
-    }
-
-    async fn mark_sent(&self, key: &str) -> anyhow::Result<()> {
-        Ok(self.deliveries.mark_sent(key).await?)
-    }
-
-    async fn release(&self, key: &str) -> anyhow::Result<()> {
-        Ok(self.deliveries.release(key).await?)
-    }
-
     async fn secret(
         &self,
         user: &str,

@@ -1,21 +1,21 @@
-//! The webhook sender: each notification on the webhook queue is POSTed to each of its
-//! addresses (URLs), signed with the address's secret, once in effect (claim, send, mark in
-//! the deliveries table). A delivery that still fails after the client's bounded retries is
-//! reported as a batch failure, so SQS retries it later and finally moves it to the DLQ;
-//! after [`Config::max_failures`] consecutive failed deliveries the address is disabled in
-//! the user's preferences and its owner told (an email to a confirmed address, else a feed
-//! item). A confirmation job POSTs its code to the (unconfirmed) URL and nothing else.
+//! The webhook sender: the sender pipeline ([`fmn_delivery::Pipeline`]) with the webhook
+//! channel ([`WebhookChannel`]): each notification on the webhook queue is POSTed to each of
+//! its addresses (URLs), signed with the address's secret, once in effect. A delivery that
+//! still fails after the client's bounded retries fails the record, so SQS retries it later
+//! and finally moves it to the DLQ; after [`Config::max_failures`] consecutive failed
+//! deliveries (or one refusal) the address is disabled in the user's preferences and its
+//! owner told by a notice job ([`fmn_queue::NoticeJob`]) on the owner's email queue (to a
+//! confirmed address), else feed queue, delivered there like any other notification. A
+//! confirmation job POSTs its code to the (unconfirmed) URL and nothing else.
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use fmn_digest::{Admission, Admit};
-use fmn_queue::{ContextJob, NotificationJob, RecordError};
+use fmn_delivery::{Channel, Content, Item, Pipeline, SendError, Target};
+use fmn_lambda::{ConfigError, Vars};
 use fmn_rules::ContextKind;
-use fmn_store::Claim;
 use fmn_webhook::{Payload, PostError};
 
 mod accounts;
 
-pub use accounts::{Accounts, DeployedAccounts};
+pub use accounts::{Accounts, DeployedAccounts, notices};
 
 /// Configuration from the environment the template sets.
 #[derive(Debug, Clone)]
@@ -26,46 +26,40 @@ pub struct Config {
     pub preferences_table: String,
     /// `FMN_HELD_TABLE` (optional): digests and the flood limit.
     pub held_table: Option<String>,
-    /// `FMN_FEED_TABLE` (optional): where owners without email hear about a disabled hook.
-    pub feed_table: Option<String>,
-    /// `FMN_SENDER_ADDRESS` (optional): From of the "webhook disabled" email.
-    pub sender_address: Option<String>,
+    /// `FMN_EMAIL_QUEUE_URL` (optional): where an owner with a confirmed email address is
+    /// told that their webhook was disabled.
+    pub email_queue_url: Option<String>,
+    /// `FMN_FEED_QUEUE_URL` (optional): where other owners are told.
+    pub feed_queue_url: Option<String>,
     /// `FMN_WEBHOOK_MAX_FAILURES` (default 5): consecutive failed deliveries before the
     /// address is disabled.
     pub max_failures: u64,
+    /// `FMN_WEBHOOK_ALLOW_PRIVATE` (`1`, `true` or `yes`; never in AWS): POST to private and
+    /// loopback targets too (tests, the local demo).
+    pub allow_private: bool,
     /// `FMN_FLOOD_MAX` and `FMN_FLOOD_WINDOW_SECS`: the flood limit.
     pub flood: fmn_digest::FloodLimit,
 }
 
-/// A required setting is missing or malformed.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ConfigError(String);
-
 impl Config {
-    /// Reads the configuration from environment variables.
-    pub fn from_env() -> Result<Config, ConfigError> {
-        Config::from_vars(|k| std::env::var(k).ok())
+    /// Reads the configuration from `vars` (the process environment on Lambda, the deployed
+    /// function's environment locally).
+    pub fn from_vars(vars: &Vars) -> Result<Config, ConfigError> {
+        Ok(Config {
+            deliveries_table: vars.required("FMN_DELIVERIES_TABLE")?,
+            preferences_table: vars.required("FMN_PREFERENCES_TABLE")?,
+            held_table: vars.get("FMN_HELD_TABLE"),
+            email_queue_url: vars.get("FMN_EMAIL_QUEUE_URL"),
+            feed_queue_url: vars.get("FMN_FEED_QUEUE_URL"),
+            max_failures: vars.parse_or("FMN_WEBHOOK_MAX_FAILURES", 5)?,
+            allow_private: vars.flag("FMN_WEBHOOK_ALLOW_PRIVATE"),
+            flood: fmn_digest::FloodLimit::from_vars(vars)?,
+        })
     }
 
-    /// Reads the configuration through `var` (the local runtime passes the deployed
-    /// function's environment).
-    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let optional = |k: &str| var(k).filter(|v| !v.is_empty());
-        let missing = |k: &str| ConfigError(format!("missing environment variable {k}"));
-        Ok(Config {
-            deliveries_table: optional("FMN_DELIVERIES_TABLE")
-                .ok_or_else(|| missing("FMN_DELIVERIES_TABLE"))?,
-            preferences_table: optional("FMN_PREFERENCES_TABLE")
-                .ok_or_else(|| missing("FMN_PREFERENCES_TABLE"))?,
-            held_table: optional("FMN_HELD_TABLE"),
-            feed_table: optional("FMN_FEED_TABLE"),
-            sender_address: optional("FMN_SENDER_ADDRESS"),
-            max_failures: optional("FMN_WEBHOOK_MAX_FAILURES")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(5),
-            flood: fmn_digest::FloodLimit::from_vars(&var).map_err(ConfigError)?,
-        })
+    /// Reads the configuration from environment variables.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_vars(&Vars::from_env())
     }
 }
 
@@ -86,208 +80,130 @@ impl Poster for fmn_webhook::WebhookClient {
     }
 }
 
-/// The webhook sender's state.
+/// The webhook's part of the pipeline: a signed POST per address, counting consecutive
+/// failures and disabling the address after too many.
 #[derive(Debug)]
-pub struct WebhookSender<A, P, G = fmn_digest::NoGate> {
+pub struct WebhookChannel<A, P> {
     accounts: A,
     poster: P,
-    gate: G,
     max_failures: u64,
 }
 
-impl<A: Accounts + Sync, P: Poster + Sync, G: Admit + Sync> WebhookSender<A, P, G> {
-    /// A sender; `max_failures` consecutive failed deliveries disable an address.
-    pub fn new(accounts: A, poster: P, gate: G, max_failures: u64) -> Self {
-        WebhookSender {
+impl<A, P> WebhookChannel<A, P> {
+    /// A channel; `max_failures` consecutive failed deliveries disable an address.
+    pub fn new(accounts: A, poster: P, max_failures: u64) -> Self {
+        WebhookChannel {
             accounts,
             poster,
-            gate,
             max_failures,
         }
     }
+}
 
-    /// Handles one SQS batch from the webhook queue.
-    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        fmn_queue::process_batch(event, |record| self.handle_record(record)).await
-    }
+fn temporary(e: anyhow::Error) -> SendError {
+    SendError::Temporary(format!("{e:#}"))
+}
 
-    async fn handle_record(&self, record: SqsMessage) -> Result<(), RecordError> {
-        let body = record.body.unwrap_or_default();
-        let job: ContextJob =
-            serde_json::from_str(&body).map_err(|e| RecordError(format!("unreadable job: {e}")))?;
-        let err = |e: anyhow::Error| RecordError(format!("{e:#}"));
-        match job {
-            ContextJob::Confirmation { confirmation } => {
-                let key = format!(
-                    "confirm|{}|webhook|{}|{}",
-                    confirmation.user, confirmation.address, confirmation.expires_at
-                );
-                let secret = self
-                    .accounts
-                    .secret(&confirmation.user, &confirmation.address, true)
-                    .await
-                    .map_err(err)?
-                    .unwrap_or_default();
-                self.deliver(
-                    &key,
-                    &confirmation.user,
-                    &confirmation.address,
-                    &secret,
-                    &Payload::from(&confirmation),
-                    false,
-                )
-                .await
-            }
-            ContextJob::Notification(job) => self.notify(&job).await,
-        }
-    }
+impl<A: Accounts + Sync, P: Poster + Sync> Channel for WebhookChannel<A, P> {
+    type Message = Payload;
+    const NAME: &'static str = "webhook";
 
-    async fn notify(&self, job: &NotificationJob) -> Result<(), RecordError> {
-        if job.context != ContextKind::Webhook {
-            return Err(RecordError(format!(
+    fn accepts(&self, item: &Item<'_>) -> Result<(), String> {
+        match item {
+            Item::Notification(job) if job.context != ContextKind::Webhook => Err(format!(
                 "a {} job on the webhook queue",
                 job.context.as_str()
-            )));
-        }
-        match self.gate.admit(job).await {
-            Ok(Admission::Held) => return Ok(()),
-            Ok(Admission::Send) => {}
-            Err(e) => return Err(RecordError(e.to_string())),
-        }
-        let payload = Payload::from(job);
-        let mut failures = Vec::new();
-        for address in &job.addresses {
-            let secret = match self.accounts.secret(&job.user, address, false).await {
-                Ok(Some(secret)) => secret,
-                Ok(None) => {
-                    tracing::info!(user = %job.user, address, "address gone or disabled; skipping");
-                    continue;
-                }
-                Err(e) => {
-                    failures.push(format!("{address}: {e:#}"));
-                    continue;
-                }
-            };
-            if let Err(e) = self
-                .deliver(
-                    &job.delivery_key(address),
-                    &job.user,
-                    address,
-                    &secret,
-                    &payload,
-                    true,
-                )
-                .await
-            {
-                failures.push(e.0);
-            }
-        }
-        if failures.is_empty() {
-            Ok(())
-        } else {
-            Err(RecordError(failures.join("; ")))
+            )),
+            _ => Ok(()),
         }
     }
 
-    async fn deliver(
-        &self,
-        key: &str,
-        user: &str,
-        address: &str,
-        secret: &str,
-        payload: &Payload,
-        count_failures: bool,
-    ) -> Result<(), RecordError> {
-        let err = |e: anyhow::Error| RecordError(format!("{e:#}"));
-        match self.accounts.claim(key).await.map_err(err)? {
-            Claim::AlreadySent => return Ok(()),
-            Claim::InProgress => {
-                return Err(RecordError(format!(
-                    "{address}: another attempt is sending"
-                )));
-            }
-            Claim::Acquired => {}
-        }
-        match self.poster.post(address, secret.as_bytes(), payload).await {
-            Ok(()) => {
-                self.accounts.mark_sent(key).await.map_err(err)?;
-                if count_failures {
-                    self.accounts
-                        .clear_failures(user, address)
-                        .await
-                        .map_err(err)?;
-                }
-                tracing::info!(key, "webhook delivered");
-                Ok(())
-            }
-            Err(e) => {
-                if let Err(release) = self.accounts.release(key).await {
-                    tracing::warn!(key, error = %release, "could not release claim");
-                }
-                let permanent = e.is_permanent();
-                let failures = if count_failures {
-                    self.accounts
-                        .record_failure(user, address)
-                        .await
-                        .map_err(err)?
-                } else {
-                    0
-                };
-                if count_failures && (permanent || failures >= self.max_failures) {
-                    let reason = if permanent {
-                        format!("refused: {e}")
-                    } else {
-                        format!("{failures} consecutive failed deliveries, last: {e}")
-                    };
-                    self.accounts
-                        .disable(user, address, &reason)
-                        .await
-                        .map_err(err)?;
-                    tracing::warn!(user, address, %reason, "webhook disabled");
-                    // Nothing more will be sent there: do not retry.
-                    return Ok(());
-                }
-                if permanent {
-                    tracing::error!(key, error = %e, "webhook refused");
-                    return Ok(());
-                }
-                Err(RecordError(format!("{address}: {e}")))
-            }
+    fn render(&self, item: &Item<'_>) -> Payload {
+        match item.content() {
+            Content::Confirmation(c) => Payload::from(c),
+            Content::Notification(n) => Payload::from(&*n),
         }
     }
+
+    async fn send(&self, target: &Target<'_>, payload: &Payload) -> Result<(), SendError> {
+        let user = target.item.user();
+        let address = target.address;
+        let confirmation = matches!(target.item, Item::Confirmation(_));
+        let secret = match self.accounts.secret(user, address, confirmation).await {
+            Ok(Some(secret)) => secret,
+            // A confirmation goes to an address being added, secret or not.
+            Ok(None) if confirmation => String::new(),
+            Ok(None) => return Err(SendError::Gone("address gone or disabled".into())),
+            Err(e) => return Err(temporary(e)),
+        };
+        let e = match self.poster.post(address, secret.as_bytes(), payload).await {
+            Ok(()) => {
+                if !confirmation && let Err(e) = self.accounts.clear_failures(user, address).await {
+                    tracing::warn!(user, address, error = %format!("{e:#}"), "could not clear the failure count");
+                }
+                return Ok(());
+            }
+            Err(e) => e,
+        };
+        let permanent = e.is_permanent();
+        if confirmation {
+            return Err(if permanent {
+                SendError::Permanent(e.to_string())
+            } else {
+                SendError::Temporary(e.to_string())
+            });
+        }
+        let failures = self
+            .accounts
+            .record_failure(user, address)
+            .await
+            .map_err(temporary)?;
+        if permanent || failures >= self.max_failures {
+            let reason = if permanent {
+                format!("refused: {e}")
+            } else {
+                format!("{failures} consecutive failed deliveries, last: {e}")
+            };
+            self.accounts
+                .disable(user, address, &reason)
+                .await
+                .map_err(temporary)?;
+            tracing::warn!(user, address, %reason, "webhook disabled");
+            // Nothing more will be sent there: never retried.
+            return Err(SendError::Permanent(reason));
+        }
+        Err(SendError::Temporary(e.to_string()))
+    }
 }
+
+/// The webhook sender over delivery records `D`, accounts `A`, poster `P` and gate `G`.
+pub type WebhookSender<D, A, P, G = fmn_digest::NoGate> = Pipeline<WebhookChannel<A, P>, D, G>;
 
 /// The sender as deployed.
-pub type DeployedSender =
-    WebhookSender<DeployedAccounts, fmn_webhook::WebhookClient, Option<fmn_digest::Gate>>;
+pub type DeployedSender = WebhookSender<
+    fmn_store::DeliveryTable,
+    DeployedAccounts,
+    fmn_webhook::WebhookClient,
+    Option<fmn_digest::Gate>,
+>;
 
-/// Builds the deployed sender (`FMN_WEBHOOK_ALLOW_PRIVATE` read from the process
-/// environment).
+/// Builds the deployed sender.
 pub fn deployed(aws: &aws_config::SdkConfig, config: &Config) -> anyhow::Result<DeployedSender> {
-    deployed_with(
-        aws,
-        aws,
-        config,
-        fmn_webhook::WebhookClient::from_env(fmn_webhook::RetryPolicy::default())?,
-    )
-}
-
-/// Builds the deployed sender with `client` (`ses` for SES v2, which may be another
-/// endpoint).
-pub fn deployed_with(
-    aws: &aws_config::SdkConfig,
-    ses: &aws_config::SdkConfig,
-    config: &Config,
-    client: fmn_webhook::WebhookClient,
-) -> anyhow::Result<DeployedSender> {
+    let client =
+        fmn_webhook::WebhookClient::new(config.allow_private, fmn_webhook::RetryPolicy::default())?;
     let dynamo = aws_sdk_dynamodb::Client::new(aws);
-    let gate = fmn_digest::Gate::from_table(dynamo, config.held_table.as_deref(), config.flood);
-    Ok(WebhookSender::new(
-        DeployedAccounts::new(aws, ses, config),
+    let gate =
+        fmn_digest::Gate::from_table(dynamo.clone(), config.held_table.as_deref(), config.flood);
+    let channel = WebhookChannel::new(
+        DeployedAccounts::new(aws, config),
         client,
-        gate,
         config.max_failures,
-    ))
+    );
+    Ok(Pipeline::new(
+        channel,
+        fmn_store::DeliveryTable::new(dynamo, &config.deliveries_table),
+    )
+    .with_gate(gate))
 }
 
 #[cfg(test)]

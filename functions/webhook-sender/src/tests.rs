@@ -1,37 +1,17 @@
-use std::collections::HashMap;
 use std::sync::Mutex;
 
-use aws_lambda_events::event::sqs::SqsMessage;
+use fmn_queue::NotificationJob;
+use fmn_queue::test_util::sqs_event as event;
 
 use super::*;
 
 #[derive(Default)]
 struct Memory {
-    claims: Mutex<HashMap<String, bool>>,
     failures: Mutex<u64>,
     disabled: Mutex<Vec<String>>,
 }
 
 impl Accounts for Memory {
-    async fn claim(&self, key: &str) -> anyhow::Result<Claim> {
-        let mut map = self.claims.lock().unwrap();
-        Ok(match map.get(key) {
-            Some(true) => Claim::AlreadySent,
-            Some(false) => Claim::InProgress,
-            None => {
-                map.insert(key.into(), false);
-                Claim::Acquired
-            }
-        })
-    }
-    async fn mark_sent(&self, key: &str) -> anyhow::Result<()> {
-        self.claims.lock().unwrap().insert(key.into(), true);
-        Ok(())
-    }
-    async fn release(&self, key: &str) -> anyhow::Result<()> {
-        self.claims.lock().unwrap().remove(key);
-        Ok(())
-    }
     async fn secret(&self, _: &str, _: &str, _: bool) -> anyhow::Result<Option<String>> {
         Ok((self.disabled.lock().unwrap().is_empty()).then(|| "s3cret".into()))
     }
@@ -74,21 +54,6 @@ impl Poster for Receiver {
     }
 }
 
-fn event(bodies: &[String]) -> SqsEvent {
-    let mut event = SqsEvent::default();
-    event.records = bodies
-        .iter()
-        .enumerate()
-        .map(|(i, b)| {
-            let mut m = SqsMessage::default();
-            m.message_id = Some(format!("r{i}"));
-            m.body = Some(b.clone());
-            m
-        })
-        .collect();
-    event
-}
-
 fn job() -> String {
     let mut job: NotificationJob = serde_json::from_str(include_str!(
         "../../../crates/fmn-queue/tests/fixtures/email-job.json"
@@ -99,10 +64,23 @@ fn job() -> String {
     serde_json::to_string(&job).unwrap()
 }
 
-fn sender(results: Vec<Result<(), PostError>>) -> WebhookSender<Memory, Receiver> {
+type TestSender = WebhookSender<fmn_store::MemoryDeliveryLog, Memory, Receiver>;
+
+fn sender(results: Vec<Result<(), PostError>>) -> TestSender {
     let receiver = Receiver::default();
     *receiver.results.lock().unwrap() = results;
-    WebhookSender::new(Memory::default(), receiver, fmn_digest::NoGate, 3)
+    Pipeline::new(
+        WebhookChannel::new(Memory::default(), receiver, 3),
+        fmn_store::MemoryDeliveryLog::default(),
+    )
+}
+
+fn received(s: &TestSender) -> Vec<Payload> {
+    s.channel().poster.received.lock().unwrap().clone()
+}
+
+fn accounts(s: &TestSender) -> &Memory {
+    &s.channel().accounts
 }
 
 #[tokio::test]
@@ -122,8 +100,8 @@ async fn failure_then_success_delivers_once() {
             .batch_item_failures
             .is_empty()
     );
-    assert_eq!(s.poster.received.lock().unwrap().len(), 1);
-    assert_eq!(*s.accounts.failures.lock().unwrap(), 0);
+    assert_eq!(received(&s).len(), 1);
+    assert_eq!(*accounts(&s).failures.lock().unwrap(), 0);
 }
 
 #[tokio::test]
@@ -138,7 +116,7 @@ async fn repeated_failures_disable_the_address() {
             .batch_item_failures
             .is_empty()
     );
-    let disabled = s.accounts.disabled.lock().unwrap().clone();
+    let disabled = accounts(&s).disabled.lock().unwrap().clone();
     assert_eq!(disabled.len(), 1);
     assert!(disabled[0].contains("3 consecutive failed deliveries"));
     assert!(
@@ -147,7 +125,7 @@ async fn repeated_failures_disable_the_address() {
             .batch_item_failures
             .is_empty()
     );
-    assert!(s.poster.received.lock().unwrap().is_empty());
+    assert!(received(&s).is_empty());
 }
 
 #[tokio::test]
@@ -161,7 +139,7 @@ async fn refused_targets_are_disabled_at_once() {
             .batch_item_failures
             .is_empty()
     );
-    assert_eq!(s.accounts.disabled.lock().unwrap().len(), 1);
+    assert_eq!(accounts(&s).disabled.lock().unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -169,8 +147,32 @@ async fn confirmation_posts_the_code() {
     let s = sender(Vec::new());
     let body = r#"{"confirmation": {"user": "alice", "context": "webhook",
         "address": "https://hooks.example.org/alice", "code": "482913", "expires_at": 1764000000}}"#;
-    s.handle(event(&[body.into(), body.into()])).await;
-    let received = s.poster.received.lock().unwrap().clone();
+    s.handle(event(&[body, body])).await;
+    let received = received(&s);
     assert_eq!(received.len(), 1);
     assert!(matches!(&received[0], Payload::Confirmation { code: Some(c), .. } if c == "482913"));
+}
+
+#[test]
+fn the_owner_is_told_by_email_if_they_can_be_else_in_their_feed() {
+    let with_email: fmn_rules::Preferences = serde_json::from_value(serde_json::json!({
+        "user": "alice",
+        "contexts": {"email": {"addresses": [{"address": "alice@example.org", "confirmed": true}]}}
+    }))
+    .unwrap();
+    let told = notices(&with_email, "https://h.example/x", "refused: 403", 7);
+    assert_eq!(told[0].context, ContextKind::Email);
+    assert_eq!(told[0].addresses, ["alice@example.org"]);
+    assert_eq!(told[0].title, "fmn: your webhook was disabled");
+    assert!(told[0].text.contains("https://h.example/x: refused: 403"));
+    assert_eq!(told[1].context, ContextKind::Feed);
+    let without: fmn_rules::Preferences =
+        serde_json::from_value(serde_json::json!({"user": "bob"})).unwrap();
+    let told = notices(&without, "https://h.example/x", "refused", 7);
+    assert_eq!(told.len(), 1);
+    assert_eq!(told[0].context, ContextKind::Feed);
+    assert_eq!(
+        told[0].title,
+        "Your webhook https://h.example/x was disabled"
+    );
 }

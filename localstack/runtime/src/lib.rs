@@ -4,28 +4,27 @@
 //!   127.0.0.1), or a LocalStack that is already listening.
 //! - [`deploy`]: deploys `infra/template.yaml` unchanged to the emulator and reads its
 //!   outputs ([`Stack`]).
+//! - [`functions`]: every function built from its deployed environment, through one table
+//!   (stack output → constructor).
 //! - [`runtime`]: runs the Lambda handlers in-process, fed from their queues the way
 //!   Lambda's SQS event-source mapping would (batch size and window from the deployed
 //!   mapping, the queue's visibility timeout, partial batch failures, redrive by SQS).
-//! - [`schedule`]: fires the scheduled functions (ownership sync, …) on their EventBridge
-//!   schedule.
+//! - [`schedule`]: fires the scheduled functions (ownership sync, digests) on their
+//!   EventBridge schedule.
 //! - [`api`]: the HTTP API served with `axum::serve` on 127.0.0.1.
 //! - [`demo`]: demo preferences and a ZeroMQ publisher replaying real bus messages.
 //! - [`emails`]: reads back the emails the emulator accepted.
-//! - [`delivery`]: the webhook sender, feed writer and digest function in the runtime.
-//! - [`chat`]: the IRC and Matrix senders in the runtime, configured from their deployed
-//!   functions' environment; [`irc`]: a local ngircd and an IRC watcher client; [`matrix`]: a
-//!   local Synapse and a recipient's client.
+//! - [`irc`]: a local ngircd and an IRC watcher client; [`matrix`]: a local Synapse and a
+//!   recipient's client.
 //! - [`webhook`]: a loopback webhook receiver that checks signatures.
 
 pub mod api;
-pub mod chat;
-pub mod delivery;
 pub mod demo;
 pub mod deploy;
 pub mod emails;
 pub mod emulator;
 pub mod files;
+pub mod functions;
 pub mod irc;
 pub mod matrix;
 pub mod runtime;

@@ -174,7 +174,11 @@ async fn main() -> anyhow::Result<()> {
         table.put(&prefs).await?;
     }
 
-    let mut tasks = runtime::start(&aws, &ses, &deployed, demo::SENDER, stop.clone()).await?;
+    let configs = fmn_local::functions::AwsConfigs {
+        aws: aws.clone(),
+        ses: ses.clone(),
+    };
+    let mut tasks = runtime::start(&configs, &deployed, stop.clone()).await?;
     // The HTTP API, and a token for the demo user `alice` to try it with.
     let (api_url, api_state) = fmn_local::api::serve(
         &aws,

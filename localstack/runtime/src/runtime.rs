@@ -7,31 +7,17 @@
 //! itself moves them to the DLQ after `maxReceiveCount` receives, as with Lambda.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageAttribute};
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
 use aws_sdk_sqs::types::{
     DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName,
 };
-use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
-/// An SQS-triggered handler, as the function's `main` would run it.
-pub type Handler = Arc<dyn Fn(SqsEvent) -> BoxFuture<'static, SqsBatchResponse> + Send + Sync>;
-
-/// A [`Handler`] calling `call` with `state` (shared across invocations, as a warm Lambda
-/// keeps it), e.g. `handler(sender, |s, e| async move { s.handle(e).await })`.
-pub fn handler<S, F, Fut>(state: S, call: F) -> Handler
-where
-    S: Send + Sync + 'static,
-    F: Fn(Arc<S>, SqsEvent) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = SqsBatchResponse> + Send + 'static,
-{
-    let state = Arc::new(state);
-    Arc::new(move |event| Box::pin(call(state.clone(), event)))
-}
+pub use crate::functions::Handler;
+use crate::functions::{AwsConfigs, Function};
 
 /// How Lambda would feed one function from one queue.
 #[derive(Debug, Clone)]
@@ -231,80 +217,33 @@ async fn gather(
     Ok(out)
 }
 
-/// The deployed email sender's flood limit (`FMN_FLOOD_MAX`, `FMN_FLOOD_WINDOW_SECS`).
-async fn email_flood_limit(
-    aws: &aws_config::SdkConfig,
-    stack: &crate::Stack,
-) -> anyhow::Result<fmn_digest::FloodLimit> {
-    let env = match stack.output("EmailSenderFunctionName") {
-        Ok(function) => crate::deploy::function_environment(aws, function).await?,
-        Err(_) => Default::default(),
-    };
-    fmn_digest::FloodLimit::from_vars(|k| env.get(k).cloned()).map_err(anyhow::Error::msg)
-}
-
-/// The functions of the stack, as handlers, keyed by function name.
-pub async fn handlers(
-    aws: &aws_config::SdkConfig,
-    ses: &aws_config::SdkConfig,
-    stack: &crate::Stack,
-    sender_address: &str,
-) -> anyhow::Result<Vec<(String, Handler)>> {
-    let matcher_config = fmn_matcher_fn::Config {
-        preferences_table: stack.output("PreferencesTableName")?.to_owned(),
-        ownership_table: stack.output("OwnershipTableName").ok().map(str::to_owned),
-        recent_table: stack.output("ApiTableName").ok().map(str::to_owned),
-        quarantine_queue_url: stack.output("IncomingDeadLetterQueueUrl")?.to_owned(),
-        context_queues: [(
-            fmn_rules::ContextKind::Email,
-            stack.output("EmailQueueUrl")?.to_owned(),
-        )]
-        .into_iter()
-        .chain(crate::chat::queues(stack))
-        .chain(crate::delivery::queues(stack))
-        .collect(),
-    };
-    let matcher = fmn_matcher_fn::deployed(aws, &matcher_config);
-    let sender_config = fmn_email_sender_fn::Config {
-        deliveries_table: stack.output("DeliveriesTableName")?.to_owned(),
-        sender_address: sender_address.to_owned(),
-        held_table: stack.output("HeldTableName").ok().map(str::to_owned),
-        links: crate::delivery::links(aws, stack).await,
-        flood: email_flood_limit(aws, stack).await?,
-    };
-    let sender = fmn_email_sender_fn::deployed(aws, ses, &sender_config);
-    let matcher_handler = handler(matcher, |m, e| async move { m.handle(e).await });
-    let sender_handler = handler(sender, |s, e| async move { s.handle(e).await });
-    let mut handlers = vec![
-        (
-            stack.output("MatcherFunctionName")?.to_owned(),
-            matcher_handler,
-        ),
-        (
-            stack.output("EmailSenderFunctionName")?.to_owned(),
-            sender_handler,
-        ),
-    ];
-    handlers.extend(crate::chat::handlers(aws, stack).await?);
-    handlers.extend(crate::delivery::handlers(aws, ses, stack, sender_address).await?);
-    Ok(handlers)
-}
-
-/// Starts a poller for every mapping of every function; returns their tasks.
+/// Builds every function of the stack from its deployed environment
+/// ([`crate::functions::FUNCTIONS`]) and starts a poller for every mapping of each SQS
+/// function and a runner for every schedule of each scheduled one; returns their tasks.
 pub async fn start(
-    aws: &aws_config::SdkConfig,
-    ses: &aws_config::SdkConfig,
+    aws: &AwsConfigs,
     stack: &crate::Stack,
-    sender_address: &str,
     stop: CancellationToken,
 ) -> anyhow::Result<tokio::task::JoinSet<()>> {
-    let sqs = aws_sdk_sqs::Client::new(aws);
+    let sqs = aws_sdk_sqs::Client::new(&aws.aws);
     let mut tasks = tokio::task::JoinSet::new();
-    for (function, handler) in handlers(aws, ses, stack, sender_address).await? {
-        for mapping in mappings(aws, &function).await? {
-            tasks.spawn(poll(sqs.clone(), mapping, handler.clone(), stop.clone()));
+    for (function, built) in crate::functions::build_all(aws, stack).await? {
+        match built {
+            Function::Sqs(handler) => {
+                for mapping in mappings(&aws.aws, &function).await? {
+                    tasks.spawn(poll(sqs.clone(), mapping, handler.clone(), stop.clone()));
+                }
+            }
+            Function::Scheduled(handler) => {
+                for schedule in crate::schedule::schedules(&aws.aws, &function).await? {
+                    tasks.spawn(crate::schedule::run(
+                        schedule,
+                        handler.clone(),
+                        stop.clone(),
+                    ));
+                }
+            }
         }
     }
-    crate::schedule::start(aws, stack, &mut tasks, stop.clone()).await?;
     Ok(tasks)
 }

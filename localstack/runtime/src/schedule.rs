@@ -1,20 +1,15 @@
 //! Scheduled functions, fired locally as EventBridge would fire them.
 //!
 //! For each scheduled function of the stack, the runner reads the EventBridge rules that
-//! target it (their `rate(...)` expressions) from the emulator, builds the handler from the
-//! function's deployed environment, and invokes it once at start and then at every period.
+//! target it (their `rate(...)` expressions) from the emulator and invokes its handler
+//! (built by [`crate::functions`]) once at start and then at every period.
 
-use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
-/// A scheduled handler, as the function's `main` would run it; returns what it did.
-pub type ScheduledHandler =
-    Arc<dyn Fn() -> BoxFuture<'static, anyhow::Result<String>> + Send + Sync>;
+pub use crate::functions::ScheduledHandler;
 
 /// One schedule of one function.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,53 +80,6 @@ pub async fn schedules(
     Ok(out)
 }
 
-/// The deployed environment variables of `function`.
-pub async fn environment(
-    aws: &aws_config::SdkConfig,
-    function: &str,
-) -> anyhow::Result<HashMap<String, String>> {
-    let lambda = aws_sdk_lambda::Client::new(aws);
-    let config = lambda
-        .get_function_configuration()
-        .function_name(function)
-        .send()
-        .await
-        .with_context(|| format!("reading the configuration of {function}"))?;
-    Ok(config
-        .environment
-        .and_then(|e| e.variables)
-        .unwrap_or_default())
-}
-
-/// The scheduled functions of the stack, as handlers, keyed by function name.
-pub async fn handlers(
-    aws: &aws_config::SdkConfig,
-    stack: &crate::Stack,
-) -> anyhow::Result<Vec<(String, ScheduledHandler)>> {
-    let mut out = Vec::new();
-    if let Ok(function) = stack.output("OwnershipSyncFunctionName") {
-        let env = environment(aws, function).await?;
-        let var = |name: &str| {
-            env.get(name)
-                .cloned()
-                .with_context(|| format!("{function} has no {name}"))
-        };
-        let config = fmn_ownership_sync_fn::Config {
-            table: var("FMN_OWNERSHIP_TABLE")?,
-            source_url: var("FMN_OWNERSHIP_URL")?,
-            min_ratio: 0.5,
-        };
-        let sync = Arc::new(fmn_ownership_sync_fn::deployed(aws, &config)?);
-        let handler: ScheduledHandler = Arc::new(move || {
-            let sync = sync.clone();
-            Box::pin(async move { Ok(sync.run().await?.to_string()) })
-        });
-        out.push((function.to_owned(), handler));
-    }
-    out.extend(crate::delivery::scheduled(aws, stack).await?);
-    Ok(out)
-}
-
 /// Fires `handler` now and then every `schedule.period` until `stop`.
 pub async fn run(schedule: Schedule, handler: ScheduledHandler, stop: CancellationToken) {
     loop {
@@ -148,21 +96,6 @@ pub async fn run(schedule: Schedule, handler: ScheduledHandler, stop: Cancellati
             () = tokio::time::sleep(schedule.period) => {}
         }
     }
-}
-
-/// Starts a runner for every schedule of every scheduled function of the stack.
-pub async fn start(
-    aws: &aws_config::SdkConfig,
-    stack: &crate::Stack,
-    tasks: &mut tokio::task::JoinSet<()>,
-    stop: CancellationToken,
-) -> anyhow::Result<()> {
-    for (function, handler) in handlers(aws, stack).await? {
-        for schedule in schedules(aws, &function).await? {
-            tasks.spawn(run(schedule, handler.clone(), stop.clone()));
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,0 +1,174 @@
+//! The edge of every fmn Lambda function, written once.
+//!
+//! - [`Vars`]: a function's configuration is read from a variables map, the process
+//!   environment on Lambda ([`Vars::from_env`]) or the deployed function's environment in the
+//!   local runtime; every error names the variable ([`ConfigError`]).
+//! - [`SqsFunction`] and [`ScheduledFunction`]: what a function's state does per invocation,
+//!   so that a `main` ([`serve_sqs`], [`serve_scheduled`]) and the local runtime drive it the
+//!   same way.
+//!
+//! ```
+//! use std::collections::HashMap;
+//! let vars = fmn_lambda::Vars::new(HashMap::from([("FMN_TABLE".to_owned(), "t".to_owned())]));
+//! assert_eq!(vars.required("FMN_TABLE").unwrap(), "t");
+//! let missing = vars.required("FMN_QUEUE_URL").unwrap_err();
+//! assert_eq!(missing.to_string(), "missing environment variable FMN_QUEUE_URL");
+//! assert_eq!(vars.parse_or("FMN_MAX", 5_u64).unwrap(), 5);
+//! ```
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::str::FromStr;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::{LambdaEvent, service_fn};
+
+/// A setting is missing or malformed; always names the variable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A required variable is unset or empty.
+    #[error("missing environment variable {0}")]
+    Missing(String),
+    /// A variable's value is not what it must be.
+    #[error("environment variable {name}: {problem}")]
+    Invalid {
+        /// The variable.
+        name: String,
+        /// What is wrong with its value.
+        problem: String,
+    },
+}
+
+impl ConfigError {
+    /// `name`'s value is wrong because of `problem`.
+    pub fn invalid(name: &str, problem: impl ToString) -> Self {
+        ConfigError::Invalid {
+            name: name.to_owned(),
+            problem: problem.to_string(),
+        }
+    }
+}
+
+/// A function's environment variables. An empty value counts as unset (CloudFormation
+/// passes empty strings for unset optional parameters).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Vars(HashMap<String, String>);
+
+impl Vars {
+    /// The variables in `map`.
+    pub fn new(map: HashMap<String, String>) -> Self {
+        Vars(map)
+    }
+
+    /// The process environment (on Lambda, the function's configuration).
+    pub fn from_env() -> Self {
+        Vars(std::env::vars().collect())
+    }
+
+    /// The value of `name`, if set and not empty.
+    pub fn get(&self, name: &str) -> Option<String> {
+        self.0.get(name).filter(|v| !v.is_empty()).cloned()
+    }
+
+    /// The value of `name`, which must be set.
+    pub fn required(&self, name: &str) -> Result<String, ConfigError> {
+        self.get(name)
+            .ok_or_else(|| ConfigError::Missing(name.to_owned()))
+    }
+
+    /// The value of `name` parsed, or `default` when unset.
+    pub fn parse_or<T>(&self, name: &str, default: T) -> Result<T, ConfigError>
+    where
+        T: FromStr,
+        T::Err: std::fmt::Display,
+    {
+        match self.get(name) {
+            None => Ok(default),
+            Some(v) => v
+                .trim()
+                .parse()
+                .map_err(|e| ConfigError::invalid(name, format!("{v:?}: {e}"))),
+        }
+    }
+
+    /// Whether the switch `name` is on (`1`, `true` or `yes`; anything else is off).
+    pub fn flag(&self, name: &str) -> bool {
+        self.get(name)
+            .is_some_and(|v| matches!(v.as_str(), "1" | "true" | "yes"))
+    }
+
+    /// A lookup function over these variables, for readers that take one.
+    pub fn lookup(&self) -> impl Fn(&str) -> Option<String> + '_ {
+        move |name: &str| self.get(name)
+    }
+}
+
+/// An SQS-triggered function's state: handles one batch, reporting the failed records.
+pub trait SqsFunction: Send + Sync + 'static {
+    /// Handles one batch.
+    fn handle(&self, event: SqsEvent) -> impl Future<Output = SqsBatchResponse> + Send;
+}
+
+/// A scheduled function's state: one run, saying what it did.
+pub trait ScheduledFunction: Send + Sync + 'static {
+    /// Runs once.
+    fn run_once(&self) -> impl Future<Output = anyhow::Result<String>> + Send;
+}
+
+/// Starts tracing as Lambda wants it: JSON lines, no timestamps (Lambda adds them), the
+/// level from `RUST_LOG`.
+pub fn init_tracing() {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .without_time()
+        .init();
+}
+
+/// Serves `function` for SQS batches until Lambda stops the environment; the state is built
+/// once and kept across warm invocations.
+pub async fn serve_sqs<F: SqsFunction>(function: F) -> Result<(), lambda_runtime::Error> {
+    let function = &function;
+    let service = service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        Ok::<_, lambda_runtime::Error>(function.handle(event.payload).await)
+    });
+    // Boxed: the runtime's future around a handler's is deep (the matcher's hot loop), and
+    // `main`'s future would otherwise embed it whole, past the compiler's query depth.
+    let run: Pin<Box<dyn Future<Output = Result<(), lambda_runtime::Error>> + '_>> =
+        Box::pin(lambda_runtime::run(service));
+    run.await
+}
+
+/// Serves `function` for schedule events; each invocation answers `{"outcome": "…"}`.
+pub async fn serve_scheduled<F: ScheduledFunction>(
+    function: F,
+) -> Result<(), lambda_runtime::Error> {
+    let function = &function;
+    let service = service_fn(move |_event: LambdaEvent<serde_json::Value>| async move {
+        let outcome = function.run_once().await?;
+        Ok::<_, lambda_runtime::Error>(serde_json::json!({ "outcome": outcome }))
+    });
+    let run: Pin<Box<dyn Future<Output = Result<(), lambda_runtime::Error>> + '_>> =
+        Box::pin(lambda_runtime::run(service));
+    run.await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_the_variable() {
+        let vars = Vars::new(HashMap::from([
+            ("N".to_owned(), "many".to_owned()),
+            ("EMPTY".to_owned(), String::new()),
+            ("ON".to_owned(), "1".to_owned()),
+        ]));
+        let e = vars.parse_or("N", 1_u64).unwrap_err();
+        assert!(e.to_string().contains("N: \"many\""), "{e}");
+        assert_eq!(vars.get("EMPTY"), None);
+        assert!(vars.flag("ON"));
+        assert!(!vars.flag("EMPTY"));
+    }
+}

@@ -1,0 +1,143 @@
+//! The matcher handler over in-memory fakes of its preference source and queues.
+
+use std::sync::Mutex;
+
+use fmn_queue::QueueError;
+use fmn_queue::test_util::{failed_ids, sqs_event};
+use serde_json::json;
+
+use super::*;
+
+/// A real bus message (fedora-messaging): anitya adds a distro.
+const ANITYA: &str = r#"{"topic": "org.release-monitoring.prod.anitya.distro.add", "headers": {"fedora_messaging_schema": "anitya.distro.add", "fedora_messaging_schema_package": "anitya_schema", "fedora_messaging_severity": 20, "priority": 0, "sent-at": "2025-01-01T00:00:00+00:00"}, "body": {"distro": {"name": "Fedor"}, "message": {"agent": "eseyman", "distro": "Fedor"}, "project": null}, "id": "0528648e-21a4-5897-823f-f7de86642235"}"#;
+
+/// Preferences with a version stamp and a change log, and the filters deactivated.
+#[derive(Default)]
+struct MemoryPrefs {
+    users: Mutex<Vec<Preferences>>,
+    version: Mutex<u64>,
+    changed: Mutex<Vec<String>>,
+    deactivated: Mutex<Vec<String>>,
+}
+
+impl MemoryPrefs {
+    fn put(&self, prefs: Preferences) {
+        let mut users = self.users.lock().unwrap();
+        users.retain(|p| p.user != prefs.user);
+        self.changed.lock().unwrap().push(prefs.user.clone());
+        users.push(prefs);
+        *self.version.lock().unwrap() += 1;
+    }
+}
+
+impl PreferenceSource for MemoryPrefs {
+    async fn version(&self) -> anyhow::Result<u64> {
+        Ok(*self.version.lock().unwrap())
+    }
+    async fn load_all(&self) -> anyhow::Result<Vec<Preferences>> {
+        Ok(self.users.lock().unwrap().clone())
+    }
+    async fn get(&self, user: &str) -> anyhow::Result<Option<Preferences>> {
+        Ok(self
+            .users
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|p| p.user == user)
+            .cloned())
+    }
+    async fn changed_since(&self, _: u128, _: usize) -> anyhow::Result<Option<Vec<String>>> {
+        Ok(Some(std::mem::take(&mut *self.changed.lock().unwrap())))
+    }
+    async fn record_recent(&self, _: &fmn_messages::Message) -> anyhow::Result<()> {
+        Ok(())
+    }
+    async fn deactivate_filter(&self, _: &str, _: ContextKind, id: &str) -> anyhow::Result<bool> {
+        let mut done = self.deactivated.lock().unwrap();
+        let first = !done.iter().any(|d| d == id);
+        done.push(id.to_owned());
+        Ok(first)
+    }
+    async fn ownership_id(&self) -> anyhow::Result<Option<String>> {
+        Ok(None)
+    }
+    async fn load_ownership(&self) -> anyhow::Result<Option<(String, Ownership)>> {
+        Ok(None)
+    }
+}
+
+#[derive(Default)]
+struct MemoryQueue(Mutex<Vec<Outgoing>>);
+
+impl Queue for MemoryQueue {
+    async fn send_all(&self, messages: Vec<Outgoing>) -> Result<(), QueueError> {
+        self.0.lock().unwrap().extend(messages);
+        Ok(())
+    }
+}
+
+fn prefs(user: &str, oneshot: bool) -> Preferences {
+    serde_json::from_value(json!({"user": user, "contexts": {
+        "email": {"addresses": [{"address": format!("{user}@example.org"), "confirmed": true}],
+                  "settings": {"verbose": true},
+                  "filters": [{"id": format!("{user}-anitya"), "name": "anitya", "oneshot": oneshot,
+                               "rules": [{"kind": "application", "names": ["anitya"]}]}]},
+        "irc": {"addresses": [{"address": user, "confirmed": true}],
+                "filters": [{"id": format!("{user}-irc"), "name": "anitya",
+                             "rules": [{"kind": "application", "names": ["anitya"]}]}]}
+    }}))
+    .unwrap()
+}
+
+fn matcher(prefs: MemoryPrefs) -> MatcherFn<MemoryPrefs, MemoryQueue> {
+    // Email has a queue, IRC has none (not deployed): its jobs are dropped.
+    let queues = BTreeMap::from([(ContextKind::Email, MemoryQueue::default())]);
+    MatcherFn::new(prefs, MemoryQueue::default(), queues)
+}
+
+fn email_jobs(m: &MatcherFn<MemoryPrefs, MemoryQueue>) -> Vec<NotificationJob> {
+    m.queues[&ContextKind::Email]
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|o| serde_json::from_str(&o.body).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_match_becomes_a_job_and_a_malformed_message_is_quarantined() {
+    let source = MemoryPrefs::default();
+    source.put(prefs("alice", false));
+    let m = matcher(source);
+    let response = m.handle(sqs_event(&[ANITYA, "not a bus message"])).await;
+    assert!(failed_ids(&response).is_empty(), "quarantined, not retried");
+    let jobs = email_jobs(&m);
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].user, "alice");
+    assert_eq!(jobs[0].addresses, ["alice@example.org"]);
+    assert_eq!(jobs[0].message.id, "0528648e-21a4-5897-823f-f7de86642235");
+    assert!(
+        jobs[0].settings.verbose,
+        "the context's settings travel with the job"
+    );
+    let quarantined = m.quarantine.0.lock().unwrap();
+    assert_eq!(quarantined.len(), 1);
+    assert_eq!(quarantined[0].body, "not a bus message");
+    assert_eq!(quarantined[0].attributes[0].0, QUARANTINE_REASON_ATTRIBUTE);
+}
+
+#[tokio::test]
+async fn changed_preferences_apply_to_the_next_batch_and_a_oneshot_fires_once() {
+    let source = MemoryPrefs::default();
+    source.put(prefs("alice", false));
+    let m = matcher(source);
+    m.handle(sqs_event(&[ANITYA])).await;
+    assert_eq!(email_jobs(&m).len(), 1);
+    // Bob arrives with a oneshot filter: read incrementally from the change log.
+    m.prefs.put(prefs("bob", true));
+    m.handle(sqs_event(&[ANITYA, ANITYA])).await;
+    let users: Vec<String> = email_jobs(&m).into_iter().map(|j| j.user).collect();
+    assert_eq!(users.iter().filter(|u| *u == "alice").count(), 3);
+    assert_eq!(users.iter().filter(|u| *u == "bob").count(), 1, "{users:?}");
+}
