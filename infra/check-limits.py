@@ -75,6 +75,7 @@ COMPONENT_MAX = {
     "hash": 64,  # hex SHA-256
     "id": 64,  # generated ids
     "batch_id": 128,  # digest batch ids: stated bound
+    "expires_at": 20,  # a u64 in decimal
 }
 KEYS = [
     ("deliveries", "pk", "{message_id}|{user}|{context}|{address}",
@@ -82,7 +83,11 @@ KEYS = [
     ("deliveries", "pk", "webhook-failures|{user}|{address}",
      "functions/webhook-sender/src/accounts.rs", 'format!("webhook-failures|{user}|{address}")'),
     ("deliveries", "pk", "{batch_id}|{address}",
-     "functions/digest/src/lib.rs", 'format!("{}|{address}", batch.id)'),
+     "crates/fmn-delivery/src/item.rs", 'format!("{}|{address}", b.id)'),
+    ("deliveries", "pk", "confirm|{user}|{context}|{address}|{expires_at}",
+     "crates/fmn-delivery/src/item.rs", '"confirm|{}|{}|{}|{}"'),
+    ("deliveries", "pk", "notice|{id}|{user}|{context}|{address}",
+     "crates/fmn-delivery/src/item.rs", '"notice|{}|{}|{}|{address}"'),
     ("api", "sk", "CONFIRM#{context}#{address}",
      "crates/fmn-store/src/confirmations.rs", 'format!("CONFIRM#{}#{address}", context.as_str())'),
     ("api", "pk", "USER#{user}", "crates/fmn-store/src/confirmations.rs", 'format!("USER#{user}")'),
@@ -97,6 +102,8 @@ KNOWN = {
     "{message_id}|{user}|{context}|{address}": "issue 17 item 10 (long webhook URLs in keys)",
     "webhook-failures|{user}|{address}": "issue 17 item 10 (long webhook URLs in keys)",
     "{batch_id}|{address}": "issue 17 item 10 (long webhook URLs in keys)",
+    "confirm|{user}|{context}|{address}|{expires_at}": "issue 17 item 10 (long webhook URLs in keys)",
+    "notice|{id}|{user}|{context}|{address}": "issue 17 item 10 (long webhook URLs in keys)",
     "CONFIRM#{context}#{address}": "issue 17 item 10 (long webhook URLs in keys)",
 }
 

@@ -67,12 +67,28 @@ pub trait Admit {
 pub struct Gate {
     store: HeldStore,
     limit: FloodLimit,
+    clock: fn() -> u64,
+}
+
+/// Seconds since the Unix epoch, from the system clock.
+fn system_clock() -> u64 {
+    now_ms() / 1000
 }
 
 impl Gate {
     /// A gate holding into `store` with the flood limit `limit`.
     pub fn new(store: HeldStore, limit: FloodLimit) -> Self {
-        Gate { store, limit }
+        Gate {
+            store,
+            limit,
+            clock: system_clock,
+        }
+    }
+
+    /// The same gate reading the time (seconds since the Unix epoch) from `clock`, so that a
+    /// test can put a whole batch in one flood window however long the batch takes.
+    pub fn with_clock(self, clock: fn() -> u64) -> Self {
+        Gate { clock, ..self }
     }
 
     /// The deployed gate over the held `table` (`FMN_HELD_TABLE`) with the flood limit
@@ -97,7 +113,7 @@ impl Admit for Gate {
             return Ok(Admission::Held);
         }
         let window = self.limit.window_secs.max(1);
-        let now = now_ms() / 1000;
+        let now = (self.clock)();
         let start = now - now % window;
         let count = self
             .store
