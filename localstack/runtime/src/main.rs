@@ -19,50 +19,69 @@ struct Args {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Start everything: emulator, stack, functions, bridge, demo traffic; print emails.
-    Up {
-        /// Port of the embedded moto server.
-        #[arg(long, default_value_t = 5100)]
-        moto_port: u16,
-        /// Port the demo fedmsg publisher binds on 127.0.0.1.
-        #[arg(long, default_value_t = 9940)]
-        fedmsg_port: u16,
-        /// Pause between demo messages, in milliseconds.
-        #[arg(long, default_value_t = 1500)]
-        interval_ms: u64,
-        /// Stack name.
-        #[arg(long, default_value = "fmn-local")]
-        stack: String,
-        /// Preferences to load (a JSON list).
+    Up(UpArgs),
+    /// List the emails the emulator's SES accepted.
+    Emails {
+        /// The emulator (default: $AWS_ENDPOINT_URL).
+        #[arg(long, env = "AWS_ENDPOINT_URL")]
+        endpoint: String,
+        /// Keep watching and print new emails as they arrive.
         #[arg(long)]
-        preferences: Option<PathBuf>,
-        /// Messages to replay (fedmsg envelopes, JSON lines).
+        follow: bool,
+        /// Print the text of each email, decoded as a mail client shows it.
         #[arg(long)]
-        messages: Option<PathBuf>,
-        /// Port of the local IRC server (ngircd) on 127.0.0.1.
-        #[arg(long, default_value_t = 6667)]
-        irc_port: u16,
-        /// Nick whose IRC notifications are printed (an IRC address in the preferences).
-        #[arg(long, default_value = "ralph")]
-        irc_watch: String,
-        /// Port of the HTTP API on 127.0.0.1.
-        #[arg(long, env = "FMN_API_PORT", default_value_t = 8080)]
-        api_port: u16,
-        /// Port of the local Matrix homeserver (Synapse) on 127.0.0.1.
-        #[arg(long, default_value_t = 8008)]
-        matrix_port: u16,
-        /// Port of the demo webhook receiver on 127.0.0.1 (the demo preferences name
-        /// `http://127.0.0.1:9141/hook`).
-        #[arg(long, default_value_t = 9141)]
-        webhook_port: u16,
-        /// Where a LocalStack is looked for; when one answers there, it is used instead of
-        /// the embedded moto server (SES v2 stays on moto).
-        #[arg(
-            long,
-            env = "FMN_LOCALSTACK_URL",
-            default_value = "http://127.0.0.1:4566"
-        )]
-        localstack_url: String,
+        full: bool,
+        /// Print each email's raw MIME message (headers included).
+        #[arg(long)]
+        raw: bool,
     },
+}
+
+/// What `fmn-local up` runs.
+#[derive(Debug, clap::Args)]
+struct UpArgs {
+    /// Port of the embedded moto server.
+    #[arg(long, default_value_t = 5100)]
+    moto_port: u16,
+    /// Port the demo fedmsg publisher binds on 127.0.0.1.
+    #[arg(long, default_value_t = 9940)]
+    fedmsg_port: u16,
+    /// Pause between demo messages, in milliseconds.
+    #[arg(long, default_value_t = 1500)]
+    interval_ms: u64,
+    /// Stack name.
+    #[arg(long, default_value = "fmn-local")]
+    stack: String,
+    /// Preferences to load (a JSON list).
+    #[arg(long)]
+    preferences: Option<PathBuf>,
+    /// Messages to replay (fedmsg envelopes, JSON lines).
+    #[arg(long)]
+    messages: Option<PathBuf>,
+    /// Port of the local IRC server (ngircd) on 127.0.0.1.
+    #[arg(long, default_value_t = 6667)]
+    irc_port: u16,
+    /// Nick whose IRC notifications are printed (an IRC address in the preferences).
+    #[arg(long, default_value = "ralph")]
+    irc_watch: String,
+    /// Port of the HTTP API on 127.0.0.1.
+    #[arg(long, env = "FMN_API_PORT", default_value_t = 8080)]
+    api_port: u16,
+    /// Port of the local Matrix homeserver (Synapse) on 127.0.0.1.
+    #[arg(long, default_value_t = 8008)]
+    matrix_port: u16,
+    /// Port of the demo webhook receiver on 127.0.0.1 (the demo preferences name
+    /// `http://127.0.0.1:9141/hook`).
+    #[arg(long, default_value_t = 9141)]
+    webhook_port: u16,
+    /// Where a LocalStack is looked for; when one answers there, it is used instead of
+    /// the embedded moto server (SES v2 stays on moto).
+    #[arg(
+        long,
+        env = "FMN_LOCALSTACK_URL",
+        default_value = "http://127.0.0.1:4566"
+    )]
+    localstack_url: String,
 }
 
 #[tokio::main]
@@ -73,7 +92,42 @@ async fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,fmn_local=info")),
         )
         .init();
-    let Command::Up {
+    match Args::parse().command {
+        Command::Up(args) => up(args).await,
+        Command::Emails {
+            endpoint,
+            follow,
+            full,
+            raw,
+        } => print_emails(&endpoint, follow, full, raw).await,
+    }
+}
+
+/// Prints the emails the emulator at `endpoint` accepted (and, with `follow`, new ones as
+/// they arrive): a line each, and their text (`full`) or raw MIME message (`raw`).
+async fn print_emails(endpoint: &str, follow: bool, full: bool, raw: bool) -> anyhow::Result<()> {
+    let mut seen = 0;
+    loop {
+        let all = emails::list(endpoint).await?;
+        for e in all.iter().skip(seen) {
+            println!("{}  to {}  {}", e.id, e.to.join(","), e.subject);
+            if raw {
+                println!("{}\n", e.body);
+            } else if full {
+                println!("{}\n", e.text);
+            }
+        }
+        seen = seen.max(all.len());
+        if !follow {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Starts everything and runs until Ctrl-C.
+async fn up(args: UpArgs) -> anyhow::Result<()> {
+    let UpArgs {
         moto_port,
         fedmsg_port,
         interval_ms,
@@ -86,7 +140,7 @@ async fn main() -> anyhow::Result<()> {
         matrix_port,
         webhook_port,
         localstack_url,
-    } = Args::parse().command;
+    } = args;
     let root = fmn_local::repo_root();
     let stop = CancellationToken::new();
 
@@ -170,7 +224,7 @@ async fn main() -> anyhow::Result<()> {
         aws_sdk_dynamodb::Client::new(&aws),
         deployed.output("PreferencesTableName")?,
     );
-    for prefs in demo::read_preferences(&prefs_path)? {
+    for prefs in fmn_rules::Preferences::read_file(&prefs_path)? {
         table.put(&prefs).await?;
     }
 
@@ -216,7 +270,7 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "\nfmn is running on {emulator_name}.\n\
          - AWS endpoint:   {}\n\
-         - emails also at: {}/moto-api/data.json (or: AWS_ENDPOINT_URL={} cargo run -q -p fmn-cli -- emails --follow)\n\
+         - emails also at: {}/moto-api/data.json (or: AWS_ENDPOINT_URL={} cargo run -q -p fmn-local -- emails --follow)\n\
          - preferences:    {}\n\
          - HTTP API:       {api_url}/api/v1 (OpenAPI: {api_url}/api/v1/openapi.json)\n\
          - API token:      {demo_token} (user alice; curl -H \"Authorization: Bearer $TOKEN\" {api_url}/api/v1/me)\n\
