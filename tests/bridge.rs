@@ -379,7 +379,7 @@ impl Emulator {
         let moto = fmn_local::emulator::Moto::start(&root, port)
             .await
             .expect("moto server (run localstack/bootstrap.sh)");
-        let aws = fmn_local::emulator_config(&moto.endpoint).await;
+        let aws = fmn_local::emulator::emulator_config(&moto.endpoint).await;
         let queue_url = aws_sdk_sqs::Client::new(&aws)
             .create_queue()
             .queue_name(OUTAGE_QUEUE)
@@ -1227,7 +1227,7 @@ async fn on_localstack_sqs_refuses_what_moto_accepts_and_the_bridge_forwards_the
             .await
             .expect("LocalStack (run localstack/bootstrap.sh)");
     let healthy = started.elapsed();
-    let aws = fmn_local::emulator_config(&localstack.endpoint).await;
+    let aws = fmn_local::emulator::emulator_config(&localstack.endpoint).await;
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let url = sqs
         .create_queue()
@@ -1259,7 +1259,8 @@ async fn on_localstack_sqs_refuses_what_moto_accepts_and_the_bridge_forwards_the
     let moto = fmn_local::emulator::Moto::start(&root, fmn_local::emulator::free_port().unwrap())
         .await
         .unwrap();
-    let moto_sqs = aws_sdk_sqs::Client::new(&fmn_local::emulator_config(&moto.endpoint).await);
+    let moto_sqs =
+        aws_sdk_sqs::Client::new(&fmn_local::emulator::emulator_config(&moto.endpoint).await);
     let moto_url = moto_sqs
         .create_queue()
         .queue_name("q")

@@ -13,8 +13,8 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use fmn_e2e::{Harness, publish};
 use fmn_irc::{IrcClient, IrcConfig};
 use fmn_irc_sender_fn::{IrcSender, sender as irc_sender};
-use fmn_local::irc::{Ngircd, Watcher};
-use fmn_local::runtime;
+use fmn_local::lambda::runtime;
+use fmn_local::standins::irc::{Ngircd, Watcher};
 use fmn_queue::NotificationJob;
 use fmn_rules::Preferences;
 use serde_json::json;
@@ -460,7 +460,7 @@ async fn delivers_over_tls_and_only_to_a_trusted_server() {
     .await;
     let port = fmn_local::emulator::free_port().unwrap();
     let tls_port = fmn_local::emulator::free_port().unwrap();
-    let files = fmn_local::irc::TlsFiles {
+    let files = fmn_local::standins::irc::TlsFiles {
         cert: d.join("server.pem"),
         key: d.join("server.key"),
     };

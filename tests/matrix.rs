@@ -9,7 +9,7 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use std::time::{Duration, Instant};
 
 use fmn_e2e::{Harness, publish};
-use fmn_local::matrix::{Account, Recipient, Synapse};
+use fmn_local::standins::matrix::{Account, Recipient, Synapse};
 use fmn_matrix::{DirectMessenger, DynamoRooms, MatrixClient, MatrixConfig};
 use fmn_matrix_sender_fn::DeployedSender;
 use fmn_queue::NotificationJob;

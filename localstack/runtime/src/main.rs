@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use fmn_local::{demo, deploy, emails, emulator, runtime};
+use fmn_local::emulator::{self, deploy, emails};
+use fmn_local::{demo, lambda::runtime};
 use tokio_util::sync::CancellationToken;
 
 /// Runs fmn locally against an AWS emulator.
@@ -150,7 +151,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     let localstack = emulator::localstack_at(&localstack_url).await;
     if localstack {
         tracing::info!(%localstack_url, "LocalStack found: checking that it can create Lambda functions");
-        let aws = fmn_local::emulator_config(&localstack_url).await;
+        let aws = fmn_local::emulator::emulator_config(&localstack_url).await;
         if let Err(why) = emulator::lambda_works(&aws).await {
             eprintln!("{}", emulator::unfit_message(&localstack_url, &why));
             std::process::exit(2);
@@ -160,40 +161,41 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     let moto = emulator::Moto::start(&root, moto_port).await?;
     let (aws, emulator_name) = if localstack {
         (
-            fmn_local::emulator_config(&localstack_url).await,
+            fmn_local::emulator::emulator_config(&localstack_url).await,
             format!("LocalStack on {localstack_url} (SES v2 on moto)"),
         )
     } else {
         (
-            fmn_local::emulator_config(&moto.endpoint).await,
+            fmn_local::emulator::emulator_config(&moto.endpoint).await,
             "moto server".to_owned(),
         )
     };
-    let ses = fmn_local::emulator_config(&moto.endpoint).await;
+    let ses = fmn_local::emulator::emulator_config(&moto.endpoint).await;
     tracing::info!(emulator = %emulator_name, "deploying infra/template.yaml");
     let template = std::fs::read_to_string(root.join("infra/template.yaml"))?;
     // Maintainer data comes from a local stand-in for dist-git, never the internet.
-    let files = fmn_local::files::FileServer::start(stop.clone()).await?;
+    let files = fmn_local::standins::files::FileServer::start(stop.clone()).await?;
     files.put(
-        fmn_local::files::OWNERS_PATH,
+        fmn_local::standins::files::OWNERS_PATH,
         std::fs::read(root.join("localstack/demo/pagure_owner_alias.json"))?,
     );
-    let owners_url = files.url(fmn_local::files::OWNERS_PATH);
+    let owners_url = files.url(fmn_local::standins::files::OWNERS_PATH);
     // IRC notifications go to a local ngircd, which people can join with any IRC client.
-    let ircd = fmn_local::irc::Ngircd::start(irc_port, None).await?;
-    let mut watcher = fmn_local::irc::Watcher::connect(irc_port, &irc_watch).await?;
+    let ircd = fmn_local::standins::irc::Ngircd::start(irc_port, None).await?;
+    let mut watcher = fmn_local::standins::irc::Watcher::connect(irc_port, &irc_watch).await?;
     let irc_port_text = irc_port.to_string();
     // Matrix notifications go to a local Synapse: a bot account sends, the demo user ralph
     // receives (log in with any Matrix client as ralph / ralph-demo-password).
     tracing::info!("starting Synapse on 127.0.0.1:{matrix_port}");
-    let synapse = fmn_local::matrix::Synapse::start(matrix_port, 10.0, 50).await?;
+    let synapse = fmn_local::standins::matrix::Synapse::start(matrix_port, 10.0, 50).await?;
     let bot = synapse
         .register("fmnbot", &uuid::Uuid::new_v4().simple().to_string())
         .await?;
     let ralph = synapse.register("ralph", MATRIX_DEMO_PASSWORD).await?;
     // Webhooks go to a loopback receiver that checks their signatures.
     let (hook_url, mut hooks) =
-        fmn_local::webhook::serve(webhook_port, WEBHOOK_DEMO_SECRET.into(), stop.clone()).await?;
+        fmn_local::standins::webhook::serve(webhook_port, WEBHOOK_DEMO_SECRET.into(), stop.clone())
+            .await?;
     let deployed = deploy::deploy_with(
         &aws,
         &template,
@@ -210,7 +212,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     )
     .await?;
     // The demo webhook receiver is on loopback, which the sender refuses unless told.
-    fmn_local::deploy::set_function_environment(
+    fmn_local::emulator::deploy::set_function_environment(
         &aws,
         deployed.output("WebhookSenderFunctionName")?,
         &[("FMN_WEBHOOK_ALLOW_PRIVATE", "1")],
@@ -228,7 +230,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         table.put(&prefs).await?;
     }
 
-    let configs = fmn_local::functions::AwsConfigs {
+    let configs = fmn_local::lambda::functions::AwsConfigs {
         aws: aws.clone(),
         ses: ses.clone(),
     };
@@ -306,7 +308,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         }
     });
     let matrix_stop = stop.clone();
-    let recipient = fmn_local::matrix::Recipient::new(&synapse.url, ralph.clone());
+    let recipient = fmn_local::standins::matrix::Recipient::new(&synapse.url, ralph.clone());
     let bot_id = bot.user_id.clone();
     tasks.spawn(async move {
         let mut since = None;
@@ -383,7 +385,7 @@ async fn feed_urls(api_url: &str, state: &fmn_api::AppState, user: &str) -> anyh
 
 /// Accepts the bot's invites and prints the bot's messages that arrived since `since`.
 async fn follow_matrix(
-    recipient: &fmn_local::matrix::Recipient,
+    recipient: &fmn_local::standins::matrix::Recipient,
     bot: &str,
     since: &mut Option<String>,
 ) -> anyhow::Result<()> {

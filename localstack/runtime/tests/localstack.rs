@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_cloudformation::error::ProvideErrorMetadata;
-use fmn_local::{deploy, emulator};
+use fmn_local::emulator::{self, deploy};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn localstack_takes_the_template_from_s3_and_up_explains_a_localstack_without_lambda() {
@@ -19,7 +19,7 @@ async fn localstack_takes_the_template_from_s3_and_up_explains_a_localstack_with
         .await
         .expect("LocalStack (run localstack/bootstrap.sh)");
     eprintln!("LocalStack: health check after {:?}", started.elapsed());
-    let aws = fmn_local::emulator_config(&localstack.endpoint).await;
+    let aws = fmn_local::emulator::emulator_config(&localstack.endpoint).await;
     let template = std::fs::read_to_string(root.join("infra/template.yaml")).unwrap();
     assert!(template.len() > deploy::INLINE_TEMPLATE_LIMIT);
 

@@ -171,7 +171,7 @@ pub async fn lambda_works(aws: &aws_config::SdkConfig) -> Result<(), Unfit> {
     use aws_sdk_lambda::types::{FunctionCode, Runtime, State};
     let lambda = aws_sdk_lambda::Client::new(aws);
     let name = format!("fmn-probe-{}", uuid::Uuid::new_v4().simple());
-    let zip = crate::deploy::placeholder_zip().map_err(|e| Unfit::Probe(e.to_string()))?;
+    let zip = super::deploy::placeholder_zip().map_err(|e| Unfit::Probe(e.to_string()))?;
     lambda
         .create_function()
         .function_name(&name)
