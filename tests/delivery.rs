@@ -184,7 +184,7 @@ async fn email_webhook_and_feed_each_deliver_once() {
     .unwrap();
     h.start_functions().await.unwrap();
 
-    let port = fmn_local::emulator::free_port().unwrap();
+    let port = fmn_emulator::free_port().unwrap();
     let mut publisher = zeromq::PubSocket::new();
     publisher
         .bind(&format!("tcp://127.0.0.1:{port}"))

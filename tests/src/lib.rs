@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use fmn_local::emulator::{self, deploy};
+use fmn_local::emulator::deploy;
 use fmn_local::{Stack, lambda::runtime};
 use tokio_util::sync::CancellationToken;
 
@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug)]
 pub struct Harness {
     /// The emulator (stopped on drop).
-    pub moto: emulator::Moto,
+    pub moto: fmn_emulator::Moto,
     /// AWS configuration pointing at it.
     pub aws: aws_config::SdkConfig,
     /// The deployed stack's outputs.
@@ -34,8 +34,8 @@ impl Harness {
             .with_test_writer()
             .try_init();
         let root = fmn_local::repo_root();
-        let moto = emulator::Moto::start(&root, emulator::free_port()?).await?;
-        let aws = fmn_local::emulator::emulator_config(&moto.endpoint).await;
+        let moto = fmn_emulator::Moto::start(&root, fmn_emulator::free_port()?).await?;
+        let aws = fmn_emulator::config(&moto.endpoint).await;
         let template = std::fs::read_to_string(root.join("infra/template.yaml"))?;
         // dist-git's maintainer data, served on loopback (the demo's realistic file).
         let stop = CancellationToken::new();

@@ -148,29 +148,29 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     // The emulator: a LocalStack already listening, else the embedded moto server. SES v2
     // is not in LocalStack's free tier, so it always goes to moto. A LocalStack that cannot
     // create Lambda functions (no Docker) cannot host the stack: say so once, and stop.
-    let localstack = emulator::localstack_at(&localstack_url).await;
+    let localstack = fmn_emulator::localstack_at(&localstack_url).await;
     if localstack {
         tracing::info!(%localstack_url, "LocalStack found: checking that it can create Lambda functions");
-        let aws = fmn_local::emulator::emulator_config(&localstack_url).await;
+        let aws = fmn_emulator::config(&localstack_url).await;
         if let Err(why) = emulator::lambda_works(&aws).await {
             eprintln!("{}", emulator::unfit_message(&localstack_url, &why));
             std::process::exit(2);
         }
     }
     tracing::info!("starting moto server on 127.0.0.1:{moto_port}");
-    let moto = emulator::Moto::start(&root, moto_port).await?;
+    let moto = fmn_emulator::Moto::start(&root, moto_port).await?;
     let (aws, emulator_name) = if localstack {
         (
-            fmn_local::emulator::emulator_config(&localstack_url).await,
+            fmn_emulator::config(&localstack_url).await,
             format!("LocalStack on {localstack_url} (SES v2 on moto)"),
         )
     } else {
         (
-            fmn_local::emulator::emulator_config(&moto.endpoint).await,
+            fmn_emulator::config(&moto.endpoint).await,
             "moto server".to_owned(),
         )
     };
-    let ses = fmn_local::emulator::emulator_config(&moto.endpoint).await;
+    let ses = fmn_emulator::config(&moto.endpoint).await;
     tracing::info!(emulator = %emulator_name, "deploying infra/template.yaml");
     let template = std::fs::read_to_string(root.join("infra/template.yaml"))?;
     // Maintainer data comes from a local stand-in for dist-git, never the internet.
