@@ -315,9 +315,9 @@ def deploy_paths(root: Path) -> list[tuple[str, bool]]:
         inline = "--template-body" in code or (
             "cloudformation deploy" in code and "--s3-bucket" not in code)
         paths.append(("infra/deploy.sh", inline))
-    deploy_rs = root / "localstack/runtime/src/deploy.rs"
+    deploy_rs = root / "localstack/runtime/src/emulator/deploy.rs"
     if deploy_rs.exists():
-        paths.append(("localstack/runtime/src/deploy.rs", ".template_body(" in deploy_rs.read_text()))
+        paths.append(("localstack/runtime/src/emulator/deploy.rs", ".template_body(" in deploy_rs.read_text()))
     check_moto = root / "infra/check-moto.sh"
     if check_moto.exists():
         paths.append(("infra/check-moto.sh", "--template-body" in check_moto.read_text()))

@@ -241,7 +241,7 @@ fn sample(text: &str, series: &str) -> f64 {
 }
 
 fn metrics_addr() -> std::net::SocketAddr {
-    std::net::SocketAddr::from(([127, 0, 0, 1], fmn_local::emulator::free_port().unwrap()))
+    std::net::SocketAddr::from(([127, 0, 0, 1], fmn_emulator::free_port().unwrap()))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -364,7 +364,7 @@ async fn a_killed_bridge_loses_nothing() {
 
 /// A moto server with only an `incoming` queue: what the bridge needs, quick to (re)start.
 struct Emulator {
-    moto: fmn_local::emulator::Moto,
+    moto: fmn_emulator::Moto,
     port: u16,
     aws: aws_config::SdkConfig,
     queue_url: String,
@@ -376,10 +376,10 @@ impl Emulator {
     /// Starts moto on `port` and creates the queue (the same URL every time).
     async fn start(port: u16) -> Emulator {
         let root = fmn_local::repo_root();
-        let moto = fmn_local::emulator::Moto::start(&root, port)
+        let moto = fmn_emulator::Moto::start(&root, port)
             .await
             .expect("moto server (run localstack/bootstrap.sh)");
-        let aws = fmn_local::emulator_config(&moto.endpoint).await;
+        let aws = fmn_emulator::config(&moto.endpoint).await;
         let queue_url = aws_sdk_sqs::Client::new(&aws)
             .create_queue()
             .queue_name(OUTAGE_QUEUE)
@@ -459,7 +459,7 @@ async fn an_sqs_outage_is_spooled_and_drained_exactly_once() {
     use std::sync::atomic::Ordering::Relaxed;
 
     ensure_rabbitmq().await;
-    let port = fmn_local::emulator::free_port().unwrap();
+    let port = fmn_emulator::free_port().unwrap();
     let emulator = Emulator::start(port).await;
     let run = run_id("outage");
     let sent = messages(&run, 2);
@@ -607,7 +607,7 @@ async fn an_oversized_message_arrives_whole() {
 
     let h = Harness::deploy(&[]).await.expect("emulator and stack");
     let run = run_id("oversize");
-    let port = fmn_local::emulator::free_port().unwrap();
+    let port = fmn_emulator::free_port().unwrap();
     let metrics = Arc::new(fmn_bridge::Metrics::default());
     let config = Config {
         fedmsg: vec![format!("bind:tcp://127.0.0.1:{port}").parse().unwrap()],
@@ -766,7 +766,7 @@ async fn signed_fedmsg_invalid_signatures_are_quarantined_with_the_reason() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let port = fmn_local::emulator::free_port().unwrap();
+    let port = fmn_emulator::free_port().unwrap();
     let metrics = Arc::new(fmn_bridge::Metrics::default());
     let incoming = h.stack.output("IncomingQueueUrl").unwrap().to_owned();
     let dlq = h
@@ -886,7 +886,7 @@ async fn signed_fedmsg_invalid_signatures_are_quarantined_with_the_reason() {
 async fn replay_feeds_both_generations_and_datagrepper_pages_into_incoming() {
     use std::io::Write;
 
-    let port = fmn_local::emulator::free_port().unwrap();
+    let port = fmn_emulator::free_port().unwrap();
     let emulator = Emulator::start(port).await;
     let run = run_id("replay");
     // fedora-messaging corpus lines (with the corpus' extra members), ids made unique.
@@ -991,8 +991,8 @@ struct OwnBroker {
 impl OwnBroker {
     fn new() -> OwnBroker {
         let dir = tempfile::tempdir().unwrap();
-        let port = fmn_local::emulator::free_port().unwrap();
-        let dist_port = fmn_local::emulator::free_port().unwrap();
+        let port = fmn_emulator::free_port().unwrap();
+        let dist_port = fmn_emulator::free_port().unwrap();
         std::fs::write(
             dir.path().join("rabbitmq.conf"),
             format!("listeners.tcp.local = 127.0.0.1:{port}\nloopback_users = none\n"),
@@ -1081,7 +1081,7 @@ async fn a_rabbitmq_restart_loses_nothing() {
 
     let mut broker = OwnBroker::new();
     broker.start().await;
-    let port = fmn_local::emulator::free_port().unwrap();
+    let port = fmn_emulator::free_port().unwrap();
     let emulator = Emulator::start(port).await;
     let run = run_id("restart");
     let sent = messages(&run, 6); // 1,092 messages
@@ -1222,12 +1222,11 @@ async fn on_localstack_sqs_refuses_what_moto_accepts_and_the_bridge_forwards_the
     ensure_rabbitmq().await;
     let root = fmn_local::repo_root();
     let started = std::time::Instant::now();
-    let localstack =
-        fmn_local::emulator::LocalStack::start(&root, fmn_local::emulator::free_port().unwrap())
-            .await
-            .expect("LocalStack (run localstack/bootstrap.sh)");
+    let localstack = fmn_emulator::LocalStack::start(&root, fmn_emulator::free_port().unwrap())
+        .await
+        .expect("LocalStack (run localstack/bootstrap.sh)");
     let healthy = started.elapsed();
-    let aws = fmn_local::emulator_config(&localstack.endpoint).await;
+    let aws = fmn_emulator::config(&localstack.endpoint).await;
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let url = sqs
         .create_queue()
@@ -1256,10 +1255,10 @@ async fn on_localstack_sqs_refuses_what_moto_accepts_and_the_bridge_forwards_the
         "{refused:?}"
     );
     assert_eq!(refused_by(&sqs, &url, &SQS_ACCEPTED).await, vec![]);
-    let moto = fmn_local::emulator::Moto::start(&root, fmn_local::emulator::free_port().unwrap())
+    let moto = fmn_emulator::Moto::start(&root, fmn_emulator::free_port().unwrap())
         .await
         .unwrap();
-    let moto_sqs = aws_sdk_sqs::Client::new(&fmn_local::emulator_config(&moto.endpoint).await);
+    let moto_sqs = aws_sdk_sqs::Client::new(&fmn_emulator::config(&moto.endpoint).await);
     let moto_url = moto_sqs
         .create_queue()
         .queue_name("q")

@@ -184,7 +184,7 @@ async fn email_webhook_and_feed_each_deliver_once() {
     .unwrap();
     h.start_functions().await.unwrap();
 
-    let port = fmn_local::emulator::free_port().unwrap();
+    let port = fmn_emulator::free_port().unwrap();
     let mut publisher = zeromq::PubSocket::new();
     publisher
         .bind(&format!("tcp://127.0.0.1:{port}"))
@@ -338,8 +338,8 @@ async fn email_webhook_and_feed_each_deliver_once() {
             .any(|e| e.to.iter().any(|t| t.contains("dig@"))),
         "digest notifications must be held"
     );
-    let digest = fmn_local::functions::scheduled_handler(
-        &fmn_local::functions::AwsConfigs::same(&h.aws),
+    let digest = fmn_local::lambda::functions::scheduled_handler(
+        &fmn_local::lambda::functions::AwsConfigs::same(&h.aws),
         &h.stack,
         "DigestFunctionName",
     )
@@ -567,8 +567,8 @@ async fn a_flood_becomes_one_summary() {
     let sent = h.emails().await.unwrap();
     assert_eq!(sent.len(), 3, "the flood limit lets 3 through: {sent:?}");
 
-    let digest = fmn_local::functions::scheduled_handler(
-        &fmn_local::functions::AwsConfigs::same(&h.aws),
+    let digest = fmn_local::lambda::functions::scheduled_handler(
+        &fmn_local::lambda::functions::AwsConfigs::same(&h.aws),
         &h.stack,
         "DigestFunctionName",
     )

@@ -192,8 +192,8 @@ async fn fedmsg_messages_become_emails_once() {
     h.start_functions().await.unwrap();
 
     // Both fedmsg modes: the bridge connects to one publisher, and binds for another.
-    let connect_port = fmn_local::emulator::free_port().unwrap();
-    let bind_port = fmn_local::emulator::free_port().unwrap();
+    let connect_port = fmn_emulator::free_port().unwrap();
+    let bind_port = fmn_emulator::free_port().unwrap();
     let mut publisher = zeromq::PubSocket::new();
     publisher
         .bind(&format!("tcp://127.0.0.1:{connect_port}"))
@@ -396,7 +396,7 @@ async fn matcher_binary_runs_as_a_real_lambda() {
         .unwrap();
     let h = Harness::deploy(&[prefs]).await.expect("emulator and stack");
     let root = fmn_local::repo_root();
-    let port = fmn_local::emulator::free_port().unwrap();
+    let port = fmn_emulator::free_port().unwrap();
     let cargo_lambda = root.join(".venv/bin/cargo-lambda");
     assert!(
         cargo_lambda.exists(),
@@ -551,8 +551,8 @@ async fn real_fedmsg_publishers_reach_incoming() {
     let mut h = Harness::deploy(&[]).await.expect("emulator and stack");
     let root = fmn_local::repo_root();
     let python = root.join(".venv/bin/python");
-    let connect_port = fmn_local::emulator::free_port().unwrap();
-    let bind_port = fmn_local::emulator::free_port().unwrap();
+    let connect_port = fmn_emulator::free_port().unwrap();
+    let bind_port = fmn_emulator::free_port().unwrap();
     h.start_bridge(vec![
         format!("tcp://127.0.0.1:{connect_port}").parse().unwrap(),
         format!("bind:tcp://127.0.0.1:{bind_port}").parse().unwrap(),

@@ -13,8 +13,8 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use fmn_e2e::{Harness, publish};
 use fmn_irc::{IrcClient, IrcConfig};
 use fmn_irc_sender_fn::{IrcSender, sender as irc_sender};
-use fmn_local::irc::{Ngircd, Watcher};
-use fmn_local::runtime;
+use fmn_local::lambda::runtime;
+use fmn_local::standins::irc::{Ngircd, Watcher};
 use fmn_queue::NotificationJob;
 use fmn_rules::Preferences;
 use serde_json::json;
@@ -54,7 +54,7 @@ async fn lines_arrive_exactly_once_clean_and_within_the_limit() {
     let h = Harness::deploy(&[])
         .await
         .expect("emulator and stack (run localstack/bootstrap.sh)");
-    let port = fmn_local::emulator::free_port().unwrap();
+    let port = fmn_emulator::free_port().unwrap();
     let server = Ngircd::start(port, None).await.unwrap();
     let mut alice = Watcher::connect(port, "alice").await.unwrap();
     // Someone already holds the bot's nick: the sender must register as another one.
@@ -186,7 +186,7 @@ async fn server_down_then_back_delivers_once_through_sqs_redelivery() {
         .unwrap()
         .queue_url
         .unwrap();
-    let port = fmn_local::emulator::free_port().unwrap();
+    let port = fmn_emulator::free_port().unwrap();
     let sender = Arc::new(sender(&h, port));
     let attempts = Arc::new(AtomicUsize::new(0));
     let failures = Arc::new(AtomicUsize::new(0));
@@ -274,7 +274,7 @@ async fn a_published_message_becomes_an_irc_line() {
     let mut h = Harness::deploy(&[prefs])
         .await
         .expect("emulator and stack (run localstack/bootstrap.sh)");
-    let port = fmn_local::emulator::free_port().unwrap();
+    let port = fmn_emulator::free_port().unwrap();
     let server = Ngircd::start(port, None).await.unwrap();
     let mut alice = Watcher::connect(port, "alice").await.unwrap();
     let mut mallory = Watcher::connect(port, "mallory").await.unwrap();
@@ -289,7 +289,7 @@ async fn a_published_message_becomes_an_irc_line() {
     .await
     .unwrap();
     h.start_functions().await.unwrap();
-    let zmq_port = fmn_local::emulator::free_port().unwrap();
+    let zmq_port = fmn_emulator::free_port().unwrap();
     let mut publisher = zeromq::PubSocket::new();
     publisher
         .bind(&format!("tcp://127.0.0.1:{zmq_port}"))
@@ -458,9 +458,9 @@ async fn delivers_over_tls_and_only_to_a_trusted_server() {
         ],
     )
     .await;
-    let port = fmn_local::emulator::free_port().unwrap();
-    let tls_port = fmn_local::emulator::free_port().unwrap();
-    let files = fmn_local::irc::TlsFiles {
+    let port = fmn_emulator::free_port().unwrap();
+    let tls_port = fmn_emulator::free_port().unwrap();
+    let files = fmn_local::standins::irc::TlsFiles {
         cert: d.join("server.pem"),
         key: d.join("server.key"),
     };

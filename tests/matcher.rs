@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use fmn_e2e::Harness;
-use fmn_local::files::OWNERS_PATH;
+use fmn_local::standins::files::OWNERS_PATH;
 use fmn_ownership_sync_fn::{Config, Outcome, OwnershipSync, SyncError};
 use fmn_rules::Preferences;
 use fmn_store::OwnershipTable;

@@ -9,7 +9,7 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use std::time::{Duration, Instant};
 
 use fmn_e2e::{Harness, publish};
-use fmn_local::matrix::{Account, Recipient, Synapse};
+use fmn_local::standins::matrix::{Account, Recipient, Synapse};
 use fmn_matrix::{DirectMessenger, DynamoRooms, MatrixClient, MatrixConfig};
 use fmn_matrix_sender_fn::DeployedSender;
 use fmn_queue::NotificationJob;
@@ -55,7 +55,7 @@ async fn notifications_reach_one_direct_room_once_despite_rate_limits() {
     let h = Harness::deploy(&[])
         .await
         .expect("emulator and stack (run localstack/bootstrap.sh)");
-    let port = fmn_local::emulator::free_port().unwrap();
+    let port = fmn_emulator::free_port().unwrap();
     // Two messages at once, then one per 2 s: a batch of four is rate-limited.
     let synapse = Synapse::start(port, 0.5, 2)
         .await
@@ -198,7 +198,7 @@ async fn wait_for_messages(
 /// incoming queue, matcher, Matrix queue and Matrix sender in the local runtime, Synapse.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_published_message_reaches_the_direct_room() {
-    let port = fmn_local::emulator::free_port().unwrap();
+    let port = fmn_emulator::free_port().unwrap();
     let synapse = Synapse::start(port, 100.0, 100)
         .await
         .expect("Synapse (run localstack/bootstrap.sh)");
@@ -228,7 +228,7 @@ async fn a_published_message_reaches_the_direct_room() {
     .await
     .unwrap();
     h.start_functions().await.unwrap();
-    let zmq_port = fmn_local::emulator::free_port().unwrap();
+    let zmq_port = fmn_emulator::free_port().unwrap();
     let mut publisher = zeromq::PubSocket::new();
     publisher
         .bind(&format!("tcp://127.0.0.1:{zmq_port}"))

@@ -3,20 +3,21 @@
 
 use std::time::Duration;
 
-use fmn_local::{Stack, deploy, emulator, runtime};
+use fmn_local::emulator::deploy;
+use fmn_local::{Stack, lambda::runtime};
 use tokio_util::sync::CancellationToken;
 
 /// A running stack on a fresh moto server.
 #[derive(Debug)]
 pub struct Harness {
     /// The emulator (stopped on drop).
-    pub moto: emulator::Moto,
+    pub moto: fmn_emulator::Moto,
     /// AWS configuration pointing at it.
     pub aws: aws_config::SdkConfig,
     /// The deployed stack's outputs.
     pub stack: Stack,
-    /// The loopback stand-in for dist-git (maintainer data at [`fmn_local::files::OWNERS_PATH`]).
-    pub files: fmn_local::files::FileServer,
+    /// The loopback stand-in for dist-git (maintainer data at [`fmn_local::standins::files::OWNERS_PATH`]).
+    pub files: fmn_local::standins::files::FileServer,
     /// Cancels everything the harness started.
     pub stop: CancellationToken,
     tasks: tokio::task::JoinSet<()>,
@@ -33,17 +34,17 @@ impl Harness {
             .with_test_writer()
             .try_init();
         let root = fmn_local::repo_root();
-        let moto = emulator::Moto::start(&root, emulator::free_port()?).await?;
-        let aws = fmn_local::emulator_config(&moto.endpoint).await;
+        let moto = fmn_emulator::Moto::start(&root, fmn_emulator::free_port()?).await?;
+        let aws = fmn_emulator::config(&moto.endpoint).await;
         let template = std::fs::read_to_string(root.join("infra/template.yaml"))?;
         // dist-git's maintainer data, served on loopback (the demo's realistic file).
         let stop = CancellationToken::new();
-        let files = fmn_local::files::FileServer::start(stop.clone()).await?;
+        let files = fmn_local::standins::files::FileServer::start(stop.clone()).await?;
         files.put(
-            fmn_local::files::OWNERS_PATH,
+            fmn_local::standins::files::OWNERS_PATH,
             std::fs::read(root.join("localstack/demo/pagure_owner_alias.json"))?,
         );
-        let owners_url = files.url(fmn_local::files::OWNERS_PATH);
+        let owners_url = files.url(fmn_local::standins::files::OWNERS_PATH);
         let stack = deploy::deploy_with(
             &aws,
             &template,
@@ -73,7 +74,7 @@ impl Harness {
     /// Starts the functions in the local runtime.
     pub async fn start_functions(&mut self) -> anyhow::Result<()> {
         let pollers = runtime::start(
-            &fmn_local::functions::AwsConfigs::same(&self.aws),
+            &fmn_local::lambda::functions::AwsConfigs::same(&self.aws),
             &self.stack,
             self.stop.clone(),
         )
@@ -100,8 +101,8 @@ impl Harness {
     }
 
     /// Every email the emulator accepted so far.
-    pub async fn emails(&self) -> anyhow::Result<Vec<fmn_local::emails::SentEmail>> {
-        fmn_local::emails::list(&self.moto.endpoint).await
+    pub async fn emails(&self) -> anyhow::Result<Vec<fmn_local::emulator::emails::SentEmail>> {
+        fmn_local::emulator::emails::list(&self.moto.endpoint).await
     }
 
     /// Waits until at least `n` emails were accepted, or `timeout`.
@@ -109,7 +110,7 @@ impl Harness {
         &self,
         n: usize,
         timeout: Duration,
-    ) -> anyhow::Result<Vec<fmn_local::emails::SentEmail>> {
+    ) -> anyhow::Result<Vec<fmn_local::emulator::emails::SentEmail>> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let emails = self.emails().await?;
@@ -148,7 +149,7 @@ impl Harness {
         function_output: &str,
         vars: &[(&str, &str)],
     ) -> anyhow::Result<()> {
-        fmn_local::deploy::set_function_environment(
+        fmn_local::emulator::deploy::set_function_environment(
             &self.aws,
             self.stack.output(function_output)?,
             vars,

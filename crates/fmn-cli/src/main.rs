@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand};
 
 mod replay;
 
-/// Operate fmn: preferences, messages, and the emails a local emulator accepted.
+/// Operate fmn: preferences, messages, tokens and the API.
 #[derive(Debug, Parser)]
 #[command(name = "fmn", version)]
 struct Args {
@@ -64,21 +64,6 @@ enum Command {
     Api {
         #[command(subcommand)]
         command: ApiCommand,
-    },
-    /// List the emails the emulator's SES accepted (local runs only).
-    Emails {
-        /// The emulator (default: $AWS_ENDPOINT_URL).
-        #[arg(long, env = "AWS_ENDPOINT_URL")]
-        endpoint: String,
-        /// Keep watching and print new emails as they arrive.
-        #[arg(long)]
-        follow: bool,
-        /// Print the text of each email, decoded as a mail client shows it.
-        #[arg(long)]
-        full: bool,
-        /// Print each email's raw MIME message (headers included).
-        #[arg(long)]
-        raw: bool,
     },
 }
 
@@ -343,7 +328,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Prefs {
             command: PrefsCommand::Put { file, table },
         } => {
-            let all = fmn_local::demo::read_preferences(&file)?;
+            let all = fmn_rules::Preferences::read_file(&file)?;
             let aws = aws_config::load_from_env().await;
             let table = table.open(&aws).await?;
             for prefs in &all {
@@ -412,30 +397,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Import {
             from: ImportFrom::Fmn3,
         } => run_import_fmn3()?,
-        Command::Emails {
-            endpoint,
-            follow,
-            full,
-            raw,
-        } => {
-            let mut seen = 0;
-            loop {
-                let all = fmn_local::emails::list(&endpoint).await?;
-                for e in all.iter().skip(seen) {
-                    println!("{}  to {}  {}", e.id, e.to.join(","), e.subject);
-                    if raw {
-                        println!("{}\n", e.body);
-                    } else if full {
-                        println!("{}\n", e.text);
-                    }
-                }
-                seen = seen.max(all.len());
-                if !follow {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
     }
     Ok(())
 }

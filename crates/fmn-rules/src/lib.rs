@@ -47,5 +47,5 @@ pub use matcher::{
 pub use ownership::{Owners, Ownership, OwnershipError};
 pub use prefs::{
     Address, ArtifactRef, Context, ContextKind, ContextSettings, Filter, FilterRef, OWN_FEED,
-    Preferences, Rule, RuleKind,
+    Preferences, PreferencesFileError, Rule, RuleKind,
 };

@@ -1,6 +1,7 @@
 //! The preference model as stored and exchanged (JSON).
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +30,45 @@ impl Preferences {
             OneOrMany::One(p) => vec![*p],
         })
     }
+
+    /// Reads a preferences file (one user's preferences, or a list) and checks that each
+    /// compiles, with the same message the matcher would give.
+    pub fn read_file(path: &Path) -> Result<Vec<Preferences>, PreferencesFileError> {
+        let text = std::fs::read_to_string(path).map_err(|source| PreferencesFileError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let all = Preferences::parse_many(&text).map_err(|source| PreferencesFileError::Parse {
+            path: path.to_owned(),
+            source,
+        })?;
+        crate::Matcher::build(all.iter().cloned())?;
+        Ok(all)
+    }
+}
+
+/// A preferences file could not be read ([`Preferences::read_file`]).
+#[derive(Debug, thiserror::Error)]
+pub enum PreferencesFileError {
+    /// The file could not be read.
+    #[error("reading {}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not preferences JSON.
+    #[error("parsing {}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: serde_json::Error,
+    },
+    /// A filter does not compile.
+    #[error(transparent)]
+    Build(#[from] crate::BuildError),
 }
 
 /// A delivery channel.
@@ -356,4 +396,20 @@ pub struct FilterRef {
     /// A oneshot filter: whoever applies the match deactivates it (absent in JSON: false).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub oneshot: bool,
+}
+
+#[cfg(test)]
+mod file_tests {
+    use super::*;
+
+    #[test]
+    fn read_file_reads_the_demo_preferences_and_names_a_missing_file() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let demo = Preferences::read_file(&root.join("localstack/demo/preferences.json")).unwrap();
+        assert!(demo.iter().any(|p| p.user == "ralph"));
+        let missing = root.join("localstack/demo/no-such-preferences.json");
+        let err = Preferences::read_file(&missing).unwrap_err();
+        assert!(matches!(err, PreferencesFileError::Read { .. }));
+        assert_eq!(err.to_string(), format!("reading {}", missing.display()));
+    }
 }

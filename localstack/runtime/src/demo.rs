@@ -4,23 +4,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
-use fmn_rules::Preferences;
 use tokio_util::sync::CancellationToken;
 use zeromq::{Socket, SocketSend, ZmqMessage};
 
 /// The From address of local emails (the template's default `SenderAddress`).
 pub const SENDER: &str = "notifications@fmn.example.org";
-
-/// Reads a preferences file (one user's preferences, or a list) and checks that each
-/// compiles, with the same message the matcher would give.
-pub fn read_preferences(path: &Path) -> anyhow::Result<Vec<Preferences>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let all =
-        Preferences::parse_many(&text).with_context(|| format!("parsing {}", path.display()))?;
-    fmn_rules::Matcher::build(all.iter().cloned())?;
-    Ok(all)
-}
 
 /// Reads JSON lines of fedmsg envelopes.
 pub fn read_messages(path: &Path) -> anyhow::Result<Vec<serde_json::Value>> {

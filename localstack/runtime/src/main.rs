@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use fmn_local::{demo, deploy, emails, emulator, runtime};
+use fmn_local::emulator::{self, deploy, emails};
+use fmn_local::{demo, lambda::runtime};
 use tokio_util::sync::CancellationToken;
 
 /// Runs fmn locally against an AWS emulator.
@@ -19,50 +20,69 @@ struct Args {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Start everything: emulator, stack, functions, bridge, demo traffic; print emails.
-    Up {
-        /// Port of the embedded moto server.
-        #[arg(long, default_value_t = 5100)]
-        moto_port: u16,
-        /// Port the demo fedmsg publisher binds on 127.0.0.1.
-        #[arg(long, default_value_t = 9940)]
-        fedmsg_port: u16,
-        /// Pause between demo messages, in milliseconds.
-        #[arg(long, default_value_t = 1500)]
-        interval_ms: u64,
-        /// Stack name.
-        #[arg(long, default_value = "fmn-local")]
-        stack: String,
-        /// Preferences to load (a JSON list).
+    Up(UpArgs),
+    /// List the emails the emulator's SES accepted.
+    Emails {
+        /// The emulator (default: $AWS_ENDPOINT_URL).
+        #[arg(long, env = "AWS_ENDPOINT_URL")]
+        endpoint: String,
+        /// Keep watching and print new emails as they arrive.
         #[arg(long)]
-        preferences: Option<PathBuf>,
-        /// Messages to replay (fedmsg envelopes, JSON lines).
+        follow: bool,
+        /// Print the text of each email, decoded as a mail client shows it.
         #[arg(long)]
-        messages: Option<PathBuf>,
-        /// Port of the local IRC server (ngircd) on 127.0.0.1.
-        #[arg(long, default_value_t = 6667)]
-        irc_port: u16,
-        /// Nick whose IRC notifications are printed (an IRC address in the preferences).
-        #[arg(long, default_value = "ralph")]
-        irc_watch: String,
-        /// Port of the HTTP API on 127.0.0.1.
-        #[arg(long, env = "FMN_API_PORT", default_value_t = 8080)]
-        api_port: u16,
-        /// Port of the local Matrix homeserver (Synapse) on 127.0.0.1.
-        #[arg(long, default_value_t = 8008)]
-        matrix_port: u16,
-        /// Port of the demo webhook receiver on 127.0.0.1 (the demo preferences name
-        /// `http://127.0.0.1:9141/hook`).
-        #[arg(long, default_value_t = 9141)]
-        webhook_port: u16,
-        /// Where a LocalStack is looked for; when one answers there, it is used instead of
-        /// the embedded moto server (SES v2 stays on moto).
-        #[arg(
-            long,
-            env = "FMN_LOCALSTACK_URL",
-            default_value = "http://127.0.0.1:4566"
-        )]
-        localstack_url: String,
+        full: bool,
+        /// Print each email's raw MIME message (headers included).
+        #[arg(long)]
+        raw: bool,
     },
+}
+
+/// What `fmn-local up` runs.
+#[derive(Debug, clap::Args)]
+struct UpArgs {
+    /// Port of the embedded moto server.
+    #[arg(long, default_value_t = 5100)]
+    moto_port: u16,
+    /// Port the demo fedmsg publisher binds on 127.0.0.1.
+    #[arg(long, default_value_t = 9940)]
+    fedmsg_port: u16,
+    /// Pause between demo messages, in milliseconds.
+    #[arg(long, default_value_t = 1500)]
+    interval_ms: u64,
+    /// Stack name.
+    #[arg(long, default_value = "fmn-local")]
+    stack: String,
+    /// Preferences to load (a JSON list).
+    #[arg(long)]
+    preferences: Option<PathBuf>,
+    /// Messages to replay (fedmsg envelopes, JSON lines).
+    #[arg(long)]
+    messages: Option<PathBuf>,
+    /// Port of the local IRC server (ngircd) on 127.0.0.1.
+    #[arg(long, default_value_t = 6667)]
+    irc_port: u16,
+    /// Nick whose IRC notifications are printed (an IRC address in the preferences).
+    #[arg(long, default_value = "ralph")]
+    irc_watch: String,
+    /// Port of the HTTP API on 127.0.0.1.
+    #[arg(long, env = "FMN_API_PORT", default_value_t = 8080)]
+    api_port: u16,
+    /// Port of the local Matrix homeserver (Synapse) on 127.0.0.1.
+    #[arg(long, default_value_t = 8008)]
+    matrix_port: u16,
+    /// Port of the demo webhook receiver on 127.0.0.1 (the demo preferences name
+    /// `http://127.0.0.1:9141/hook`).
+    #[arg(long, default_value_t = 9141)]
+    webhook_port: u16,
+    /// Where a LocalStack is looked for; when one answers there, it is used instead of
+    /// the embedded moto server (SES v2 stays on moto).
+    #[arg(
+        long,
+        env = "FMN_LOCALSTACK_URL",
+        default_value = "http://127.0.0.1:4566"
+    )]
+    localstack_url: String,
 }
 
 #[tokio::main]
@@ -73,7 +93,42 @@ async fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,fmn_local=info")),
         )
         .init();
-    let Command::Up {
+    match Args::parse().command {
+        Command::Up(args) => up(args).await,
+        Command::Emails {
+            endpoint,
+            follow,
+            full,
+            raw,
+        } => print_emails(&endpoint, follow, full, raw).await,
+    }
+}
+
+/// Prints the emails the emulator at `endpoint` accepted (and, with `follow`, new ones as
+/// they arrive): a line each, and their text (`full`) or raw MIME message (`raw`).
+async fn print_emails(endpoint: &str, follow: bool, full: bool, raw: bool) -> anyhow::Result<()> {
+    let mut seen = 0;
+    loop {
+        let all = emails::list(endpoint).await?;
+        for e in all.iter().skip(seen) {
+            println!("{}  to {}  {}", e.id, e.to.join(","), e.subject);
+            if raw {
+                println!("{}\n", e.body);
+            } else if full {
+                println!("{}\n", e.text);
+            }
+        }
+        seen = seen.max(all.len());
+        if !follow {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Starts everything and runs until Ctrl-C.
+async fn up(args: UpArgs) -> anyhow::Result<()> {
+    let UpArgs {
         moto_port,
         fedmsg_port,
         interval_ms,
@@ -86,60 +141,61 @@ async fn main() -> anyhow::Result<()> {
         matrix_port,
         webhook_port,
         localstack_url,
-    } = Args::parse().command;
+    } = args;
     let root = fmn_local::repo_root();
     let stop = CancellationToken::new();
 
     // The emulator: a LocalStack already listening, else the embedded moto server. SES v2
     // is not in LocalStack's free tier, so it always goes to moto. A LocalStack that cannot
     // create Lambda functions (no Docker) cannot host the stack: say so once, and stop.
-    let localstack = emulator::localstack_at(&localstack_url).await;
+    let localstack = fmn_emulator::localstack_at(&localstack_url).await;
     if localstack {
         tracing::info!(%localstack_url, "LocalStack found: checking that it can create Lambda functions");
-        let aws = fmn_local::emulator_config(&localstack_url).await;
+        let aws = fmn_emulator::config(&localstack_url).await;
         if let Err(why) = emulator::lambda_works(&aws).await {
             eprintln!("{}", emulator::unfit_message(&localstack_url, &why));
             std::process::exit(2);
         }
     }
     tracing::info!("starting moto server on 127.0.0.1:{moto_port}");
-    let moto = emulator::Moto::start(&root, moto_port).await?;
+    let moto = fmn_emulator::Moto::start(&root, moto_port).await?;
     let (aws, emulator_name) = if localstack {
         (
-            fmn_local::emulator_config(&localstack_url).await,
+            fmn_emulator::config(&localstack_url).await,
             format!("LocalStack on {localstack_url} (SES v2 on moto)"),
         )
     } else {
         (
-            fmn_local::emulator_config(&moto.endpoint).await,
+            fmn_emulator::config(&moto.endpoint).await,
             "moto server".to_owned(),
         )
     };
-    let ses = fmn_local::emulator_config(&moto.endpoint).await;
+    let ses = fmn_emulator::config(&moto.endpoint).await;
     tracing::info!(emulator = %emulator_name, "deploying infra/template.yaml");
     let template = std::fs::read_to_string(root.join("infra/template.yaml"))?;
     // Maintainer data comes from a local stand-in for dist-git, never the internet.
-    let files = fmn_local::files::FileServer::start(stop.clone()).await?;
+    let files = fmn_local::standins::files::FileServer::start(stop.clone()).await?;
     files.put(
-        fmn_local::files::OWNERS_PATH,
+        fmn_local::standins::files::OWNERS_PATH,
         std::fs::read(root.join("localstack/demo/pagure_owner_alias.json"))?,
     );
-    let owners_url = files.url(fmn_local::files::OWNERS_PATH);
+    let owners_url = files.url(fmn_local::standins::files::OWNERS_PATH);
     // IRC notifications go to a local ngircd, which people can join with any IRC client.
-    let ircd = fmn_local::irc::Ngircd::start(irc_port, None).await?;
-    let mut watcher = fmn_local::irc::Watcher::connect(irc_port, &irc_watch).await?;
+    let ircd = fmn_local::standins::irc::Ngircd::start(irc_port, None).await?;
+    let mut watcher = fmn_local::standins::irc::Watcher::connect(irc_port, &irc_watch).await?;
     let irc_port_text = irc_port.to_string();
     // Matrix notifications go to a local Synapse: a bot account sends, the demo user ralph
     // receives (log in with any Matrix client as ralph / ralph-demo-password).
     tracing::info!("starting Synapse on 127.0.0.1:{matrix_port}");
-    let synapse = fmn_local::matrix::Synapse::start(matrix_port, 10.0, 50).await?;
+    let synapse = fmn_local::standins::matrix::Synapse::start(matrix_port, 10.0, 50).await?;
     let bot = synapse
         .register("fmnbot", &uuid::Uuid::new_v4().simple().to_string())
         .await?;
     let ralph = synapse.register("ralph", MATRIX_DEMO_PASSWORD).await?;
     // Webhooks go to a loopback receiver that checks their signatures.
     let (hook_url, mut hooks) =
-        fmn_local::webhook::serve(webhook_port, WEBHOOK_DEMO_SECRET.into(), stop.clone()).await?;
+        fmn_local::standins::webhook::serve(webhook_port, WEBHOOK_DEMO_SECRET.into(), stop.clone())
+            .await?;
     let deployed = deploy::deploy_with(
         &aws,
         &template,
@@ -156,7 +212,7 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     // The demo webhook receiver is on loopback, which the sender refuses unless told.
-    fmn_local::deploy::set_function_environment(
+    fmn_local::emulator::deploy::set_function_environment(
         &aws,
         deployed.output("WebhookSenderFunctionName")?,
         &[("FMN_WEBHOOK_ALLOW_PRIVATE", "1")],
@@ -170,11 +226,11 @@ async fn main() -> anyhow::Result<()> {
         aws_sdk_dynamodb::Client::new(&aws),
         deployed.output("PreferencesTableName")?,
     );
-    for prefs in demo::read_preferences(&prefs_path)? {
+    for prefs in fmn_rules::Preferences::read_file(&prefs_path)? {
         table.put(&prefs).await?;
     }
 
-    let configs = fmn_local::functions::AwsConfigs {
+    let configs = fmn_local::lambda::functions::AwsConfigs {
         aws: aws.clone(),
         ses: ses.clone(),
     };
@@ -216,7 +272,7 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "\nfmn is running on {emulator_name}.\n\
          - AWS endpoint:   {}\n\
-         - emails also at: {}/moto-api/data.json (or: AWS_ENDPOINT_URL={} cargo run -q -p fmn-cli -- emails --follow)\n\
+         - emails also at: {}/moto-api/data.json (or: AWS_ENDPOINT_URL={} cargo run -q -p fmn-local -- emails --follow)\n\
          - preferences:    {}\n\
          - HTTP API:       {api_url}/api/v1 (OpenAPI: {api_url}/api/v1/openapi.json)\n\
          - API token:      {demo_token} (user alice; curl -H \"Authorization: Bearer $TOKEN\" {api_url}/api/v1/me)\n\
@@ -252,7 +308,7 @@ async fn main() -> anyhow::Result<()> {
         }
     });
     let matrix_stop = stop.clone();
-    let recipient = fmn_local::matrix::Recipient::new(&synapse.url, ralph.clone());
+    let recipient = fmn_local::standins::matrix::Recipient::new(&synapse.url, ralph.clone());
     let bot_id = bot.user_id.clone();
     tasks.spawn(async move {
         let mut since = None;
@@ -329,7 +385,7 @@ async fn feed_urls(api_url: &str, state: &fmn_api::AppState, user: &str) -> anyh
 
 /// Accepts the bot's invites and prints the bot's messages that arrived since `since`.
 async fn follow_matrix(
-    recipient: &fmn_local::matrix::Recipient,
+    recipient: &fmn_local::standins::matrix::Recipient,
     bot: &str,
     since: &mut Option<String>,
 ) -> anyhow::Result<()> {

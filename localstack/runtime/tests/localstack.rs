@@ -9,17 +9,17 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_cloudformation::error::ProvideErrorMetadata;
-use fmn_local::{deploy, emulator};
+use fmn_local::emulator::deploy;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn localstack_takes_the_template_from_s3_and_up_explains_a_localstack_without_lambda() {
     let root = fmn_local::repo_root();
     let started = Instant::now();
-    let localstack = emulator::LocalStack::start(&root, emulator::free_port().unwrap())
+    let localstack = fmn_emulator::LocalStack::start(&root, fmn_emulator::free_port().unwrap())
         .await
         .expect("LocalStack (run localstack/bootstrap.sh)");
     eprintln!("LocalStack: health check after {:?}", started.elapsed());
-    let aws = fmn_local::emulator_config(&localstack.endpoint).await;
+    let aws = fmn_emulator::config(&localstack.endpoint).await;
     let template = std::fs::read_to_string(root.join("infra/template.yaml")).unwrap();
     assert!(template.len() > deploy::INLINE_TEMPLATE_LIMIT);
 
@@ -73,7 +73,10 @@ async fn localstack_takes_the_template_from_s3_and_up_explains_a_localstack_with
         Duration::from_secs(120),
         tokio::process::Command::new(env!("CARGO_BIN_EXE_fmn-local"))
             .args(["up", "--localstack-url", &localstack.endpoint])
-            .args(["--moto-port", &emulator::free_port().unwrap().to_string()])
+            .args([
+                "--moto-port",
+                &fmn_emulator::free_port().unwrap().to_string(),
+            ])
             .env("RUST_LOG", "warn")
             .env_remove("RUST_BACKTRACE")
             .kill_on_drop(true)

@@ -1,10 +1,9 @@
-//! What the HTTP tests share: one moto server for the whole run, and the API served on
-//! 127.0.0.1 over tables and queues of the test's own.
+//! What the HTTP tests share: one moto server for the whole run (`fmn-emulator`'s), and
+//! the API served on 127.0.0.1 over tables and queues of the test's own.
 
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
@@ -17,151 +16,14 @@ use serde_json::Value;
 
 pub const LINK_SECRET: &[u8] = b"api test link secret, 32 bytes!!";
 
-/// Runs moto (`$3 $4`, on 127.0.0.1 port `$2`) and stops it once no lease file in `$1` has
-/// named a live process for 30 s; a server no longer advertised keeps serving while any
-/// lease is live (a test may have just read its endpoint).
-const WATCHDOG: &str = r#"
-dir=$1 port=$2 python=$3 server=$4
-"$python" "$server" -H 127.0.0.1 -p "$port" >/dev/null 2>&1 &
-moto=$!
-trap 'kill "$moto" 2>/dev/null' EXIT
-trap 'exit 1' HUP INT TERM
-live() {
-    found=1
-    for lease in "$dir"/lease-*; do
-        [ -e "$lease" ] || continue
-        if kill -0 "${lease##*-}" 2>/dev/null; then found=0; else rm -f "$lease"; fi
-    done
-    return $found
-}
-idle=0
-while kill -0 "$moto" 2>/dev/null && [ "$idle" -lt 30 ]; do
-    sleep 1
-    if live; then idle=0; else idle=$((idle + 1)); fi
-    if [ "$idle" -ge 30 ]; then
-        if [ "$(cat "$dir/endpoint" 2>/dev/null)" = "http://127.0.0.1:$port" ]; then
-            rm -f "$dir/endpoint"
-        fi
-        if live; then idle=0; fi
-    fi
-done
-"#;
-
-/// The moto server the tests of this binary share. nextest runs each test in a process of
-/// its own, so the server outlives them: each process leaves a lease file naming its pid,
-/// the first to find no live server starts one under [`WATCHDOG`], and the last lease to go
-/// stops it. Starting moto costs about two seconds of CPU; one start serves the whole run.
-pub struct Moto {
-    pub endpoint: String,
-}
-
-impl Moto {
-    pub async fn shared() -> Moto {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-        assert!(
-            root.join(".venv/bin/moto_server").exists(),
-            "moto server is missing: run localstack/bootstrap.sh"
-        );
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fmn-api-moto");
-        std::fs::create_dir_all(&dir).unwrap();
-        // The lease first: a server found after it is not stopped under this test.
-        static LEASE: OnceLock<()> = OnceLock::new();
-        LEASE.get_or_init(|| {
-            std::fs::write(dir.join(format!("lease-{}", std::process::id())), "").unwrap();
-        });
-        let endpoint_file = dir.join("endpoint");
-        let claim = dir.join("starting");
-        for _ in 0..600 {
-            if let Ok(endpoint) = std::fs::read_to_string(&endpoint_file) {
-                if answers(&endpoint, 3).await {
-                    return Moto { endpoint };
-                }
-                // Left by a server that is gone.
-                if std::fs::read_to_string(&endpoint_file).ok() == Some(endpoint) {
-                    let _ = std::fs::remove_file(&endpoint_file);
-                }
-            }
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&claim)
-            {
-                Ok(_) => {
-                    let started = start(&root, &dir).await;
-                    if let Some(endpoint) = &started {
-                        let tmp = dir.join(format!("endpoint.{}", std::process::id()));
-                        std::fs::write(&tmp, endpoint).unwrap();
-                        std::fs::rename(&tmp, &endpoint_file).unwrap();
-                    }
-                    let _ = std::fs::remove_file(&claim);
-                    let endpoint = started.expect("moto server did not start");
-                    return Moto { endpoint };
-                }
-                Err(_) => {
-                    // Another test is starting one; a claim left by a test that died expires.
-                    if age(&claim) > Duration::from_secs(60) {
-                        let _ = std::fs::remove_file(&claim);
-                    }
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-        }
-        panic!("no moto server in {}", dir.display());
-    }
-}
-
-/// Starts moto under the watchdog, detached (it outlives this test) in a process group of
-/// its own (the test's may be killed); returns its endpoint once it answers.
-async fn start(root: &Path, dir: &Path) -> Option<String> {
-    use std::os::unix::process::CommandExt as _;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let detached = std::process::Command::new("sh")
-        .args(["-c", r#"sh -c "$0" watchdog "$@" &"#, WATCHDOG])
-        .arg(dir)
-        .arg(port.to_string())
-        .arg(root.join(".venv/bin/python"))
-        .arg(root.join("localstack/moto_server.py"))
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .process_group(0)
-        .status()
-        .unwrap();
-    assert!(detached.success(), "cannot start the moto watchdog");
-    let endpoint = format!("http://127.0.0.1:{port}");
-    answers(&endpoint, 300).await.then_some(endpoint)
-}
-
-/// Whether moto answers at `endpoint` within `tries` tenths of a second.
-async fn answers(endpoint: &str, tries: usize) -> bool {
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .build()
-        .unwrap();
-    for _ in 0..tries {
-        if http
-            .get(format!("{endpoint}/moto-api/"))
-            .send()
-            .await
-            .is_ok()
-        {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
-}
-
-fn age(path: &Path) -> Duration {
-    std::fs::metadata(path)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| SystemTime::now().duration_since(t).ok())
-        .unwrap_or_default()
+/// The moto server the tests of this binary share (one for the whole run, across nextest's
+/// processes: see `fmn_emulator::SharedMoto`).
+async fn shared_moto() -> fmn_emulator::SharedMoto {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fmn-api-moto");
+    fmn_emulator::SharedMoto::get(&root, &dir)
+        .await
+        .expect("a shared moto server")
 }
 
 /// The API serving on 127.0.0.1, over the test's own tables and queues on the shared moto.
@@ -222,15 +84,8 @@ async fn queue(aws: &aws_config::SdkConfig, name: &str) -> String {
 /// on the shared moto server, and the API serving on 127.0.0.1.
 pub async fn start_api(tweak: impl FnOnce(&mut ApiConfig)) -> Api {
     static TESTS: AtomicUsize = AtomicUsize::new(0);
-    let moto = Moto::shared().await;
-    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&moto.endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "test", "test", None, None, "test",
-        ))
-        .load()
-        .await;
+    let moto = shared_moto().await;
+    let aws = fmn_emulator::config(&moto.endpoint).await;
     let prefix = format!(
         "t{}-{}",
         std::process::id(),

@@ -16,8 +16,8 @@ use aws_sdk_sqs::types::{
 };
 use tokio_util::sync::CancellationToken;
 
-pub use crate::functions::Handler;
-use crate::functions::{AwsConfigs, Function};
+pub use super::functions::Handler;
+use super::functions::{AwsConfigs, Function};
 
 /// How Lambda would feed one function from one queue.
 #[derive(Debug, Clone)]
@@ -218,7 +218,7 @@ async fn gather(
 }
 
 /// Builds every function of the stack from its deployed environment
-/// ([`crate::functions::FUNCTIONS`]) and starts a poller for every mapping of each SQS
+/// ([`super::functions::FUNCTIONS`]) and starts a poller for every mapping of each SQS
 /// function and a runner for every schedule of each scheduled one; returns their tasks.
 pub async fn start(
     aws: &AwsConfigs,
@@ -227,7 +227,7 @@ pub async fn start(
 ) -> anyhow::Result<tokio::task::JoinSet<()>> {
     let sqs = aws_sdk_sqs::Client::new(&aws.aws);
     let mut tasks = tokio::task::JoinSet::new();
-    for (function, built) in crate::functions::build_all(aws, stack).await? {
+    for (function, built) in super::functions::build_all(aws, stack).await? {
         match built {
             Function::Sqs(handler) => {
                 for mapping in mappings(&aws.aws, &function).await? {
@@ -235,8 +235,8 @@ pub async fn start(
                 }
             }
             Function::Scheduled(handler) => {
-                for schedule in crate::schedule::schedules(&aws.aws, &function).await? {
-                    tasks.spawn(crate::schedule::run(
+                for schedule in super::schedule::schedules(&aws.aws, &function).await? {
+                    tasks.spawn(super::schedule::run(
                         schedule,
                         handler.clone(),
                         stop.clone(),

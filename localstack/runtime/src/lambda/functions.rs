@@ -3,7 +3,7 @@
 //!
 //! A constructor reads the function's own configuration from the environment the template
 //! gave it (`Config::from_vars`), so a local run or a test changes a setting the way an
-//! operator would: by updating that environment ([`crate::deploy::set_function_environment`])
+//! operator would: by updating that environment ([`crate::emulator::deploy::set_function_environment`])
 //! before the functions start.
 
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use fmn_lambda::{ScheduledFunction, SqsFunction, Vars};
 use futures::future::BoxFuture;
 
-use crate::deploy::function_environment;
+use crate::emulator::deploy::function_environment;
 
 /// An SQS-triggered handler, as the function's `main` would run it.
 pub type Handler = Arc<dyn Fn(SqsEvent) -> BoxFuture<'static, SqsBatchResponse> + Send + Sync>;

@@ -2,14 +2,14 @@
 //!
 //! For each scheduled function of the stack, the runner reads the EventBridge rules that
 //! target it (their `rate(...)` expressions) from the emulator and invokes its handler
-//! (built by [`crate::functions`]) once at start and then at every period.
+//! (built by [`super::functions`]) once at start and then at every period.
 
 use std::time::Duration;
 
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
-pub use crate::functions::ScheduledHandler;
+pub use super::functions::ScheduledHandler;
 
 /// One schedule of one function.
 #[derive(Debug, Clone, PartialEq, Eq)]
