@@ -8,9 +8,10 @@
 #
 # Usage: infra/check-deploy.sh ENDPOINT_URL LAMBDA_DIR
 #   LAMBDA_DIR holds <binary>/bootstrap.zip for the 9 functions (deploy.sh SKIP_BUILD=1 uploads
-#   them). tests/run.sh zips the workspace's debug binaries there: a cargo-lambda release
-#   build of 9 functions takes too long for CI on 2 cores (deploy.sh's build step is the only
-#   part not exercised here).
+#   them). tests/run.sh puts the matcher's debug binary there and placeholders for the
+#   other eight: a cargo-lambda release build of 9 functions takes too long for CI on 2
+#   cores, and moto cannot run them anyway (deploy.sh's build step is the only part not
+#   exercised here).
 # Env: KEEP=1 leaves the stack and bucket in place.
 set -euo pipefail
 if [ $# -ne 2 ]; then sed -n '2,14p' "$0" >&2; exit 2; fi
