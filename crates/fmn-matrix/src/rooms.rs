@@ -40,14 +40,7 @@ fn key(user_id: &str) -> AttributeValue {
 }
 
 fn detail<E: std::error::Error>(e: E) -> anyhow::Error {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    anyhow::anyhow!(text)
+    anyhow::anyhow!(fmn_queue::error_chain(&e))
 }
 
 impl RoomStore for DynamoRooms {

@@ -19,7 +19,7 @@ pub mod test_util;
 
 pub use batch::{RecordError, process_batch};
 pub use job::{ConfirmationJob, ContextJob, MessageDigest, NoticeJob, NotificationJob};
-pub use sqs::{Outgoing, Queue, QueueError, SqsQueue};
+pub use sqs::{Outgoing, Queue, QueueError, SqsQueue, error_chain};
 
 /// Message attribute carrying the bus topic on the `incoming` queue.
 pub const TOPIC_ATTRIBUTE: &str = "topic";

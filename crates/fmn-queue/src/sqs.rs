@@ -184,8 +184,9 @@ impl Queue for SqsQueue {
     }
 }
 
-/// An error with its sources, for logs.
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+/// An error with its sources, joined by `: `, for logs and error texts (an SDK's or HTTP
+/// client's `Display` alone is terse: the sources say what happened).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

@@ -60,17 +60,6 @@ pub struct WebhookClient {
     retry: RetryPolicy,
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
-
 impl WebhookClient {
     /// A client; `allow_private` lets it reach private, loopback and link-local addresses.
     pub fn new(allow_private: bool, retry: RetryPolicy) -> Result<Self, PostError> {
@@ -84,7 +73,7 @@ impl WebhookClient {
             .timeout(retry.timeout)
             .user_agent(concat!("fmn-webhook/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| PostError::Transport(error_chain(&e)))?;
+            .map_err(|e| PostError::Transport(fmn_queue::error_chain(&e)))?;
         Ok(WebhookClient {
             http,
             allow_private,
@@ -149,7 +138,7 @@ impl WebhookClient {
                     }
                 }
                 Err(e) => {
-                    let text = error_chain(&e);
+                    let text = fmn_queue::error_chain(&e);
                     if text.contains("private, loopback or link-local") {
                         return Err(PostError::Refused(format!("{url}: {text}")));
                     }
