@@ -36,6 +36,7 @@ cleanup() {
     aws cloudformation delete-stack --stack-name "$stack" >/dev/null 2>&1 || true
     aws s3 rm "s3://$bucket" --recursive >/dev/null 2>&1 || true
     aws s3api delete-bucket --bucket "$bucket" >/dev/null 2>&1 || true
+    aws ssm delete-parameter --name "/fmn/$stack/link-secret" >/dev/null 2>&1 || true
   fi
   rm -rf "$work"
   exit $rc
@@ -59,6 +60,14 @@ expected="$(sed -n '/^Outputs:/,$p' "$root/infra/template.yaml" | grep -cE '^  [
 printed="$(awk -F'\t' 'NF == 2 && $2 != "" && $2 != "None"' "$work/out1" | wc -l)"
 [ "$printed" = "$expected" ] || { cat "$work/out1" >&2; fail "printed $printed outputs, the template has $expected"; }
 ok "deploy.sh printed all $expected outputs"
+
+# the link secret: made once, a random SecureString in SSM, named in the functions' environment
+secret() { aws ssm get-parameter --name "/fmn/$stack/link-secret" --with-decryption \
+  --query 'Parameter.[Type,Value]' --output text; }
+link1="$(secret)" || fail "no link secret /fmn/$stack/link-secret in SSM"
+[ "$(cut -f1 <<<"$link1")" = SecureString ] || fail "link secret is not a SecureString: $(cut -f1 <<<"$link1")"
+[ "$(cut -f2 <<<"$link1" | tr -d '\n' | wc -c)" -ge 32 ] || fail "link secret shorter than 32 bytes"
+ok "deploy.sh made the link secret /fmn/$stack/link-secret (SecureString, random)"
 
 # the template went through S3, under the same prefix
 template_key="$(aws s3api list-objects-v2 --bucket "$bucket" --prefix "$prefix" \
@@ -89,6 +98,7 @@ ok "all 9 functions run the uploaded zips"
 deploy >"$work/out2" 2>"$work/err2" || { cat "$work/err2" >&2; fail "deploy.sh (update) failed"; }
 grep -qE "deploy: (updating stack|stack .* is up to date)" "$work/err2" || fail "second run: $(cat "$work/err2")"
 cmp -s "$work/out1" "$work/out2" || fail "outputs changed on a second deploy"
+[ "$(secret)" = "$link1" ] || fail "the second deploy changed the link secret (every link sent would break)"
 status="$(aws cloudformation describe-stacks --stack-name "$stack" --query 'Stacks[0].StackStatus' --output text)"
 case "$status" in CREATE_COMPLETE|UPDATE_COMPLETE) ;; *) fail "stack in $status after the second run" ;; esac
 ok "second deploy.sh run: $(grep -oE 'updating stack|is up to date' "$work/err2" | head -1), $status, same outputs"

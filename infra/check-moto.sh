@@ -78,7 +78,8 @@ aws cloudformation create-stack --stack-name "$stack" \
   --parameters \
     ParameterKey=CodeBucket,ParameterValue="$bucket" \
     ParameterKey=CodePrefix,ParameterValue="$prefix" \
-    ParameterKey=EventSourceMappingsEnabled,ParameterValue=false >/dev/null
+    ParameterKey=EventSourceMappingsEnabled,ParameterValue=false \
+    ParameterKey=LinkSecretParameter,ParameterValue="/$stack/link-secret" >/dev/null
 status=""
 for _ in $(seq 1 120); do
   status="$(aws cloudformation describe-stacks --stack-name "$stack" \
@@ -151,17 +152,17 @@ else
 fi
 
 # --- functions: runtime and exactly the documented environment variables
-check_function() { # FUNCTION_OUTPUT EXPECTED_SORTED_VARS
+check_function() { # FUNCTION_OUTPUT EXPECTED_SORTED_VARS MEMORY_MB
   local cfg
   cfg="$(aws lambda get-function-configuration --function-name "$(out "$1")")"
   [ "$(jget "$cfg" "(d['Runtime'], d['Handler'], d['Timeout'], d['MemorySize'])")" \
-    = "('provided.al2023', 'bootstrap', 10, 256)" ] || fail "$1: runtime/handler/timeout/memory"
+    = "('provided.al2023', 'bootstrap', 10, $3)" ] || fail "$1: runtime/handler/timeout/memory"
   [ "$(jget "$cfg" "' '.join(sorted(d['Environment']['Variables']))")" = "$2" ] \
     || fail "$1: environment is $(jget "$cfg" "sorted(d['Environment']['Variables'])")"
-  ok "$1: provided.al2023, 10 s, 256 MB, env $2"
+  ok "$1: provided.al2023, 10 s, $3 MB, env $2"
 }
-check_function MatcherFunctionName "FMN_API_TABLE FMN_EMAIL_QUEUE_URL FMN_FEED_QUEUE_URL FMN_IRC_QUEUE_URL FMN_MATRIX_QUEUE_URL FMN_OWNERSHIP_TABLE FMN_PREFERENCES_TABLE FMN_QUARANTINE_QUEUE_URL FMN_WEBHOOK_QUEUE_URL RUST_LOG"
-check_function EmailSenderFunctionName "FMN_API_BASE_URL FMN_DELIVERIES_TABLE FMN_FLOOD_MAX FMN_FLOOD_WINDOW_SECS FMN_HELD_TABLE FMN_LINK_SECRET FMN_SENDER_ADDRESS RUST_LOG"
+check_function MatcherFunctionName "FMN_API_TABLE FMN_EMAIL_QUEUE_URL FMN_FEED_QUEUE_URL FMN_IRC_QUEUE_URL FMN_MATRIX_QUEUE_URL FMN_OWNERSHIP_TABLE FMN_PREFERENCES_TABLE FMN_QUARANTINE_QUEUE_URL FMN_WEBHOOK_QUEUE_URL RUST_LOG" 512
+check_function EmailSenderFunctionName "FMN_API_BASE_URL FMN_DELIVERIES_TABLE FMN_FLOOD_MAX FMN_FLOOD_WINDOW_SECS FMN_HELD_TABLE FMN_LINK_SECRET_SSM_PARAMETER FMN_SENDER_ADDRESS RUST_LOG" 256
 
 # --- event source mappings: present, disabled, batch size 10, partial batch failures
 check_mapping() { # FUNCTION_OUTPUT QUEUE_OUTPUT BATCH WINDOW
@@ -182,6 +183,14 @@ check_mapping MatcherFunctionName IncomingQueueUrl 10 1
 check_mapping EmailSenderFunctionName EmailQueueUrl 10 0
 check_mapping IrcSenderFunctionName IrcQueueUrl 10 0
 check_mapping MatrixSenderFunctionName MatrixQueueUrl 10 0
+
+# --- alarms: every alarm of the template deployed, notifying the alerts topic
+topic="$(out AlertsTopicArn)"
+want="$(grep -c 'Type: AWS::CloudWatch::Alarm' "$template")"
+alarms="$(aws cloudwatch describe-alarms --query MetricAlarms)"
+got="$(jget "$alarms" "len([a for a in d if '$topic' in a.get('AlarmActions', [])])")"
+[ "$got" = "$want" ] || fail "alarms notifying $topic: $got, the template declares $want"
+ok "$got alarms deployed, each notifying the AlertsTopicArn output"
 
 # --- a message sent to the incoming queue is not consumed by the emulator
 incoming="$(out IncomingQueueUrl)"

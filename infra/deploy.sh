@@ -14,6 +14,9 @@
 #                               SES identity (default: the template's, notifications@fmn.example.org)
 #   LOG_LEVEL                   trace|debug|info|warn|error (default: the template's, info)
 #   EVENT_SOURCE_MAPPINGS_ENABLED  "false" pauses queue consumption (default: "true")
+#   LINK_SECRET_PARAMETER       SSM SecureString parameter holding the link secret (default:
+#                               /fmn/<stack>/link-secret, created with 48 random bytes if missing)
+#   ALERT_EMAIL                 address subscribed to the alarms' SNS topic
 #   SKIP_BUILD=1                upload the zips already in $LAMBDA_DIR instead of building
 #   LAMBDA_DIR                  where the zips are, <binary>/bootstrap.zip (default: target/lambda,
 #                               where cargo-lambda puts them)
@@ -114,7 +117,17 @@ aws s3 cp --only-show-errors "$template" "s3://$CODE_BUCKET/$template_key"
 template_url="https://$CODE_BUCKET.s3.$region.amazonaws.com/$template_key"
 echo "deploy: template at $template_url" >&2
 
-declare -A given=([CodeBucket]="$CODE_BUCKET" [CodePrefix]="$prefix")
+# The link secret lives in SSM as a SecureString, never in the template or the functions'
+# environment; a random one is made on the first deploy (crates/fmn-lambda/src/secrets.rs).
+link_param="${LINK_SECRET_PARAMETER:-/fmn/$stack/link-secret}"
+if ! aws ssm get-parameter --name "$link_param" --query Parameter.Name --output text >/dev/null 2>&1; then
+  echo "deploy: creating the link secret $link_param (SSM SecureString, 48 random bytes)" >&2
+  aws ssm put-parameter --name "$link_param" --type SecureString \
+    --value "$("$py" -c 'import secrets; print(secrets.token_urlsafe(48))')" >/dev/null
+fi
+
+declare -A given=([CodeBucket]="$CODE_BUCKET" [CodePrefix]="$prefix" [LinkSecretParameter]="$link_param")
+[ -z "${ALERT_EMAIL:-}" ] || given[AlertEmail]="$ALERT_EMAIL"
 [ -z "${SENDER_ADDRESS:-}" ] || given[SenderAddress]="$SENDER_ADDRESS"
 [ -z "${LOG_LEVEL:-}" ] || given[LogLevel]="$LOG_LEVEL"
 [ -z "${EVENT_SOURCE_MAPPINGS_ENABLED:-}" ] || given[EventSourceMappingsEnabled]="$EVENT_SOURCE_MAPPINGS_ENABLED"
@@ -126,9 +139,12 @@ for k in "${!given[@]}"; do params+=("ParameterKey=$k,ParameterValue=${given[$k]
 if [ -n "$status" ] && [ "$status" != None ] && [ "$status" != REVIEW_IN_PROGRESS ]; then
   # An update keeps every parameter this script does not set (like `deploy` does):
   # secrets and settings an operator gave before stay as they are.
+  # Only parameters the new template still declares (a renamed one, such as LinkSecret
+  # becoming LinkSecretParameter, would fail the update).
+  declared=" $(awk '/^Parameters:/{on=1; next} /^[A-Za-z]/{on=0} on && /^  [A-Za-z0-9]+:$/{sub(":",""); printf "%s ", $1}' "$template") "
   for k in $(aws cloudformation describe-stacks --stack-name "$stack" \
     --query 'Stacks[0].Parameters[].ParameterKey' --output text); do
-    [ -n "${given[$k]+x}" ] || params+=("ParameterKey=$k,UsePreviousValue=true")
+    [ -n "${given[$k]+x}" ] || [[ "$declared" != *" $k "* ]] || params+=("ParameterKey=$k,UsePreviousValue=true")
   done
   echo "deploy: updating stack $stack ($status)" >&2
   if ! out="$(aws cloudformation update-stack --stack-name "$stack" --template-url "$template_url" \

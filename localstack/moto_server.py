@@ -9,6 +9,11 @@ It also makes moto's CloudFormation as strict as AWS about template size, which 
 not check: an inline `TemplateBody` over 51,200 bytes, or a template read from a
 `TemplateURL` over 1,000,000 bytes, is refused with AWS's ValidationError. Every test that
 deploys to moto then fails if a deploy path passes the template inline (issue 13).
+
+moto 5.2's CloudFormation has no AWS::CloudWatch::Alarm (it logs "No Moto CloudFormation
+support" and skips the resource). The model below creates, replaces and deletes the alarm
+through moto's own CloudWatch backend (`put_metric_alarm`, `delete_alarms`), as AWS's and
+LocalStack's CloudFormation do, so `describe-alarms` shows what a deploy made.
 No other emulator behaviour fmn relies on is touched.
 """
 
@@ -16,6 +21,8 @@ import sys
 
 from moto.cloudformation import responses as cfn_responses
 from moto.cloudformation.exceptions import ValidationError
+from moto.cloudwatch.models import cloudwatch_backends
+from moto.core.common_models import CloudFormationModel
 from moto.server import main
 from moto.utilities import docker_utilities
 
@@ -67,6 +74,73 @@ def _from_url_checked(self, template_url):
 
 
 cfn_responses.CloudFormationResponse._get_stack_from_s3_url = _from_url_checked
+
+
+class CloudFormationAlarm(CloudFormationModel):
+    """AWS::CloudWatch::Alarm for moto's CloudFormation, stored in moto's CloudWatch."""
+
+    # moto files models by the service its module path names.
+    __module__ = "moto.cloudwatch.fmn_cloudformation"
+
+    def __init__(self, name: str):
+        self.name = name
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "AlarmName"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::CloudWatch::Alarm"
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.name
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr == "Arn"
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id,
+                                        region_name, **kwargs):
+        p = cloudformation_json["Properties"]
+        backend = cloudwatch_backends[account_id][region_name]
+        name = p.get("AlarmName") or resource_name
+        backend.put_metric_alarm(
+            name=name,
+            namespace=p.get("Namespace"),
+            metric_name=p.get("MetricName"),
+            comparison_operator=p["ComparisonOperator"],
+            evaluation_periods=int(p["EvaluationPeriods"]),
+            period=int(p.get("Period", 60)),
+            threshold=float(p.get("Threshold", 0)),
+            statistic=p.get("Statistic"),
+            description=p.get("AlarmDescription", ""),
+            dimensions=[{"Name": d["Name"], "Value": str(d["Value"])} for d in p.get("Dimensions", [])],
+            alarm_actions=list(p.get("AlarmActions", [])),
+            datapoints_to_alarm=int(p["DatapointsToAlarm"]) if "DatapointsToAlarm" in p else None,
+            ok_actions=list(p.get("OKActions", [])),
+            insufficient_data_actions=list(p.get("InsufficientDataActions", [])),
+            unit=p.get("Unit"),
+            actions_enabled=p.get("ActionsEnabled", True),
+            treat_missing_data=p.get("TreatMissingData"),
+        )
+        return cls(name)
+
+    @classmethod
+    def update_from_cloudformation_json(cls, original_resource, new_resource_name,
+                                        cloudformation_json, account_id, region_name):
+        cls.delete_from_cloudformation_json(original_resource.name, cloudformation_json,
+                                            account_id, region_name)
+        return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json,
+                                                   account_id, region_name)
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id,
+                                        region_name):
+        cloudwatch_backends[account_id][region_name].delete_alarms([resource_name])
+
 
 if __name__ == "__main__":
     sys.exit(main())

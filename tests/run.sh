@@ -18,8 +18,9 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 step "cfn-lint infra/template.yaml"
 bash infra/lint.sh
 
-step "AWS limits the emulators do not check (infra/check-limits.py, tests/test_limits.py)"
+step "AWS limits the emulators do not check, alarms and concurrency limits (infra/check-limits.py, infra/check-operations.py, tests/test_*.py)"
 .venv/bin/python infra/check-limits.py
+.venv/bin/python infra/check-operations.py
 .venv/bin/python -m unittest discover -s tests -p 'test_*.py'
 
 start_moto() { # sets port and moto_pid

@@ -9,6 +9,7 @@
 
 pub mod amqp;
 pub mod bench;
+pub mod cloudwatch;
 pub mod fedmsg;
 pub mod health;
 pub mod metrics;
@@ -87,6 +88,9 @@ pub struct Config {
     /// The S3 bucket for messages over SQS's size limit (none: such messages cannot be
     /// forwarded; they are kept in the spool's `oversize/` folder when there is a spool).
     pub oversize_bucket: Option<String>,
+    /// The CloudWatch namespace to publish health metrics to every minute (none: not
+    /// published; [`cloudwatch`]).
+    pub cloudwatch_namespace: Option<String>,
 }
 
 /// Runs the bridge until `shutdown` is cancelled, then drains and flushes.
@@ -117,6 +121,7 @@ pub struct Bridge {
     config: Config,
     sqs: aws_sdk_sqs::Client,
     s3: Option<aws_sdk_s3::Client>,
+    cloudwatch: Option<aws_sdk_cloudwatch::Client>,
     metrics: Arc<Metrics>,
 }
 
@@ -127,13 +132,22 @@ impl Bridge {
             config,
             sqs,
             s3: None,
+            cloudwatch: None,
             metrics: Arc::default(),
         }
     }
 
     /// A bridge with SQS and S3 clients from one AWS configuration.
     pub fn from_aws(config: Config, aws: &aws_config::SdkConfig) -> Self {
-        Bridge::new(config, aws_sdk_sqs::Client::new(aws)).with_s3(aws_sdk_s3::Client::new(aws))
+        Bridge::new(config, aws_sdk_sqs::Client::new(aws))
+            .with_s3(aws_sdk_s3::Client::new(aws))
+            .with_cloudwatch(aws_sdk_cloudwatch::Client::new(aws))
+    }
+
+    /// Uses `cloudwatch` to publish health metrics in `Config::cloudwatch_namespace`.
+    pub fn with_cloudwatch(mut self, cloudwatch: aws_sdk_cloudwatch::Client) -> Self {
+        self.cloudwatch = Some(cloudwatch);
+        self
     }
 
     /// Uses `s3` to store messages over SQS's size limit in `Config::oversize_bucket`.
@@ -189,6 +203,7 @@ impl Bridge {
             config,
             metrics,
             sqs,
+            cloudwatch,
             ..
         } = self;
         // The endpoint outlives the sources by a little: it stops with the sink.
@@ -203,6 +218,13 @@ impl Bridge {
                 )))
             }
             None => None,
+        };
+        let publisher = match (cloudwatch, &config.cloudwatch_namespace) {
+            (Some(client), Some(namespace)) => Some(tokio::spawn(
+                cloudwatch::Publisher::new(client, namespace.clone(), metrics.clone())
+                    .run(cloudwatch::INTERVAL, health_stop.clone()),
+            )),
+            _ => None,
         };
         let checks = Arc::new(fedmsg::Checks {
             validator: match &config.fedmsg_signatures {
@@ -263,6 +285,9 @@ impl Bridge {
             && let Ok(Err(e)) = h.await
         {
             tracing::warn!(error = %e, "health endpoint failed");
+        }
+        if let Some(p) = publisher {
+            let _ = p.await;
         }
         sunk??;
         Ok(())

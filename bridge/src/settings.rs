@@ -75,6 +75,10 @@ pub struct Args {
     /// S3 bucket for messages over SQS's size limit (the stack's `OversizeBucketName`).
     #[arg(long, env = "FMN_OVERSIZE_BUCKET")]
     pub oversize_bucket: Option<String>,
+    /// Publish health metrics to CloudWatch in this namespace every minute (the stack's
+    /// `BridgeMetricsNamespace` output; its alarms watch them).
+    #[arg(long, env = "FMN_CLOUDWATCH_NAMESPACE")]
+    pub cloudwatch_namespace: Option<String>,
     /// Log as JSON lines.
     #[arg(long, env = "FMN_LOG_JSON")]
     pub log_json: bool,
@@ -100,6 +104,8 @@ pub struct FileConfig {
     pub metrics_addr: Option<String>,
     /// The oversize bucket.
     pub oversize_bucket: Option<String>,
+    /// The CloudWatch namespace for health metrics.
+    pub cloudwatch_namespace: Option<String>,
     /// JSON logs.
     #[serde(default)]
     pub log_json: bool,
@@ -274,6 +280,10 @@ impl Args {
                 .unwrap_or(1 << 30),
             metrics_addr,
             oversize_bucket: self.oversize_bucket.clone().or(file.oversize_bucket),
+            cloudwatch_namespace: self
+                .cloudwatch_namespace
+                .clone()
+                .or(file.cloudwatch_namespace),
             fedmsg_signatures,
             quarantine_queue_url: self
                 .quarantine_queue_url

@@ -155,7 +155,7 @@ const KINDS: &[KindDef] = &[
     },
     KindDef {
         kind: "body_regex",
-        description: "The body's JSON text matches a regular expression (FMN's legacy regex filter).",
+        description: "The body's JSON text matches a regular expression (FMN's legacy regex filter). Only in a filter that also has a selective rule, not negated (topic, application, artifact, user, agent, owned_by); regex rules count towards a per-user cap.",
         args: &[("regex", Arg::Str)],
         required: &["regex"],
         example: || json!({"kind": "body_regex", "regex": "\"karma\": -"}),

@@ -27,6 +27,9 @@ pub struct Limits {
     pub max_addresses_per_context: usize,
     /// Live personal tokens per user.
     pub max_tokens_per_user: usize,
+    /// Regex rules per user, over all contexts (`topic_regex`, `artifact_regex`,
+    /// `body_regex`, `field` with a regex): each is run against bus traffic.
+    pub max_regex_rules_per_user: usize,
     /// Recent messages a preview looks at.
     pub preview_messages: usize,
     /// Matches a preview returns.
@@ -46,6 +49,7 @@ impl Default for Limits {
             max_filters_per_user: 200,
             max_addresses_per_context: 10,
             max_tokens_per_user: 20,
+            max_regex_rules_per_user: 10,
             preview_messages: 500,
             preview_results: 100,
         }
@@ -156,7 +160,15 @@ impl ApiConfig {
     /// `FMN_OIDC_GROUPS_CLAIM` (default `groups`), `FMN_ADMIN_GROUPS`, `FMN_ADMIN_USERS`
     /// (comma-separated), `FMN_CONFIRMATION_TTL_SECS` (default 86400).
     pub fn from_env() -> Result<Self, ConfigError> {
-        let var = |name: &'static str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        Self::from_vars(&fmn_lambda::Vars::from_env())
+    }
+
+    /// [`ApiConfig::from_env`] over `vars` (on Lambda, the environment with its secrets read
+    /// from SSM: [`fmn_lambda::Vars::load`]). A link secret anyone could guess
+    /// ([`fmn_links::check_secret`]) and an OIDC issuer without an audience are refused:
+    /// without an audience, any application's token from the issuer would be accepted.
+    pub fn from_vars(vars: &fmn_lambda::Vars) -> Result<Self, ConfigError> {
+        let var = |name: &str| vars.get(name);
         let need = |name: &'static str| var(name).ok_or(ConfigError::Missing(name));
         let list = |name: &'static str| {
             var(name)
@@ -170,12 +182,8 @@ impl ApiConfig {
                 .unwrap_or_default()
         };
         let secret = need("FMN_LINK_SECRET")?;
-        if secret.len() < 16 {
-            return Err(ConfigError::Invalid(
-                "FMN_LINK_SECRET",
-                "must be at least 16 characters".into(),
-            ));
-        }
+        fmn_links::check_secret(secret.as_bytes())
+            .map_err(|e| ConfigError::Invalid("FMN_LINK_SECRET", e.to_string()))?;
         let mut config = ApiConfig::new(
             &need("FMN_PREFERENCES_TABLE")?,
             &need("FMN_API_TABLE")?,
@@ -186,9 +194,17 @@ impl ApiConfig {
         config.ownership_table = var("FMN_OWNERSHIP_TABLE");
         for kind in CONTEXTS {
             let name = format!("FMN_{}_QUEUE_URL", kind.as_str().to_uppercase());
-            if let Some(url) = std::env::var(&name).ok().filter(|v| !v.is_empty()) {
+            if let Some(url) = var(&name) {
                 config.context_queues.insert(kind, url);
             }
+        }
+        if var("FMN_OIDC_ISSUER").is_some() && var("FMN_OIDC_AUDIENCE").is_none() {
+            return Err(ConfigError::Invalid(
+                "FMN_OIDC_AUDIENCE",
+                "required with FMN_OIDC_ISSUER: without it any application's token from the \
+                 issuer is accepted"
+                    .into(),
+            ));
         }
         config.oidc = var("FMN_OIDC_ISSUER").map(|issuer| OidcConfig {
             issuer: issuer.trim_end_matches('/').to_owned(),
@@ -207,5 +223,64 @@ impl ApiConfig {
                 .ok_or(ConfigError::Invalid("FMN_CONFIRMATION_TTL_SECS", ttl))?;
         }
         Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(extra: &[(&str, &str)]) -> fmn_lambda::Vars {
+        let mut map: std::collections::HashMap<String, String> = [
+            ("FMN_PREFERENCES_TABLE", "prefs"),
+            ("FMN_API_TABLE", "api"),
+            ("FMN_API_BASE_URL", "https://fmn.example.org/"),
+            ("FMN_LINK_SECRET", "kT3q9Vx2LmP8wR5nZc7bYh4sJd6fGa1e"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        for (k, v) in extra {
+            map.insert((*k).to_owned(), (*v).to_owned());
+        }
+        fmn_lambda::Vars::new(map)
+    }
+
+    #[test]
+    fn unsafe_settings_refuse_to_start() {
+        assert!(ApiConfig::from_vars(&vars(&[])).is_ok());
+        let weak = ApiConfig::from_vars(&vars(&[(
+            "FMN_LINK_SECRET",
+            "change-me-to-a-long-random-secret",
+        )]));
+        assert!(
+            matches!(weak, Err(ConfigError::Invalid("FMN_LINK_SECRET", _))),
+            "the former template default: {weak:?}"
+        );
+        let short = ApiConfig::from_vars(&vars(&[("FMN_LINK_SECRET", "sixteen chars!!!")]));
+        assert!(matches!(
+            short,
+            Err(ConfigError::Invalid("FMN_LINK_SECRET", _))
+        ));
+        let no_audience = ApiConfig::from_vars(&vars(&[(
+            "FMN_OIDC_ISSUER",
+            "https://id.fedoraproject.org",
+        )]));
+        assert!(
+            matches!(
+                no_audience,
+                Err(ConfigError::Invalid("FMN_OIDC_AUDIENCE", _))
+            ),
+            "{no_audience:?}"
+        );
+        let with_audience = ApiConfig::from_vars(&vars(&[
+            ("FMN_OIDC_ISSUER", "https://id.fedoraproject.org"),
+            ("FMN_OIDC_AUDIENCE", "fmn"),
+        ]))
+        .expect("issuer and audience");
+        assert_eq!(
+            with_audience.oidc.and_then(|o| o.audience).as_deref(),
+            Some("fmn")
+        );
     }
 }

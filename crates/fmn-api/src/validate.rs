@@ -310,6 +310,7 @@ pub fn check_preferences(prefs: &Preferences, limits: &Limits) -> Result<(), Api
             }
         }
     }
+    check_regex_budget(prefs, limits)?;
     if total > limits.max_filters_per_user {
         return Err(ApiError::limit(
             "contexts",
@@ -336,6 +337,75 @@ pub fn check_preferences(prefs: &Preferences, limits: &Limits) -> Result<(), Api
             }
         }
         return Err(ApiError::invalid(field, e.problem));
+    }
+    Ok(())
+}
+
+/// Whether a rule is a regex run against bus traffic (counted by the per-user cap).
+fn is_regex(kind: &RuleKind) -> bool {
+    matches!(
+        kind,
+        RuleKind::TopicRegex { .. }
+            | RuleKind::ArtifactRegex { .. }
+            | RuleKind::BodyRegex { .. }
+            | RuleKind::Field { regex: Some(_), .. }
+    )
+}
+
+/// Whether a rule, not negated, narrows the messages a filter is evaluated for: the index
+/// looks messages up by these, so a `body_regex` beside one runs only on what it selects.
+fn is_selective(kind: &RuleKind) -> bool {
+    matches!(
+        kind,
+        RuleKind::Topic { .. }
+            | RuleKind::TopicRegex { .. }
+            | RuleKind::Application { .. }
+            | RuleKind::Artifact { .. }
+            | RuleKind::ArtifactRegex { .. }
+            | RuleKind::User { .. }
+            | RuleKind::Agent { .. }
+            | RuleKind::OwnedBy { .. }
+            | RuleKind::OwnedByGroup { .. }
+    )
+}
+
+/// The regex budget (each pattern's compiled size is the rules engine's,
+/// [`fmn_rules::REGEX_SIZE_LIMIT`]): at most `max_regex_rules_per_user` regex rules, and a
+/// `body_regex` only in a filter with a selective rule that is not negated.
+pub fn check_regex_budget(prefs: &Preferences, limits: &Limits) -> Result<(), ApiError> {
+    let mut count = 0;
+    for (kind, ctx) in &prefs.contexts {
+        for (i, filter) in ctx.filters.iter().enumerate() {
+            let fat = format!("contexts.{}.filters[{i}]", kind.as_str());
+            let selective = filter
+                .rules
+                .iter()
+                .any(|r| !r.negate && is_selective(&r.kind));
+            for (r, rule) in filter.rules.iter().enumerate() {
+                if !is_regex(&rule.kind) {
+                    continue;
+                }
+                count += 1;
+                if count > limits.max_regex_rules_per_user {
+                    return Err(ApiError::limit(
+                        format!("{fat}.rules[{r}]"),
+                        format!(
+                            "at most {} regex rules per user (topic_regex, artifact_regex, \
+                             body_regex, field with a regex), over all contexts",
+                            limits.max_regex_rules_per_user
+                        ),
+                    ));
+                }
+                if matches!(rule.kind, RuleKind::BodyRegex { .. }) && !selective {
+                    return Err(ApiError::limit(
+                        format!("{fat}.rules[{r}].regex"),
+                        "body_regex needs a rule that selects messages in the same filter, \
+                         not negated (topic, application, artifact, user, agent, owned_by): \
+                         alone it would run on every bus message",
+                    ));
+                }
+            }
+        }
     }
     Ok(())
 }

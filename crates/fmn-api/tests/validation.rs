@@ -119,7 +119,60 @@ proptest! {
 #[test]
 fn valid_rules_of_every_kind_are_accepted() {
     for kind in fmn_api::rule_kinds() {
-        let body = json!({"name": "x", "rules": [kind.example]});
+        // body_regex only beside a rule that selects messages (the regex budget).
+        let body = json!({"name": "x", "rules": [{"kind": "application", "names": ["bodhi"]}, kind.example]});
         assert!(check(&body).is_ok(), "{}", kind.kind);
     }
+}
+
+#[test]
+fn the_regex_budget_is_enforced_naming_the_limit() {
+    let refused = |body: Value| check(&body).expect_err("refused");
+    let body_regex = json!({"kind": "body_regex", "regex": "karma"});
+    // Alone, or beside a negated rule, a body_regex would run on every bus message.
+    for rules in [
+        json!([body_regex]),
+        json!([{"kind": "application", "names": ["bodhi"], "negate": true}, body_regex]),
+        json!([{"kind": "severity", "levels": ["error"]}, body_regex]),
+    ] {
+        let e = refused(json!({"name": "x", "rules": rules}));
+        assert_eq!(e.body.error, "limit_exceeded", "{rules}");
+        let last = rules.as_array().map_or(0, |r| r.len() - 1);
+        let field = format!("contexts.email.filters[0].rules[{last}].regex");
+        assert_eq!(e.body.field.as_deref(), Some(field.as_str()));
+        assert!(
+            e.body.message.contains("selects messages"),
+            "{}",
+            e.body.message
+        );
+    }
+    assert!(
+        check(&json!({"name": "x", "rules": [{"kind": "topic", "glob": "*.bodhi.*"}, body_regex]}))
+            .is_ok()
+    );
+
+    // A pattern that compiles to more than the per-regex budget.
+    let e = refused(json!({"name": "x", "rules": [{"kind": "topic_regex", "regex": "\\w{200}"}]}));
+    assert_eq!(
+        e.body.field.as_deref(),
+        Some("contexts.email.filters[0].rules[0].regex")
+    );
+    assert!(e.body.message.contains("too costly"), "{}", e.body.message);
+
+    // The per-user cap counts regex rules over every context.
+    let regex_rules: Vec<Value> = (0..11)
+        .map(|i| json!({"kind": "topic_regex", "regex": format!("^org\\.fedoraproject\\.prod\\.app{i}\\.")}))
+        .collect();
+    let e = refused(json!({"name": "x", "rules": regex_rules}));
+    assert_eq!(e.body.error, "limit_exceeded");
+    assert_eq!(
+        e.body.field.as_deref(),
+        Some("contexts.email.filters[0].rules[10]")
+    );
+    assert!(
+        e.body.message.contains("at most 10 regex rules per user"),
+        "{}",
+        e.body.message
+    );
+    assert!(check(&json!({"name": "x", "rules": regex_rules[..10]})).is_ok());
 }

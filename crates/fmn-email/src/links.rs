@@ -21,11 +21,19 @@ impl Links {
     }
 
     /// From `FMN_API_BASE_URL` and `FMN_LINK_SECRET` read through `var` (a function's
-    /// configuration), when both are set and not empty; the one place they are read.
-    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Option<Links> {
-        let base = var(fmn_links::API_BASE_URL_ENV)?;
-        let secret = var(fmn_links::LINK_SECRET_ENV)?;
-        (!base.is_empty() && !secret.is_empty()).then(|| Links::new(base, secret.as_bytes()))
+    /// configuration), when both are set and not empty; the one place they are read. A
+    /// secret anyone could guess ([`fmn_links::check_secret`]) is an error.
+    pub fn from_vars(
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<Links>, fmn_links::WeakSecret> {
+        let (Some(base), Some(secret)) = (
+            var(fmn_links::API_BASE_URL_ENV).filter(|v| !v.is_empty()),
+            var(fmn_links::LINK_SECRET_ENV).filter(|v| !v.is_empty()),
+        ) else {
+            return Ok(None);
+        };
+        fmn_links::check_secret(secret.as_bytes())?;
+        Ok(Some(Links::new(base, secret.as_bytes())))
     }
 
     /// The one-click unsubscribe URL deactivating one filter.

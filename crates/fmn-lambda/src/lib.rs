@@ -3,6 +3,8 @@
 //! - [`Vars`]: a function's configuration is read from a variables map, the process
 //!   environment on Lambda ([`Vars::from_env`]) or the deployed function's environment in the
 //!   local runtime; every error names the variable ([`ConfigError`]).
+//! - [`secrets`]: secrets come from SSM Parameter Store, named by `*_SSM_PARAMETER`
+//!   variables, read once at start ([`Vars::load`]).
 //! - [`SqsFunction`] and [`ScheduledFunction`]: what a function's state does per invocation,
 //!   so that a `main` ([`serve_sqs`], [`serve_scheduled`]) and the local runtime drive it the
 //!   same way.
@@ -23,6 +25,8 @@ use std::str::FromStr;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{LambdaEvent, service_fn};
+
+pub mod secrets;
 
 /// A setting is missing or malformed; always names the variable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

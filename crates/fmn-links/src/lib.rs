@@ -31,6 +31,63 @@ pub const LINK_SECRET_ENV: &str = "FMN_LINK_SECRET";
 /// The environment variable holding the API's public base URL.
 pub const API_BASE_URL_ENV: &str = "FMN_API_BASE_URL";
 
+/// The shortest link secret accepted (bytes): 256 bits, HMAC-SHA256's own strength.
+pub const MIN_SECRET_LEN: usize = 32;
+
+/// Values seen as defaults and examples (fmn's own former template default among them): a
+/// secret equal to one of them, in any case, is refused however long it is.
+const KNOWN_WEAK: [&str; 6] = [
+    "change-me-to-a-long-random-secret",
+    "changeme",
+    "change-me",
+    "secret",
+    "password",
+    "fmn",
+];
+
+/// Why a link secret is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WeakSecret {
+    /// Shorter than [`MIN_SECRET_LEN`].
+    #[error(
+        "must be at least {MIN_SECRET_LEN} bytes (it has {0}); generate one with `openssl rand -base64 48`"
+    )]
+    TooShort(usize),
+    /// A known default or example value.
+    #[error("is a published default or example value; generate one with `openssl rand -base64 48`")]
+    Known,
+    /// Too few distinct bytes to be random (`aaaa…`, `abab…`).
+    #[error(
+        "has only {0} distinct bytes, not a random value; generate one with `openssl rand -base64 48`"
+    )]
+    Repetitive(usize),
+}
+
+/// Refuses a link secret anyone could guess: too short, a known default, or repetitive.
+///
+/// ```
+/// assert!(fmn_links::check_secret(b"change-me-to-a-long-random-secret").is_err());
+/// assert!(fmn_links::check_secret(&[b'a'; 64]).is_err());
+/// assert!(fmn_links::check_secret(b"kT3q9Vx2LmP8wR5nZc7bYh4sJd6fGa1e").is_ok());
+/// ```
+pub fn check_secret(secret: &[u8]) -> Result<(), WeakSecret> {
+    let lower = secret.to_ascii_lowercase();
+    if KNOWN_WEAK.iter().any(|w| lower == w.as_bytes()) {
+        return Err(WeakSecret::Known);
+    }
+    if secret.len() < MIN_SECRET_LEN {
+        return Err(WeakSecret::TooShort(secret.len()));
+    }
+    let distinct = secret
+        .iter()
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    if distinct < 10 {
+        return Err(WeakSecret::Repetitive(distinct));
+    }
+    Ok(())
+}
+
 /// Longest token [`LinkSigner::verify_unsubscribe`] looks at (anything longer is refused
 /// before decoding).
 const MAX_TOKEN_LEN: usize = 2048;

@@ -138,11 +138,32 @@ fn non_empty<T>(arg: &str, v: &[T]) -> Result<(), String> {
     }
 }
 
-fn regex(arg: &str, re: &str) -> Result<regex::Regex, String> {
+/// Largest compiled program of one rule's regex, bytes: every pattern a user writes is run
+/// against bus traffic, so each is kept small (the `regex` crate's default is 10 MiB; this
+/// fits the patterns people write, not `\w{200}`; fmn allowed 1 MiB before).
+pub const REGEX_SIZE_LIMIT: usize = 128 * 1024;
+/// Largest lazy-DFA cache of one rule's regex, bytes (the crate's default is 2 MiB).
+pub const REGEX_DFA_LIMIT: usize = 256 * 1024;
+/// Deepest nesting of groups and repetitions in one rule's regex.
+pub const REGEX_NEST_LIMIT: u32 = 32;
+
+/// A user's regex, compiled within the budget above; the one way rules compile patterns.
+pub(crate) fn build_regex(re: &str) -> Result<regex::Regex, regex::Error> {
     regex::RegexBuilder::new(re)
-        .size_limit(1 << 20)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(REGEX_DFA_LIMIT)
+        .nest_limit(REGEX_NEST_LIMIT)
         .build()
-        .map_err(|e| format!("{arg}: {e}"))
+}
+
+fn regex(arg: &str, re: &str) -> Result<regex::Regex, String> {
+    build_regex(re).map_err(|e| match e {
+        regex::Error::CompiledTooBig(limit) => format!(
+            "{arg}: too costly: compiled, it exceeds the {limit}-byte limit per rule's regex; \
+             simplify it: fewer counted repetitions such as {{1,64}}, or ASCII classes with (?-u)"
+        ),
+        e => format!("{arg}: {e}"),
+    })
 }
 
 fn artifact_type(arg: &str, kind: &str) -> Result<(), String> {
@@ -290,5 +311,33 @@ mod tests {
         assert!(fnmatch("a.[!b]c").unwrap().is_match("a.xc"));
         assert!(!fnmatch("a.[!b]c").unwrap().is_match("a.bc"));
         assert!(fnmatch("a[").unwrap().is_match("a["));
+    }
+
+    #[test]
+    fn the_regex_budget_admits_real_patterns_and_refuses_costly_ones() {
+        // What people write in FMN filters: topics, JSON fragments, package name shapes.
+        for ok in [
+            r"^org\.fedoraproject\.prod\.(bodhi|koji|copr)\..*$",
+            r#""owner":\s*"[\w.-]+""#,
+            r"\bkernel-\d+\.\d+\.\d+-\d+\.fc\d{2}\b",
+            r"[\w.+-]+@fedoraproject\.org",
+            r#""karma":\s*-\d+"#,
+            r"(?i)security|cve-\d{4}-\d{4,7}",
+        ] {
+            assert!(build_regex(ok).is_ok(), "{ok}: {:?}", build_regex(ok).err());
+        }
+        for costly in [
+            r"\w{200}",
+            r"(\p{L}|\d){100,}x",
+            r"((((((((((((((((((((((((((((((((((a))))))))))))))))))))))))))))))))))",
+        ] {
+            let e = regex("regex", costly).expect_err(costly);
+            assert!(e.starts_with("regex: "), "{e}");
+        }
+        assert!(
+            regex("regex", r"\w{200}")
+                .unwrap_err()
+                .contains("too costly")
+        );
     }
 }

@@ -30,6 +30,7 @@
 //! ```
 
 mod compile;
+pub use compile::{REGEX_DFA_LIMIT, REGEX_NEST_LIMIT, REGEX_SIZE_LIMIT};
 #[cfg(test)]
 mod equivalence;
 mod explain;

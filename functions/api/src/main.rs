@@ -3,13 +3,9 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .without_time()
-        .init();
-    let config = fmn_api::ApiConfig::from_env()?;
+    fmn_lambda::init_tracing();
     let aws = aws_config::load_from_env().await;
+    let config = fmn_api::ApiConfig::from_vars(&fmn_lambda::Vars::load(&aws).await?)?;
     let app = fmn_api::router(fmn_api::AppState::new(&aws, config));
     lambda_http::run(app).await
 }

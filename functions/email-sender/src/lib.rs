@@ -36,7 +36,8 @@ impl Config {
             deliveries_table: vars.required("FMN_DELIVERIES_TABLE")?,
             sender_address: vars.required("FMN_SENDER_ADDRESS")?,
             held_table: vars.get("FMN_HELD_TABLE"),
-            links: Links::from_vars(vars.lookup()),
+            links: Links::from_vars(vars.lookup())
+                .map_err(|e| ConfigError::invalid(fmn_links::LINK_SECRET_ENV, e))?,
             flood: fmn_digest::FloodLimit::from_vars(vars)?,
         })
     }

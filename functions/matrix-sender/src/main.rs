@@ -3,7 +3,7 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     fmn_lambda::init_tracing();
-    let config = fmn_matrix_sender_fn::Config::from_env()?;
     let aws = aws_config::load_from_env().await;
+    let config = fmn_matrix_sender_fn::Config::from_vars(&fmn_lambda::Vars::load(&aws).await?)?;
     fmn_lambda::serve_sqs(fmn_matrix_sender_fn::deployed(&aws, &config)?).await
 }

@@ -3,8 +3,7 @@
 use fmn_rules::ContextKind;
 use tokio_util::sync::CancellationToken;
 
-/// The link secret of local runs (the senders and the API must share it).
-pub const LOCAL_LINK_SECRET: &str = "fmn-local link secret, not for production";
+pub use crate::emulator::deploy::LOCAL_LINK_SECRET;
 
 /// The API's configuration from the deployed stack's outputs: its tables and every
 /// context queue the stack has. `base_url` is set by [`serve`].

@@ -196,6 +196,8 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     let (hook_url, mut hooks) =
         fmn_local::standins::webhook::serve(webhook_port, WEBHOOK_DEMO_SECRET.into(), stop.clone())
             .await?;
+    let matrix_token =
+        deploy::put_secret(&aws, &stack, "matrix-access-token", &bot.access_token).await?;
     let deployed = deploy::deploy_with(
         &aws,
         &template,
@@ -207,7 +209,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             ("IrcPort", &irc_port_text),
             ("IrcTls", "false"),
             ("MatrixHomeserverUrl", &synapse.url),
-            ("MatrixAccessToken", &bot.access_token),
+            ("MatrixAccessTokenParameter", &matrix_token),
         ],
     )
     .await?;

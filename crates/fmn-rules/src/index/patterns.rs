@@ -11,9 +11,7 @@ use super::keys::{ARTIFACT_TYPES, REGEX, REGEX_TOPIC, key};
 /// A pattern compiled alone (as it was when its rule compiled); should it not compile now,
 /// one matching everything keeps the index a superset.
 pub(crate) fn compile_alone(pattern: &str) -> Option<regex::Regex> {
-    regex::RegexBuilder::new(pattern)
-        .size_limit(1 << 20)
-        .build()
+    crate::compile::build_regex(pattern)
         .or_else(|_| regex::Regex::new(""))
         .ok()
 }

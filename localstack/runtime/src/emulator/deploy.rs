@@ -115,11 +115,14 @@ pub async fn deploy_with(
             .parameter_value(v)
             .build()
     };
+    // The link secret the local API also signs with, where the functions read it (SSM).
+    let link_secret = put_secret(aws, stack_name, "link-secret", LOCAL_LINK_SECRET).await?;
     let mut parameters = vec![
         parameter("CodeBucket", &bucket),
         parameter("CodePrefix", "local/"),
         parameter("EventSourceMappingsEnabled", "false"),
         parameter("SenderAddress", sender_address),
+        parameter("LinkSecretParameter", &link_secret),
     ];
     parameters.extend(extra_parameters.iter().map(|(k, v)| parameter(k, v)));
     let exists = cfn
@@ -234,6 +237,31 @@ pub async fn function_environment(
         .and_then(|e| e.variables())
         .cloned()
         .unwrap_or_default())
+}
+
+/// The link secret of local runs: the senders read it from SSM, the local API is given it
+/// (they must share it). Long and varied enough for `fmn_links::check_secret`.
+pub const LOCAL_LINK_SECRET: &str = "fmn-local link secret, not for production";
+
+/// Stores `value` as the SSM SecureString `/<stack>/<name>` (replacing it) and returns the
+/// parameter's name, for a template parameter such as `LinkSecretParameter`.
+pub async fn put_secret(
+    aws: &aws_config::SdkConfig,
+    stack: &str,
+    name: &str,
+    value: &str,
+) -> anyhow::Result<String> {
+    let parameter = format!("/{stack}/{name}");
+    aws_sdk_ssm::Client::new(aws)
+        .put_parameter()
+        .name(&parameter)
+        .value(value)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .overwrite(true)
+        .send()
+        .await
+        .with_context(|| format!("storing the secret {parameter} in SSM"))?;
+    Ok(parameter)
 }
 
 /// Sets `vars` in the deployed environment of `function`, keeping the others.

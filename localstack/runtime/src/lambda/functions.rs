@@ -151,7 +151,13 @@ pub async fn build(
         .find(|(o, _)| *o == output)
         .with_context(|| format!("no function is built from the output {output}"))?;
     let name = stack.output(output)?;
-    let vars = Vars::new(function_environment(&aws.aws, name).await?);
+    // As `main` does on Lambda: secrets named by `*_SSM_PARAMETER` come from SSM.
+    let vars = fmn_lambda::secrets::resolve(
+        Vars::new(function_environment(&aws.aws, name).await?),
+        &aws_sdk_ssm::Client::new(&aws.aws),
+    )
+    .await
+    .with_context(|| format!("reading the secrets of {name}"))?;
     let function = construct(&vars, aws).with_context(|| format!("configuring {name}"))?;
     Ok((name.to_owned(), function))
 }
