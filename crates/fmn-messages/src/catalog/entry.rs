@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use super::require::Requirement;
 use super::spec::TextSpec;
 use crate::expr::{Cond, Ctx, Expr, ParseError, Template};
 use crate::message::Generation;
@@ -75,7 +74,6 @@ pub(super) struct Entry {
     pub(super) summary: Option<Text>,
     pub(super) link: Option<Text>,
     pub(super) long_form: Option<Text>,
-    pub(super) require: Vec<Requirement>,
 }
 
 /// An fnmatch-style glob where `*` crosses dots; compiled to literal pieces.
