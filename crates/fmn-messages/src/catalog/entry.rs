@@ -61,6 +61,8 @@ pub(super) struct Entry {
     /// The file's vars (shared by its entries).
     pub(super) vars: Arc<Vec<Var>>,
     pub(super) fallback: bool,
+    /// fedmsg: the fedmsg.meta processor mirrored (`module:Class`).
+    pub(super) mirrors: Option<String>,
     pub(super) topic: Glob,
     pub(super) schemas: Vec<String>,
     pub(super) when: Option<Cond>,

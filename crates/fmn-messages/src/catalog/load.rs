@@ -122,6 +122,7 @@ fn compile_entry(
         generation,
         vars: vars.clone(),
         fallback: file.fallback,
+        mirrors: spec.mirrors.clone().or_else(|| file.mirrors.clone()),
         topic: Glob::new(&spec.topic),
         schemas: spec.schema,
         when: spec

@@ -23,6 +23,16 @@ impl Catalog {
         self.by_schema.contains_key(schema)
     }
 
+    /// True when an entry of the catalog mirrors this fedmsg.meta processor (its class name,
+    /// `BodhiProcessor`, or `module:Class`).
+    pub fn mirrors_processor(&self, processor: &str) -> bool {
+        self.entries.iter().any(|e| {
+            e.mirrors.as_deref().is_some_and(|m| {
+                m == processor || m.rsplit_once(':').is_some_and(|(_, c)| c == processor)
+            })
+        })
+    }
+
     /// Normalises raw JSON bytes of a bus message.
     pub fn normalize_bytes(&self, raw: &[u8]) -> Result<Message, MessageError> {
         let value: Value =
