@@ -64,10 +64,12 @@ const MAX_DEPTH: usize = 64;
 
 impl<'a> Validator<'a> {
     fn new(root: &'a Value) -> Self {
+        // Python's `jsonschema.validate` picks the validator from `$schema`, the latest draft
+        // when there is none.
         let draft4 = root
             .get("$schema")
             .and_then(Value::as_str)
-            .is_none_or(|s| s.contains("draft-04") || s.contains("draft-03"));
+            .is_some_and(|s| s.contains("draft-04") || s.contains("draft-03"));
         Validator { root, draft4 }
     }
 
@@ -269,15 +271,10 @@ fn find_anchor<'a>(v: &'a Value, name: &str, depth: usize) -> Option<&'a Value> 
     }
 }
 
-/// Python's equality, as `enum` and `const` use it: `1 == 1.0`, `True == 1`.
+/// jsonschema's equality, as `enum` and `const` use it: `1 == 1.0`, but `True != 1`.
 fn py_eq(a: &Value, b: &Value) -> bool {
-    let num = |v: &Value| match v {
-        Value::Bool(b) => Some(f64::from(u8::from(*b))),
-        Value::Number(n) => n.as_f64(),
-        _ => None,
-    };
-    match (num(a), num(b)) {
-        (Some(x), Some(y)) => x == y,
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
         _ => a == b,
     }
 }
@@ -334,5 +331,24 @@ mod tests {
         assert!(ok(json!({"a": 1, "b": 2.0})).is_ok());
         assert!(ok(json!({"a": 1, "c": 3})).is_err());
         assert!(ok(json!({"a": 1, "d": [1]})).is_err());
+    }
+
+    /// As Python's jsonschema decides (checked in `.venv-oracle`): draft 4 counts `1.0` as
+    /// no integer, later drafts (and a schema naming none) do; `True` is not `1`.
+    #[test]
+    fn drafts_and_equality_as_python_has_them() {
+        let check = |s: Value, v: Value| Validator::new(&s).check(&s, &v, 0).is_ok();
+        let draft4 = "http://json-schema.org/draft-04/schema#";
+        assert!(!check(
+            json!({"$schema": draft4, "type": "integer"}),
+            json!(1.0)
+        ));
+        assert!(check(json!({"type": "integer"}), json!(1.0)));
+        assert!(!check(json!({"enum": [1]}), json!(true)));
+        assert!(check(json!({"enum": [1]}), json!(1.0)));
+        assert!(check(
+            json!({"$schema": draft4, "contains": {"type": "string"}}),
+            json!([1])
+        ));
     }
 }
