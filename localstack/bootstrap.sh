@@ -3,7 +3,8 @@
 # Debian packages (ngircd, rabbitmq-server), and a project venv (.venv) with
 # moto[server], cfn-lint, cargo-lambda, awscli, Synapse and schemathesis; LocalStack
 # (localstack-core 4.9.2) in a venv of its own (.venv-localstack: its pins conflict with
-# moto's, see localstack/requirements-localstack.txt); and cargo-nextest. Safe to run
+# moto's, see localstack/requirements-localstack.txt); Fedora's schema packages and
+# fedmsg.meta, the oracle of the differential tests, in .venv-oracle; and cargo-nextest. Safe to run
 # repeatedly; fast when done.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -13,6 +14,8 @@ stamp="$venv/.fmn-bootstrap-v4"
 need_apt=()
 command -v ngircd >/dev/null 2>&1 || [ -x /usr/sbin/ngircd ] || need_apt+=(ngircd)
 command -v rabbitmq-server >/dev/null 2>&1 || [ -x /usr/sbin/rabbitmq-server ] || need_apt+=(rabbitmq-server)
+# krb5-config: gssapi (pulled by fedmsg_meta_fedora_infrastructure, in .venv-oracle) builds against it.
+command -v krb5-config >/dev/null 2>&1 || need_apt+=(libkrb5-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "bootstrap: apt-get install ${need_apt[*]}" >&2
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
@@ -37,6 +40,23 @@ if [ ! -f "$ls_stamp" ]; then
   "$ls_venv/bin/pip" install -q --upgrade pip
   "$ls_venv/bin/pip" install -q -r "$root/localstack/requirements-localstack.txt"
   touch "$ls_stamp"
+fi
+
+# Fedora's own code as the oracle of the differential tests (tests/oracle/): fedora-messaging,
+# every schema package on PyPI, fedmsg.meta with Fedora's processors, in .venv-oracle (its
+# setuptools and pyOpenSSL pins conflict with the project venv's). The stamp holds the hash
+# of the requirements, so a changed pin reinstalls.
+or_venv="$root/.venv-oracle"
+or_req="$root/localstack/requirements-oracle.txt"
+or_hash="$(sha256sum "$or_req" | cut -c1-16)"
+or_stamp="$or_venv/.fmn-oracle-$or_hash"
+if [ ! -f "$or_stamp" ]; then
+  echo "bootstrap: creating $or_venv (Fedora's schema packages and fedmsg.meta)" >&2
+  rm -rf "$or_venv"
+  python3 -m venv "$or_venv"
+  "$or_venv/bin/pip" install -q --upgrade pip
+  "$or_venv/bin/pip" install -q -r "$or_req"
+  touch "$or_stamp"
 fi
 
 # The test runner (tests/run.sh): cargo-nextest, from crates.io when the machine lacks it.

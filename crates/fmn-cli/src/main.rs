@@ -12,6 +12,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 mod replay;
+mod stream;
+
+use stream::{Skips, message};
 
 /// Operate fmn: preferences, messages, tokens and the API.
 #[derive(Debug, Parser)]
@@ -28,8 +31,13 @@ enum Command {
         #[command(subcommand)]
         command: PrefsCommand,
     },
-    /// Normalise bus messages: JSON lines on stdin, one JSON line out per line in.
-    Meta,
+    /// Normalise bus messages: JSON lines on stdin, one JSON line out per line in (a bad
+    /// line gives `{"error": …}`, is reported on stderr and counted).
+    Meta {
+        /// Exit non-zero when any line was skipped.
+        #[arg(long)]
+        strict: bool,
+    },
     /// Match messages (JSON lines on stdin, as for `meta`) against preferences: one JSON
     /// line per notification (message_id, user, context, addresses, filters).
     Match {
@@ -38,12 +46,20 @@ enum Command {
         /// Print to stderr the time spent loading, building the index and matching.
         #[arg(long)]
         stats: bool,
+        /// Exit non-zero when any message was skipped (bad lines are always reported on
+        /// stderr with their line number, and skipped).
+        #[arg(long)]
+        strict: bool,
     },
-    /// Explain, for one message on stdin, every rule of every filter of one user.
+    /// Explain, for each message on stdin (one JSON message, or JSON lines), every rule of
+    /// every filter of one user.
     Explain {
         /// The user.
         #[arg(long)]
         user: String,
+        /// Exit non-zero when any message was skipped.
+        #[arg(long)]
+        strict: bool,
         #[command(flatten)]
         rules: RulesArgs,
     },
@@ -166,16 +182,7 @@ impl RulesArgs {
     }
 }
 
-/// Normalises one input line (a raw bus message, or an already normalised one).
-fn message(line: &str) -> anyhow::Result<fmn_messages::Message> {
-    let raw: serde_json::Value = serde_json::from_str(line).context("not JSON")?;
-    if let Ok(m) = serde_json::from_value::<fmn_messages::Message>(raw.clone()) {
-        return Ok(m);
-    }
-    Ok(fmn_messages::Catalog::builtin().normalize(&raw)?)
-}
-
-fn run_match(rules: &RulesArgs, stats: bool) -> anyhow::Result<()> {
+fn run_match(rules: &RulesArgs, stats: bool, strict: bool) -> anyhow::Result<()> {
     let started = Instant::now();
     let (prefs, ownership) = rules.load()?;
     let loaded = started.elapsed();
@@ -188,6 +195,7 @@ fn run_match(rules: &RulesArgs, stats: bool) -> anyhow::Result<()> {
     // matching of a batch runs with the index warm in the cache, and is timed alone.
     const BATCH: usize = 4096;
     let mut batch = Vec::with_capacity(BATCH);
+    let mut skips = Skips::new("match", strict);
     let mut lines = std::io::stdin().lock().lines().enumerate().peekable();
     while lines.peek().is_some() {
         batch.clear();
@@ -196,7 +204,10 @@ fn run_match(rules: &RulesArgs, stats: bool) -> anyhow::Result<()> {
             if line.trim().is_empty() {
                 continue;
             }
-            batch.push(message(&line).with_context(|| format!("line {}", n + 1))?);
+            match message(&line) {
+                Ok(m) => batch.push(m),
+                Err(e) => skips.skip(n + 1, &e),
+            }
             if batch.len() == BATCH {
                 break;
             }
@@ -230,10 +241,10 @@ fn run_match(rules: &RulesArgs, stats: bool) -> anyhow::Result<()> {
             messages as f64 / matching.as_secs_f64().max(1e-9),
         );
     }
-    Ok(())
+    skips.finish()
 }
 
-fn run_explain(user: &str, rules: &RulesArgs) -> anyhow::Result<()> {
+fn run_explain(user: &str, rules: &RulesArgs, strict: bool) -> anyhow::Result<()> {
     let (prefs, ownership) = rules.load()?;
     let prefs = prefs
         .into_iter()
@@ -241,8 +252,21 @@ fn run_explain(user: &str, rules: &RulesArgs) -> anyhow::Result<()> {
         .with_context(|| format!("no preferences for {user} in {}", rules.prefs.display()))?;
     let mut input = String::new();
     std::io::stdin().read_to_string(&mut input)?;
-    let m = message(input.trim())?;
-    let verdicts = fmn_rules::explain(&prefs, &ownership, &m)?;
+    let mut skips = Skips::new("explain", strict);
+    for (line, m) in stream::explain_inputs(&input, &mut skips) {
+        if let Err(e) = explain_one(&prefs, &ownership, &m) {
+            skips.skip(line, &e);
+        }
+    }
+    skips.finish()
+}
+
+fn explain_one(
+    prefs: &fmn_rules::Preferences,
+    ownership: &Arc<fmn_rules::Ownership>,
+    m: &fmn_messages::Message,
+) -> anyhow::Result<()> {
+    let verdicts = fmn_rules::explain(prefs, ownership, m)?;
     println!("message {} ({}, {})", m.id, m.topic, m.summary);
     for c in &verdicts {
         let enabled = if c.enabled { "" } else { " (disabled)" };
@@ -384,16 +408,17 @@ async fn main() -> anyhow::Result<()> {
         Command::Api {
             command: ApiCommand::Openapi,
         } => println!("{}", fmn_api::openapi_json()),
-        Command::Meta => {
-            let stdin = std::io::stdin().lock();
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            for line in stdin.lines() {
-                writeln!(out, "{}", fmn_messages::meta_line_json(&line?))?;
-            }
-            out.flush()?;
-        }
-        Command::Match { rules, stats } => run_match(&rules, stats)?,
-        Command::Explain { user, rules } => run_explain(&user, &rules)?,
+        Command::Meta { strict } => stream::run_meta(strict)?,
+        Command::Match {
+            rules,
+            stats,
+            strict,
+        } => run_match(&rules, stats, strict)?,
+        Command::Explain {
+            user,
+            rules,
+            strict,
+        } => run_explain(&user, &rules, strict)?,
         Command::Import {
             from: ImportFrom::Fmn3,
         } => run_import_fmn3()?,

@@ -26,6 +26,7 @@ mod catalog;
 mod expr;
 mod message;
 mod meta;
+mod schema;
 
 pub use catalog::{Catalog, CatalogError};
 pub use message::{Artifacts, Generation, Message, MessageError, Severity};

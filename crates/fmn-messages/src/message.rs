@@ -136,7 +136,7 @@ pub enum MessageError {
     Invalid {
         /// The schema name (or the topic when the message carried none).
         schema: String,
-        /// Why, e.g. `'agent' is a required property (/agent)`.
+        /// Why, as the class's schema says it, e.g. `'agent' is a required property`.
         reason: String,
     },
 }

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use super::require::Requirement;
 use super::spec::TextSpec;
 use crate::expr::{Cond, Ctx, Expr, ParseError, Template};
 use crate::message::Generation;
@@ -62,6 +61,8 @@ pub(super) struct Entry {
     /// The file's vars (shared by its entries).
     pub(super) vars: Arc<Vec<Var>>,
     pub(super) fallback: bool,
+    /// fedmsg: the fedmsg.meta processor mirrored (`module:Class`).
+    pub(super) mirrors: Option<String>,
     pub(super) topic: Glob,
     pub(super) schemas: Vec<String>,
     pub(super) when: Option<Cond>,
@@ -75,7 +76,6 @@ pub(super) struct Entry {
     pub(super) summary: Option<Text>,
     pub(super) link: Option<Text>,
     pub(super) long_form: Option<Text>,
-    pub(super) require: Vec<Requirement>,
 }
 
 /// An fnmatch-style glob where `*` crosses dots; compiled to literal pieces.

@@ -4,7 +4,6 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, OnceLock};
 
 use super::entry::{Entry, Glob, Text, Var, VarBody};
-use super::require::Requirement;
 use super::spec::{EntrySpec, FileSpec, GenerationSpec, TextSpec};
 use super::{BUILTIN, Catalog, CatalogError, is_fm};
 use crate::expr::{Cond, Expr, ParseError};
@@ -99,6 +98,14 @@ fn compile_entry(
     if generation == Generation::FedoraMessaging && spec.schema.is_empty() && !file.fallback {
         return Err("fedora-messaging entries need a schema".into());
     }
+    // Every entry names what it mirrors: its schema classes, or a fedmsg.meta processor.
+    if generation == Generation::Fedmsg
+        && !file.fallback
+        && spec.mirrors.is_none()
+        && file.mirrors.is_none()
+    {
+        return Err("fedmsg entries need `mirrors` (the fedmsg.meta processor)".into());
+    }
     match &app {
         Some(a) => {
             apps.insert(a.clone());
@@ -115,6 +122,7 @@ fn compile_entry(
         generation,
         vars: vars.clone(),
         fallback: file.fallback,
+        mirrors: spec.mirrors.clone().or_else(|| file.mirrors.clone()),
         topic: Glob::new(&spec.topic),
         schemas: spec.schema,
         when: spec
@@ -148,10 +156,5 @@ fn compile_entry(
         summary: text(spec.summary)?,
         link: text(spec.link)?,
         long_form: text(spec.long_form)?,
-        require: spec
-            .require
-            .iter()
-            .map(|r| Requirement::parse(r))
-            .collect::<Result<_, _>>()?,
     })
 }

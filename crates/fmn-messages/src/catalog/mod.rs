@@ -4,7 +4,6 @@
 //!
 //! The parts, each depending only on those listed before it (and on this file's types):
 //! - `spec`: the raw form, as written in the TOML files;
-//! - `require`: fedora-messaging schema checks (`require = ["/path:type"]`);
 //! - `entry`: the compiled form of an entry;
 //! - `load`: loading files (the builtin ones or others) into a [`Catalog`];
 //! - `envelope`: reading a raw message's envelope (generation, topic, timestamps);
@@ -14,7 +13,6 @@ mod entry;
 mod envelope;
 mod load;
 mod normalize;
-mod require;
 mod spec;
 
 use std::collections::HashMap;

@@ -17,6 +17,22 @@ impl Catalog {
         &self.applications
     }
 
+    /// True when an entry of the catalog names this fedora-messaging schema (the schema
+    /// class it mirrors); messages of other schemas get the generic summary.
+    pub fn knows_schema(&self, schema: &str) -> bool {
+        self.by_schema.contains_key(schema)
+    }
+
+    /// True when an entry of the catalog mirrors this fedmsg.meta processor (its class name,
+    /// `BodhiProcessor`, or `module:Class`).
+    pub fn mirrors_processor(&self, processor: &str) -> bool {
+        self.entries.iter().any(|e| {
+            e.mirrors.as_deref().is_some_and(|m| {
+                m == processor || m.rsplit_once(':').is_some_and(|(_, c)| c == processor)
+            })
+        })
+    }
+
     /// Normalises raw JSON bytes of a bus message.
     pub fn normalize_bytes(&self, raw: &[u8]) -> Result<Message, MessageError> {
         let value: Value =
@@ -163,16 +179,13 @@ impl Catalog {
         };
         let mut ctx = ctx;
 
-        if let Some(e) = entry {
-            if is_fm(e.generation) && is_fm(generation) {
-                for r in &e.require {
-                    if let Some(reason) = r.check(&body) {
-                        return Err(MessageError::Invalid {
-                            schema: schema.unwrap_or(short).to_owned(),
-                            reason,
-                        });
-                    }
-                }
+        // Validity is the class's own: its body schema, exported from Fedora's packages.
+        if is_fm(generation) {
+            if let Err(reason) = crate::schema::validate(schema, &body) {
+                return Err(MessageError::Invalid {
+                    schema: schema.unwrap_or(short).to_owned(),
+                    reason,
+                });
             }
         }
 

@@ -14,6 +14,10 @@ pub(super) struct FileSpec {
     /// True for the generic entries used when nothing more specific matches.
     #[serde(default)]
     pub(super) fallback: bool,
+    /// fedmsg files: the fedmsg.meta processor the entries mirror
+    /// (`fedmsg_meta_fedora_infrastructure.bodhi:BodhiProcessor`); an entry may name its own.
+    #[serde(default)]
+    pub(super) mirrors: Option<String>,
     #[serde(default, rename = "entry")]
     pub(super) entries: Vec<EntrySpec>,
     /// Named values computed once per message for the file's entries (`$name`), in order.
@@ -50,6 +54,9 @@ pub(super) struct EntrySpec {
     pub(super) schema: Vec<String>,
     #[serde(default)]
     pub(super) when: Option<String>,
+    /// fedmsg entries: the fedmsg.meta processor this entry mirrors, when not the file's.
+    #[serde(default)]
+    pub(super) mirrors: Option<String>,
     #[serde(default)]
     pub(super) app: Option<String>,
     #[serde(default)]
@@ -77,9 +84,6 @@ pub(super) struct EntrySpec {
     pub(super) link: Option<TextSpec>,
     #[serde(default)]
     pub(super) long_form: Option<TextSpec>,
-    /// Schema checks: `"/path"` (must be present) or `"/path:type|type"`.
-    #[serde(default)]
-    pub(super) require: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

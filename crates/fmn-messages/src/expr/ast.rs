@@ -55,8 +55,11 @@ pub(super) enum Filter {
     /// Every match of a regex (group 1 when it has one), one value each.
     FindAll(Regex),
     /// Python's `s[:n] + '...'` when `len(s) >= n` (fedmsg.meta's `truncate`).
-    Shorten(usize),
+    Shorten(usize, String),
     Get(Vec<Seg>),
+    /// Each text parsed as JSON, then the values at a path of it, as texts (an array's
+    /// elements each): `/IPA_API_PARAMS|json(/cn)`. Texts that are not JSON are dropped.
+    Json(Vec<Seg>),
     /// Each text used as a key into the object at a path of the body (`lookup(/fas_usernames)`);
     /// texts without an entry are dropped.
     Lookup(Vec<Seg>),

@@ -174,10 +174,10 @@ pub(super) fn apply<'a>(filter: &Filter, values: Vec<V<'a>>) -> Vec<V<'a>> {
             }
             out
         }
-        F::Shorten(n) => map_text(values, |s| {
+        F::Shorten(n, suffix) => map_text(values, |s| {
             Some(if s.chars().count() >= *n {
                 let end = s.char_indices().nth(*n).map_or(s.len(), |(i, _)| i);
-                Cow::Owned(format!("{}...", &s[..end]))
+                Cow::Owned(format!("{}{suffix}", &s[..end]))
             } else {
                 s
             })
@@ -242,6 +242,21 @@ pub(super) fn apply<'a>(filter: &Filter, values: Vec<V<'a>>) -> Vec<V<'a>> {
             for v in values {
                 if let V::J(j) = v {
                     walk(j, segs, &mut out);
+                }
+            }
+            out
+        }
+        F::Json(segs) => {
+            let mut out = Vec::new();
+            for v in &values {
+                let Some(text) = v.text() else { continue };
+                let Ok(parsed) = serde_json::from_str::<Value>(&text) else {
+                    continue;
+                };
+                let mut found = Vec::new();
+                walk(&parsed, segs, &mut found);
+                for f in &found {
+                    push_texts(f, &mut |s| out.push(V::S(Cow::Owned(s.into_owned()))));
                 }
             }
             out

@@ -279,6 +279,7 @@ impl Filter {
             "split" => Filter::Split(one("separator")?),
             "join" => Filter::Join(one("separator")?),
             "get" => Filter::Get(parse_path(&one("path")?)),
+            "json" => Filter::Json(parse_path(&one("path")?)),
             "lookup" => Filter::Lookup(parse_path(&one("path")?)),
             "where" => match pos.as_slice() {
                 [p, r] => Filter::Where(parse_path(p), regex((*r).to_owned())?),
@@ -291,11 +292,18 @@ impl Filter {
             "reject" => Filter::Reject(regex(one("regex")?)?),
             "capture" => Filter::Capture(regex(one("regex")?)?),
             "findall" => Filter::FindAll(regex(one("regex")?)?),
-            "shorten" => Filter::Shorten(
-                one("length")?
-                    .parse()
-                    .map_err(|_| format!("filter {name}: length must be a number"))?,
-            ),
+            "shorten" => match pos.as_slice() {
+                [n] | [n, _] => Filter::Shorten(
+                    n.parse()
+                        .map_err(|_| format!("filter {name}: length must be a number"))?,
+                    pos.get(1).map_or("...", |s| s).to_owned(),
+                ),
+                _ => {
+                    return Err(format!(
+                        "filter {name} takes a length and an optional suffix"
+                    ));
+                }
+            },
             "truncate" => Filter::Truncate(
                 one("length")?
                     .parse()

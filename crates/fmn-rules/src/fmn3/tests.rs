@@ -19,7 +19,8 @@ fn koji(agent: &str, pkg: &str, severity: i64) -> fmn_messages::Message {
         "body": {"owner": agent, "name": pkg, "version": "1", "release": "1", "epoch": null,
                  "build_id": 1, "task_id": 2, "new": 0, "old": null, "attribute": "state",
                  "instance": "primary", "request": [], "base_url": "https://koji",
-                 "callback": null},
+                 "callback": null, "task": null, "creation_time": "2025-01-01 00:00:00",
+                 "completion_time": null},
     });
     fmn_messages::Catalog::builtin().normalize(&raw).unwrap()
 }
