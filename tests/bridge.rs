@@ -414,6 +414,7 @@ async fn receive_run(
             .receive_message()
             .queue_url(url)
             .max_number_of_messages(10)
+            .message_attribute_names("All")
             .wait_time_seconds(1)
             .send()
             .await
@@ -426,7 +427,14 @@ async fn receive_run(
                 .send()
                 .await
                 .unwrap();
-            let body: Value = serde_json::from_str(m.body().unwrap()).unwrap();
+            // As the matcher reads it: an encoded body decoded (`fmn_queue::wire`).
+            let encoding = m
+                .message_attributes()
+                .and_then(|a| a.get(fmn_queue::wire::ENCODING_ATTRIBUTE))
+                .and_then(|a| a.string_value());
+            let text =
+                fmn_queue::wire::decode_body(m.body().unwrap().to_owned(), encoding).unwrap();
+            let body: Value = serde_json::from_str(&text).unwrap();
             if let Some(id) = body["id"].as_str().filter(|id| id.starts_with(run)) {
                 seen.entry(id.to_owned()).or_default().push(body);
             }
@@ -1211,9 +1219,8 @@ async fn refused_by(sqs: &aws_sdk_sqs::Client, url: &str, chars: &[char]) -> Vec
 /// start (localstack-core on the host, `.venv-localstack`) serves the whole test.
 ///
 /// A bus message carrying U+FFFE or U+FFFF reaches SQS unescaped (serde_json escapes only
-/// control characters) and is refused; issue 17 item 1 is about what the bridge then does.
-/// This test asserts only what holds today: the messages before it arrive intact, the
-/// refused one never arrives, and the bridge counts the refusal.
+/// control characters) and SQS refuses it as it is: the bridge sends it base64-encoded
+/// (`fmn_queue::wire`), and the 1,000 messages behind it arrive too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_localstack_sqs_refuses_what_moto_accepts_and_the_bridge_forwards_the_corpus() {
     use std::sync::Arc;
@@ -1328,21 +1335,31 @@ async fn on_localstack_sqs_refuses_what_moto_accepts_and_the_bridge_forwards_the
     }
     assert_eq!(metrics.sqs_refusals.load(Relaxed), 0);
 
-    // 3. A message with U+FFFE in its body: SQS refuses it, the bridge counts the refusal,
-    //    and it never reaches the queue.
+    // 3. Issue 17 item 1: a message with U+FFFE in its body and a topic with U+FFFF, which
+    //    SQS refuses as they are, then 1,000 good ones. Before the fix the poison was
+    //    refused forever, spooled at the head of the spool, and none of the 1,000 arrived;
+    //    now it travels base64-encoded (`fmn_queue::wire`) and everything arrives, once,
+    //    exactly as sent, without a single refusal.
     let mut poison = sent[0].clone();
     poison["id"] = format!("{run}-poison").into();
     poison["body"]["fmn_test"] = "not a character: \u{FFFE}".into();
-    publish(&broker, &run, std::slice::from_ref(&poison)).await;
-    wait_for(
-        &metrics,
-        Duration::from_secs(60),
-        "SQS refusing the message",
-        |m| m.sqs_refusals.load(Relaxed) >= 1,
-    )
-    .await;
-    let after = receive_run(&aws, &url, &run, 1, Duration::from_secs(3)).await;
-    assert!(after.is_empty(), "refused, not delivered: {after:?}");
+    poison["topic"] = format!("{}.\u{FFFF}", poison["topic"].as_str().unwrap()).into();
+    let behind: Vec<Value> = messages(&format!("{run}-behind"), 1000 / sent.len() + 1)
+        .into_iter()
+        .take(1000)
+        .collect();
+    let mut wave = vec![poison.clone()];
+    wave.extend(behind.iter().cloned());
+    // (The bridge here is bound with `#`: the poison's odd routing key reaches it too.)
+    publish(&broker, &run, &wave).await;
+    let after = receive_run(&aws, &url, &run, wave.len(), Duration::from_secs(30)).await;
+    for m in &wave {
+        let id = m["id"].as_str().unwrap();
+        assert_eq!(after.get(id).map_or(0, Vec::len), 1, "{id} arrives once");
+        assert_eq!(&after[id][0], m, "{id} exactly as sent");
+    }
+    assert_eq!(metrics.sqs_refusals.load(Relaxed), 0, "SQS refused nothing");
+    eprintln!("poison + {} behind it: all arrived", behind.len());
     stop.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(30), bridge).await;
     let _ = broker.close(200, "done").await;

@@ -459,6 +459,7 @@ async fn ses_throttling_is_retried_and_the_email_sent_once() {
         deliveries_table: h.stack.output("DeliveriesTableName").unwrap().to_owned(),
         sender_address: fmn_local::demo::SENDER.to_owned(),
         held_table: None,
+        preferences_table: None,
         links: None,
         flood: fmn_digest::FloodLimit::default(),
     };
@@ -556,6 +557,14 @@ async fn a_flood_becomes_one_summary() {
             job.to_string()
         })
         .collect();
+    // The first one alone, then all ten: the first is redelivered among them. Issue 17
+    // item 6: before, the redelivery counted twice in the window, so one fewer got
+    // through, and eight were held, the first among them (it would then reach its
+    // recipient twice).
+    let first = sender
+        .handle(fmn_queue::test_util::sqs_event(&bodies[..1]))
+        .await;
+    assert!(first.batch_item_failures.is_empty());
     let response = sender
         .handle(fmn_queue::test_util::sqs_event(&bodies))
         .await;

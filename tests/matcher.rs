@@ -1,6 +1,6 @@
 //! The matcher's state against a real moto server: maintainer data synced on a schedule
-//! from a loopback stand-in for dist-git, `owned_by` rules reading it, and oneshot filters
-//! firing once.
+//! from a loopback stand-in for dist-git, `owned_by` rules reading it, oneshot filters
+//! firing once, and preferences it cannot read (a bad document, DynamoDB gone for a while).
 
 use std::time::Duration;
 
@@ -248,6 +248,191 @@ async fn owned_by_rules_read_the_synced_maintainers_and_oneshot_filters_fire_onc
     drained(&h).await?;
     assert_eq!(h.emails().await?.len(), 3, "{emails:#?}");
     assert_eq!(emails[2].to, ["carol@example.org"]);
+    h.shutdown().await;
+    Ok(())
+}
+
+/// A TCP relay on loopback standing for the network path to DynamoDB: stopping it makes the
+/// table unreachable (connections refused, open ones cut), starting it again on the same
+/// port brings it back with its data.
+struct Relay {
+    addr: std::net::SocketAddr,
+    upstream: std::net::SocketAddr,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Relay {
+    async fn start(upstream: std::net::SocketAddr) -> anyhow::Result<Relay> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let mut relay = Relay {
+            addr: listener.local_addr()?,
+            upstream,
+            task: None,
+        };
+        relay.serve(listener);
+        Ok(relay)
+    }
+
+    fn serve(&mut self, listener: tokio::net::TcpListener) {
+        let upstream = self.upstream;
+        self.task = Some(tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((mut client, _)) = listener.accept().await {
+                connections.spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+            }
+        }));
+    }
+
+    fn stop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+
+    async fn restart(&mut self) -> anyhow::Result<()> {
+        self.stop();
+        tokio::task::yield_now().await;
+        let listener = tokio::net::TcpListener::bind(self.addr).await?;
+        self.serve(listener);
+        Ok(())
+    }
+}
+
+/// A bus message as Lambda hands it over on its first delivery.
+fn first_delivery(body: &str) -> aws_lambda_events::event::sqs::SqsEvent {
+    let mut event = fmn_queue::test_util::sqs_event(&[body]);
+    for record in &mut event.records {
+        record
+            .attributes
+            .insert("ApproximateReceiveCount".into(), "1".into());
+    }
+    event
+}
+
+/// Receives (and deletes) every job on the email queue: the users they are for, sorted.
+async fn email_job_users(h: &Harness) -> anyhow::Result<Vec<String>> {
+    let sqs = aws_sdk_sqs::Client::new(&h.aws);
+    let url = h.stack.output("EmailQueueUrl")?;
+    let mut users = Vec::new();
+    loop {
+        let out = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .send()
+            .await?;
+        let messages = out.messages.unwrap_or_default();
+        if messages.is_empty() {
+            break;
+        }
+        for m in messages {
+            let job: fmn_queue::NotificationJob = serde_json::from_str(m.body().unwrap_or(""))?;
+            users.push(job.user);
+            sqs.delete_message()
+                .queue_url(url)
+                .receipt_handle(m.receipt_handle().unwrap_or(""))
+                .send()
+                .await?;
+        }
+    }
+    users.sort();
+    Ok(users)
+}
+
+/// Issue 17 item 2. Before: one unreadable document (or one with a field from a newer
+/// version) failed every record of every batch, and so did DynamoDB being unreachable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_preferences_are_skipped_and_an_outage_is_bridged() -> anyhow::Result<()> {
+    let builds = |user: &str| {
+        prefs(json!({"user": user, "contexts": {"email": {
+            "addresses": [{"address": format!("{user}@example.org"), "confirmed": true}],
+            "filters": [{"id": "b", "name": "builds", "rules": [
+                {"kind": "topic", "glob": "*.buildsys.build.state.change"}]}]}}}))
+    };
+    let h = Harness::deploy(&[builds("alice")]).await?;
+    let table_name = h.stack.output("PreferencesTableName")?.to_owned();
+    let dynamo = aws_sdk_dynamodb::Client::new(&h.aws);
+    // A hand edit gone wrong, and a document from a newer version.
+    let mut newer = serde_json::to_value(builds("carol"))?;
+    newer["theme"] = json!("dark");
+    newer["contexts"]["email"]["snooze_until"] = json!(0);
+    newer["contexts"]["email"]["filters"][0]["priority"] = json!(3);
+    for (user, doc) in [
+        ("bob", "{\"user\": \"bob\", \"contexts\": ".to_owned()),
+        ("carol", newer.to_string()),
+    ] {
+        dynamo
+            .put_item()
+            .table_name(&table_name)
+            .item("pk", AttributeValue::S(format!("USER#{user}")))
+            .item("sk", AttributeValue::S("PREFS".into()))
+            .item("doc", AttributeValue::S(doc))
+            .send()
+            .await?;
+    }
+    // The matcher reaches DynamoDB through the relay, SQS directly.
+    let moto_addr: std::net::SocketAddr = h.moto.endpoint.trim_start_matches("http://").parse()?;
+    let mut relay = Relay::start(moto_addr).await?;
+    let relayed = aws_sdk_dynamodb::config::Builder::from(&h.aws)
+        .endpoint_url(format!("http://{}", relay.addr))
+        .build();
+    let tables = fmn_matcher_fn::Tables {
+        preferences: fmn_store::PreferenceTable::new(
+            aws_sdk_dynamodb::Client::from_conf(relayed),
+            &table_name,
+        ),
+        ownership: None,
+        recent: None,
+    };
+    let sqs = aws_sdk_sqs::Client::new(&h.aws);
+    let queue = |name: &str| -> anyhow::Result<fmn_queue::SqsQueue> {
+        Ok(fmn_queue::SqsQueue::new(sqs.clone(), h.stack.output(name)?))
+    };
+    let matcher = fmn_matcher_fn::MatcherFn::new(
+        tables,
+        queue("IncomingDeadLetterQueueUrl")?,
+        std::collections::BTreeMap::from([(
+            fmn_rules::ContextKind::Email,
+            queue("EmailQueueUrl")?,
+        )]),
+    );
+
+    // 1. The bad document is skipped (and logged); the newer one is read.
+    let response = matcher
+        .handle(first_delivery(&koji_build("u-1", "x", "kernel")))
+        .await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert_eq!(email_job_users(&h).await?, ["alice", "carol"]);
+
+    // 2. DynamoDB unreachable: the last good view keeps matching.
+    relay.stop();
+    for n in 2..5 {
+        let response = matcher
+            .handle(first_delivery(&koji_build(
+                &format!("u-{n}"),
+                "x",
+                "kernel",
+            )))
+            .await;
+        assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    }
+    assert_eq!(email_job_users(&h).await?.len(), 6);
+
+    // 3. Back, with a change made meanwhile: applied from the next batch.
+    fmn_store::PreferenceTable::new(dynamo, &table_name)
+        .put(&builds("dave"))
+        .await?;
+    relay.restart().await?;
+    let response = matcher
+        .handle(first_delivery(&koji_build("u-5", "x", "kernel")))
+        .await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert_eq!(email_job_users(&h).await?, ["alice", "carol", "dave"]);
+    relay.stop();
     h.shutdown().await;
     Ok(())
 }

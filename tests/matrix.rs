@@ -48,6 +48,8 @@ fn new_sender(h: &Harness, synapse: &Synapse, bot: &Account) -> DeployedSender {
         h.stack.output("HeldTableName").ok(),
         fmn_digest::FloodLimit::default(),
     ))
+    // The jobs here are made by the test, for users without stored preferences.
+    .with_addresses(None)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -61,7 +61,9 @@ impl<Q: Queue + Sync> Queue for OversizeQueue<Q> {
     async fn send_all(&self, messages: Vec<Outgoing>) -> Result<(), QueueError> {
         let mut out = Vec::with_capacity(messages.len());
         let total = messages.len();
-        for mut m in messages {
+        for m in messages {
+            // Encoded before measuring: a base64 body is a third bigger.
+            let mut m = m.sqs_safe();
             if m.body.len() > MAX_INLINE_BYTES {
                 let Some(offloader) = &self.offloader else {
                     self.keep(&m);

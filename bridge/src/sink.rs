@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-use fmn_queue::{Outgoing, Queue, TOPIC_ATTRIBUTE};
+use fmn_queue::{BUS_ID_ATTRIBUTE, Outgoing, Queue, TOPIC_ATTRIBUTE};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -143,10 +143,7 @@ async fn drain<Q: Queue>(queue: &Q, spool: &mut Spool, metrics: &Metrics) -> boo
                 return false;
             }
         };
-        let outgoing = batch
-            .iter()
-            .map(|m| Outgoing::new(m.body.clone()).with_attribute(TOPIC_ATTRIBUTE, m.topic.clone()))
-            .collect();
+        let outgoing = batch.iter().map(to_outgoing).collect();
         if let Err(e) = queue.send_all(outgoing).await {
             tracing::debug!(error = %e, depth = spool.messages(), "spool: SQS still refuses");
             return false;
@@ -167,13 +164,35 @@ async fn drain<Q: Queue>(queue: &Q, spool: &mut Spool, metrics: &Metrics) -> boo
 
 /// Outgoing SQS messages for a batch of deliveries.
 pub fn outgoing(batch: &[Delivery]) -> Vec<Outgoing> {
-    batch
-        .iter()
-        .map(|d| {
-            Outgoing::new(d.message.body.clone())
-                .with_attribute(TOPIC_ATTRIBUTE, d.message.topic.clone())
-        })
-        .collect()
+    batch.iter().map(|d| to_outgoing(&d.message)).collect()
+}
+
+/// The `incoming` message for a bus message: its body, the `topic` attribute and, when the
+/// body names one, the bus message id in the `bus_id` attribute (every function's logs carry
+/// it). What SQS would refuse is encoded by the queue (`fmn_queue::wire`), never retried.
+pub fn to_outgoing(m: &BusMessage) -> Outgoing {
+    let out = Outgoing::new(m.body.clone()).with_attribute(TOPIC_ATTRIBUTE, m.topic.clone());
+    match bus_id(&m.body) {
+        Some(id) => {
+            tracing::debug!(bus_id = %id, topic = %m.topic, "sink: forwarding");
+            out.with_attribute(BUS_ID_ATTRIBUTE, id)
+        }
+        None => out,
+    }
+}
+
+/// The bus message id a body carries: fedora-messaging's `id`, fedmsg's `msg_id`.
+fn bus_id(body: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Ids {
+        id: Option<serde_json::Value>,
+        msg_id: Option<serde_json::Value>,
+    }
+    let ids: Ids = serde_json::from_str(body).ok()?;
+    match ids.id.or(ids.msg_id)? {
+        serde_json::Value::String(s) if !s.is_empty() => Some(s),
+        _ => None,
+    }
 }
 
 fn count_forwarded(metrics: &Metrics, batch: &[Delivery]) {

@@ -63,8 +63,14 @@ impl Spool {
                 .and_then(|s| s.to_str())
                 .and_then(|s| s.parse::<u64>().ok());
             if let (Some(seq), true) = (seq, path.extension().is_some_and(|e| e == EXTENSION)) {
-                messages += read_batch(&path)?.len() as u64;
-                files.insert(seq, fs::metadata(&path)?.len());
+                match read_batch(&path) {
+                    Ok(batch) => {
+                        messages += batch.len() as u64;
+                        files.insert(seq, fs::metadata(&path)?.len());
+                    }
+                    // One unreadable file must not stop the bridge from starting.
+                    Err(e) => set_aside(&dir, &path, &e)?,
+                }
             }
         }
         let bytes = files.values().sum();
@@ -115,12 +121,32 @@ impl Spool {
         Ok(())
     }
 
-    /// The oldest batch, with its sequence number for [`Spool::remove`].
-    pub fn oldest(&self) -> Result<Option<(u64, Vec<BusMessage>)>, SpoolError> {
-        match self.files.first_key_value() {
-            None => Ok(None),
-            Some((&seq, _)) => Ok(Some((seq, read_batch(&self.path(seq))?))),
+    /// The oldest readable batch, with its sequence number for [`Spool::remove`]. A batch
+    /// file that cannot be read (changed or damaged on disk since it was written) is moved
+    /// to the `unreadable/` folder with an error log line, and the next one is tried: it
+    /// never blocks the batches behind it.
+    pub fn oldest(&mut self) -> Result<Option<(u64, Vec<BusMessage>)>, SpoolError> {
+        while let Some((&seq, &size)) = self.files.first_key_value() {
+            let path = self.path(seq);
+            match read_batch(&path) {
+                Ok(batch) => return Ok(Some((seq, batch))),
+                Err(e) => {
+                    set_aside(&self.dir, &path, &e)?;
+                    self.files.remove(&seq);
+                    self.bytes -= size;
+                    // Its message count is unknown now: recount from what is left.
+                    self.messages = self.count();
+                }
+            }
         }
+        Ok(None)
+    }
+
+    fn count(&self) -> u64 {
+        self.files
+            .keys()
+            .map(|&seq| read_batch(&self.path(seq)).map_or(0, |b| b.len() as u64))
+            .sum()
     }
 
     /// Forgets a batch once SQS has accepted it.
@@ -137,6 +163,20 @@ impl Spool {
     fn path(&self, seq: u64) -> PathBuf {
         self.dir.join(format!("{seq:020}.{EXTENSION}"))
     }
+}
+
+/// The folder, inside the spool, where unreadable batch files are moved for an operator.
+pub const UNREADABLE_DIR: &str = "unreadable";
+
+/// Moves an unreadable batch file out of the way, saying so.
+fn set_aside(dir: &Path, path: &Path, why: &SpoolError) -> Result<(), SpoolError> {
+    let aside = dir.join(UNREADABLE_DIR);
+    fs::create_dir_all(&aside)?;
+    let to = aside.join(path.file_name().unwrap_or_default());
+    fs::rename(path, &to)?;
+    tracing::error!(file = %path.display(), moved_to = %to.display(), error = %why,
+        "spool: unreadable batch file set aside; its messages are not forwarded");
+    Ok(())
 }
 
 fn read_batch(path: &Path) -> Result<Vec<BusMessage>, SpoolError> {
@@ -195,6 +235,33 @@ mod tests {
         assert!(spool.is_empty());
         assert_eq!(spool.messages(), 0);
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    /// Issue 17 item 1: without setting it aside, the open fails (the bridge cannot start)
+    /// and a file damaged later blocks the drain forever.
+    #[test]
+    fn an_unreadable_batch_is_set_aside_at_open_and_while_draining() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path(), 1 << 20).unwrap();
+        spool.push(&batch("a", 1)).unwrap();
+        spool.push(&batch("b", 2)).unwrap();
+        spool.push(&batch("c", 1)).unwrap();
+        drop(spool);
+        let path = |seq: u64| dir.path().join(format!("{seq:020}.batch"));
+        fs::write(path(0), "{not json\n").unwrap();
+        let mut spool = Spool::open(dir.path(), 1 << 20).unwrap();
+        assert_eq!(spool.messages(), 3);
+        // Damaged after the open, while waiting to drain.
+        fs::write(path(1), [0xff, 0xfe, b'\n']).unwrap();
+        let (seq, oldest) = spool.oldest().unwrap().unwrap();
+        assert_eq!(oldest, batch("c", 1));
+        assert_eq!(spool.messages(), 1);
+        spool.remove(seq, oldest.len()).unwrap();
+        assert!(spool.oldest().unwrap().is_none());
+        let aside = dir.path().join(UNREADABLE_DIR);
+        assert_eq!(fs::read_dir(&aside).unwrap().count(), 2);
+        // Reopening ignores the folder.
+        assert!(Spool::open(dir.path(), 1 << 20).unwrap().is_empty());
     }
 
     #[test]

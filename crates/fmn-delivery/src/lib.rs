@@ -38,10 +38,12 @@
 //! # });
 //! ```
 
+mod addresses;
 mod channel;
 mod item;
 mod pipeline;
 
+pub use addresses::{AddressBook, Unchecked};
 pub use channel::{Channel, SendError, Target};
 pub use item::{Content, Item};
 pub use pipeline::{Pipeline, parse_job};

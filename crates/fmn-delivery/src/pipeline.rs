@@ -5,22 +5,30 @@ use fmn_digest::{Admission, Admit, NoGate};
 use fmn_queue::{ContextJob, RecordError};
 use fmn_store::{Delivered, DeliveryLog, SendResult, deliver_once};
 
-use crate::{Channel, Item, SendError, Target};
+use crate::{AddressBook, Channel, Item, SendError, Target, Unchecked};
 
 /// Reads a job from a context queue's record. A job that cannot be read never will be: the
 /// record fails, and after the queue's receive limit SQS moves it to the DLQ where an
 /// operator sees it.
 pub fn parse_job(record: &SqsMessage) -> Result<ContextJob, RecordError> {
-    serde_json::from_str(record.body.as_deref().unwrap_or_default())
-        .map_err(|e| RecordError(format!("unreadable job: {e}")))
+    // A job whose message carries characters SQS refuses travels encoded (`fmn_queue::wire`).
+    let body = fmn_queue::wire::record_body(record)?;
+    let job: ContextJob =
+        serde_json::from_str(&body).map_err(|e| RecordError(format!("unreadable job: {e}")))?;
+    if let ContextJob::Notification(n) = &job {
+        fmn_queue::record_bus_id(&n.message.id);
+    }
+    Ok(job)
 }
 
-/// A sender: a [`Channel`] with delivery records `D` and a digest and flood gate `G`.
+/// A sender: a [`Channel`] with delivery records `D`, a digest and flood gate `G`, and an
+/// [`AddressBook`] `A` checking a notification's addresses just before sending.
 #[derive(Debug)]
-pub struct Pipeline<C, D, G = NoGate> {
+pub struct Pipeline<C, D, G = NoGate, A = Unchecked> {
     channel: C,
     deliveries: D,
     gate: G,
+    book: A,
 }
 
 impl<C, D> Pipeline<C, D> {
@@ -30,17 +38,30 @@ impl<C, D> Pipeline<C, D> {
             channel,
             deliveries,
             gate: NoGate,
+            book: Unchecked,
         }
     }
 }
 
-impl<C, D, G> Pipeline<C, D, G> {
+impl<C, D, G, A> Pipeline<C, D, G, A> {
     /// Holds digests and floods with `gate`.
-    pub fn with_gate<H>(self, gate: H) -> Pipeline<C, D, H> {
+    pub fn with_gate<H>(self, gate: H) -> Pipeline<C, D, H, A> {
         Pipeline {
             channel: self.channel,
             deliveries: self.deliveries,
             gate,
+            book: self.book,
+        }
+    }
+
+    /// Sends a notification only to those of its addresses `book` still lists as
+    /// deliverable (one removed or disabled after matching is not sent to).
+    pub fn with_addresses<B>(self, book: B) -> Pipeline<C, D, G, B> {
+        Pipeline {
+            channel: self.channel,
+            deliveries: self.deliveries,
+            gate: self.gate,
+            book,
         }
     }
 
@@ -55,17 +76,42 @@ impl<C, D, G> Pipeline<C, D, G> {
     }
 }
 
-impl<C, D, G> Pipeline<C, D, G>
+impl<C, D, G, A> Pipeline<C, D, G, A>
 where
     C: Channel + Sync,
     D: DeliveryLog + Sync,
     G: Admit + Sync,
+    A: AddressBook + Sync,
 {
     /// Handles one SQS batch from the channel's queue; one bad record never fails the
     /// others.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        self.handle_until(event, None).await
+    }
+
+    /// [`Pipeline::handle`], giving up at `deadline` on the sends still waiting (their
+    /// records fail and SQS retries them): a hanging target never times the invocation out.
+    pub async fn handle_until(
+        &self,
+        event: SqsEvent,
+        deadline: Option<std::time::Instant>,
+    ) -> SqsBatchResponse {
         fmn_queue::process_batch(event, |record| async move {
-            let job = parse_job(&record)?;
+            let mut job = parse_job(&record)?;
+            if let ContextJob::Notification(n) = &mut job
+                && let Some(now) =
+                    (self.book.deliverable(&n.user, n.context).await).map_err(RecordError)?
+            {
+                let before = n.addresses.len();
+                n.addresses.retain(|a| now.contains(a));
+                if n.addresses.len() < before {
+                    tracing::info!(user = %n.user, dropped = before - n.addresses.len(),
+                        "addresses no longer deliverable since matching: not sent to");
+                }
+                if n.addresses.is_empty() {
+                    return Ok(());
+                }
+            }
             if let ContextJob::Notification(n) = &job {
                 // Only notifications are held: a confirmation or a notice is wanted now.
                 match self.gate.admit(n).await {
@@ -77,7 +123,7 @@ where
                     Err(e) => return Err(RecordError(e.to_string())),
                 }
             }
-            self.deliver(&Item::from_job(&job)).await
+            self.deliver_until(&Item::from_job(&job), deadline).await
         })
         .await
     }
@@ -85,20 +131,44 @@ where
     /// Delivers `item` once to each of its addresses; fails (to be retried) if any address
     /// failed temporarily, naming each.
     pub async fn deliver(&self, item: &Item<'_>) -> Result<(), RecordError> {
+        self.deliver_until(item, None).await
+    }
+
+    /// [`Pipeline::deliver`] to every address at once, each given up at `deadline` if it
+    /// has not finished by then (a failure: SQS retries the record; the claim's lease keeps
+    /// a retry from sending while the abandoned attempt might still).
+    pub async fn deliver_until(
+        &self,
+        item: &Item<'_>,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<(), RecordError> {
         self.channel.accepts(item).map_err(RecordError)?;
         let message = self.channel.render(item);
-        let mut failures = Vec::new();
-        for address in item.addresses() {
-            let key = item.delivery_key(&address);
+        let message = &message;
+        let addresses = item.addresses();
+        let results = futures::future::join_all(addresses.iter().map(|address| async move {
+            let key = item.delivery_key(address);
             let target = Target {
                 item,
-                address: &address,
+                address,
                 key: &key,
             };
-            if let Err(e) = self.deliver_one(&target, &message).await {
-                failures.push(format!("{address}: {e}"));
-            }
-        }
+            let one = self.deliver_one(&target, message);
+            let outcome = match deadline {
+                Some(at) => tokio::time::timeout_at(at.into(), one)
+                    .await
+                    .unwrap_or_else(|_| {
+                        tracing::warn!(key, "{} not sent before the deadline", C::NAME);
+                        Err(fmn_store::DeliveryError::Temporary(
+                            "not finished before the invocation's deadline".into(),
+                        ))
+                    }),
+                None => one.await,
+            };
+            outcome.map_err(|e| format!("{address}: {e}"))
+        }))
+        .await;
+        let failures: Vec<String> = results.into_iter().filter_map(Result::err).collect();
         if failures.is_empty() {
             Ok(())
         } else {
@@ -132,14 +202,23 @@ where
     }
 }
 
-impl<C, D, G> fmn_lambda::SqsFunction for Pipeline<C, D, G>
+impl<C, D, G, A> fmn_lambda::SqsFunction for Pipeline<C, D, G, A>
 where
     C: Channel + Send + Sync + 'static,
     D: DeliveryLog + Send + Sync + 'static,
     G: Admit + Send + Sync + 'static,
+    A: AddressBook + Send + Sync + 'static,
 {
     async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
         Pipeline::handle(self, event).await
+    }
+
+    async fn handle_until(
+        &self,
+        event: SqsEvent,
+        deadline: Option<std::time::Instant>,
+    ) -> SqsBatchResponse {
+        Pipeline::handle_until(self, event, deadline).await
     }
 }
 
@@ -161,6 +240,7 @@ mod tests {
         fn render(&self, _: &Item<'_>) {}
         async fn send(&self, target: &Target<'_>, _: &()) -> Result<(), SendError> {
             match target.address {
+                "hang" => std::future::pending().await,
                 "down" => Err(SendError::Temporary("refused".into())),
                 "bad" => Err(SendError::Permanent("no such user".into())),
                 a => {
@@ -189,5 +269,47 @@ mod tests {
         let again = sender.handle(sqs_event(&[job.as_str()])).await;
         assert_eq!(failed_ids(&again), ["r0"]);
         assert_eq!(sender.channel().0.lock().unwrap().len(), 1);
+    }
+
+    /// Issue 17 item 5: before, addresses went one after another without a deadline, so the
+    /// hanging target came first and held every other (and the invocation) forever.
+    #[tokio::test]
+    async fn a_hanging_target_among_fast_ones_fails_alone_at_the_deadline() {
+        let sender = Pipeline::new(Wire::default(), fmn_store::MemoryDeliveryLog::default());
+        let job = job(&["hang", "a", "b"]);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(300);
+        let handled = tokio::time::timeout(
+            std::time::Duration::from_secs(20),
+            sender.handle_until(sqs_event(&[job.as_str()]), Some(deadline)),
+        )
+        .await
+        .expect("the batch ends at its deadline");
+        assert_eq!(failed_ids(&handled), ["r0"]);
+        let mut sent = sender.channel().0.lock().unwrap().clone();
+        sent.sort();
+        assert_eq!(sent, ["a", "b"]);
+    }
+
+    /// The address book of a user who removed "b" after matching.
+    struct OnlyA;
+
+    impl AddressBook for OnlyA {
+        async fn deliverable(
+            &self,
+            _: &str,
+            _: fmn_rules::ContextKind,
+        ) -> Result<Option<Vec<String>>, String> {
+            Ok(Some(vec!["a".to_owned()]))
+        }
+    }
+
+    /// Issue 17 item 6: before, the job's addresses, as matched, were all sent to.
+    #[tokio::test]
+    async fn an_address_removed_after_matching_is_not_sent_to() {
+        let sender = Pipeline::new(Wire::default(), fmn_store::MemoryDeliveryLog::default())
+            .with_addresses(OnlyA);
+        let response = sender.handle(sqs_event(&[job(&["a", "b"]).as_str()])).await;
+        assert!(failed_ids(&response).is_empty());
+        assert_eq!(*sender.channel().0.lock().unwrap(), ["a"]);
     }
 }

@@ -115,18 +115,24 @@ impl Admit for Gate {
         let window = self.limit.window_secs.max(1);
         let now = (self.clock)();
         let start = now - now % window;
-        let count = self
+        let admitted = self
             .store
-            .count(&job.user, job.context, start, window)
+            .admit_once(
+                &job.user,
+                job.context,
+                start,
+                window,
+                &job.message.id,
+                self.limit.max,
+            )
             .await?;
-        if count <= self.limit.max {
+        if admitted {
             return Ok(Admission::Send);
         }
-        if count == self.limit.max + 1 {
-            tracing::warn!(user = %job.user, context = job.context.as_str(),
-                "flood limit reached; holding the rest of this window for one summary");
+        if self.store.hold(job, Some(start + window)).await? {
+            tracing::info!(user = %job.user, context = job.context.as_str(),
+                "flood limit reached; held for this window's summary");
         }
-        self.store.hold(job, Some(start + window)).await?;
         Ok(Admission::Held)
     }
 }

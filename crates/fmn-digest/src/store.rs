@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use fmn_queue::{MessageDigest, NotificationJob};
 use fmn_rules::{ContextKind, ContextSettings, FilterRef};
 
@@ -244,9 +244,9 @@ impl HeldStore {
             key: pk.clone(),
             problem: e.to_string(),
         })?;
-        let put = self
-            .client
-            .put_item()
+        // The item and its group's META in one transaction: a retry after a partial write
+        // would otherwise find the item and skip META, orphaning the item.
+        let put = Put::builder()
             .table_name(&self.table)
             .item("pk", s(&pk))
             .item("sk", s(format!("ITEM#{}", job.message.id)))
@@ -255,19 +255,10 @@ impl HeldStore {
             .item("state", s("held"))
             .item("expires_at", n(now / 1000 + HELD_RETENTION))
             .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match put {
-            Ok(_) => {}
-            Err(e) if fmn_store::is_condition_failure(&e) => {
-                return Ok(false);
-            }
-            Err(e) => return Err(DigestError::dynamo(e)),
-        }
+            .build()
+            .map_err(DigestError::dynamo)?;
         let settings = serde_json::to_string(&job.settings).unwrap_or_default();
-        let mut update = self
-            .client
-            .update_item()
+        let update = Update::builder()
             .table_name(&self.table)
             .key("pk", s(&pk))
             .key("sk", s("META"))
@@ -277,7 +268,7 @@ impl HeldStore {
             .expression_attribute_values(":settings", s(settings))
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":exp", n(now / 1000 + HELD_RETENTION));
-        update = match flood_until {
+        let update = match flood_until {
             Some(until) => update
                 .update_expression(
                     "SET #user = :user, context = :context, settings = :settings, \
@@ -288,38 +279,64 @@ impl HeldStore {
                 "SET #user = :user, context = :context, settings = :settings, \
                  updated = :now, expires_at = :exp REMOVE flood_until",
             ),
-        };
-        update.send().await.map_err(DigestError::dynamo)?;
-        Ok(true)
+        }
+        .build()
+        .map_err(DigestError::dynamo)?;
+        let written = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .send()
+            .await;
+        match written {
+            Ok(_) => Ok(true),
+            // The item's condition: held before (a redelivered job), META with it.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_transaction_canceled_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(DigestError::dynamo(e)),
+        }
     }
 
-    /// Counts one more notification for (user, context) in the window starting at
-    /// `window_start`; returns the count so far.
-    pub async fn count(
+    /// Admits one notification, the bus message `message_id`, to the flood window of
+    /// (user, context) starting at `window_start`: `true` while fewer than `max` other
+    /// messages were admitted in it. Idempotent per message: the window records the ids it
+    /// admitted (at most `max`), so a redelivered job is admitted again and never counted
+    /// twice.
+    pub async fn admit_once(
         &self,
         user: &str,
         context: ContextKind,
         window_start: u64,
         window_secs: u64,
-    ) -> Result<u64, DigestError> {
+        message_id: &str,
+        max: u64,
+    ) -> Result<bool, DigestError> {
         let out = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(format!("RATE#{user}#{}", context.as_str())))
             .key("sk", s(window_start.to_string()))
-            .update_expression("ADD n :one SET expires_at = :exp")
-            .expression_attribute_values(":one", n(1))
+            .update_expression("ADD ids :id SET expires_at = :exp")
+            .condition_expression(
+                "attribute_not_exists(ids) OR size(ids) < :max OR contains(ids, :id_s)",
+            )
+            .expression_attribute_values(":id", AttributeValue::Ss(vec![message_id.to_owned()]))
+            .expression_attribute_values(":id_s", s(message_id))
+            .expression_attribute_values(":max", n(max))
             .expression_attribute_values(":exp", n(window_start + 2 * window_secs))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
             .send()
-            .await
-            .map_err(DigestError::dynamo)?;
-        Ok(out
-            .attributes
-            .as_ref()
-            .and_then(|a| get_n(a, "n"))
-            .unwrap_or(1))
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e) if fmn_store::is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(DigestError::dynamo(e)),
+        }
     }
 
     async fn query_items(&self, pk: &str, only_held: bool) -> Result<Vec<Item>, DigestError> {

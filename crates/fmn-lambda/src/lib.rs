@@ -22,6 +22,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::str::FromStr;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{LambdaEvent, service_fn};
@@ -112,6 +113,33 @@ impl Vars {
 pub trait SqsFunction: Send + Sync + 'static {
     /// Handles one batch.
     fn handle(&self, event: SqsEvent) -> impl Future<Output = SqsBatchResponse> + Send;
+
+    /// Handles one batch, giving up on what is still unfinished at `deadline` (reported as
+    /// failed records, so SQS retries them) rather than letting the invocation time out.
+    /// [`serve_sqs`] takes it from the Lambda's remaining time ([`deadline_from`]). By
+    /// default the deadline is ignored.
+    fn handle_until(
+        &self,
+        event: SqsEvent,
+        deadline: Option<Instant>,
+    ) -> impl Future<Output = SqsBatchResponse> + Send {
+        let _ = deadline;
+        self.handle(event)
+    }
+}
+
+/// How much of an invocation's time is kept back for reporting the batch (at most; a
+/// tenth of the remaining time when that is shorter).
+pub const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
+
+/// The instant a handler should be done by, for an invocation whose Lambda deadline is
+/// `deadline_ms` (epoch milliseconds, `Context::deadline`), keeping [`DEADLINE_MARGIN`].
+pub fn deadline_from(deadline_ms: u64) -> Instant {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let remaining = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+    Instant::now() + remaining - DEADLINE_MARGIN.min(remaining / 10)
 }
 
 /// A scheduled function's state: one run, saying what it did.
@@ -135,7 +163,8 @@ pub fn init_tracing() {
 pub async fn serve_sqs<F: SqsFunction>(function: F) -> Result<(), lambda_runtime::Error> {
     let function = &function;
     let service = service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<_, lambda_runtime::Error>(function.handle(event.payload).await)
+        let deadline = deadline_from(event.context.deadline);
+        Ok::<_, lambda_runtime::Error>(function.handle_until(event.payload, Some(deadline)).await)
     });
     // Boxed: the runtime's future around a handler's is deep (the matcher's hot loop), and
     // `main`'s future would otherwise embed it whole, past the compiler's query depth.
@@ -161,6 +190,23 @@ pub async fn serve_scheduled<F: ScheduledFunction>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_deadline_keeps_a_margin() {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let left = deadline_from(now_ms + 60_000) - Instant::now();
+        assert!(
+            left > Duration::from_secs(55) && left <= Duration::from_secs(58),
+            "{left:?}"
+        );
+        let short = deadline_from(now_ms + 1_000) - Instant::now();
+        assert!(short <= Duration::from_millis(900), "{short:?}");
+        // A deadline already past: now.
+        assert!(deadline_from(0) <= Instant::now());
+    }
 
     #[test]
     fn errors_name_the_variable() {

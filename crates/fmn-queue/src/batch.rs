@@ -1,8 +1,11 @@
 //! Partial batch failures for SQS-triggered functions.
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use futures::FutureExt;
+use tracing::Instrument;
 
 /// Why one record failed. Retryable failures go back to the queue (and, after the queue's
 /// `maxReceiveCount`, to its DLQ); a handler deals with permanent failures itself, e.g. by
@@ -12,7 +15,13 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 pub struct RecordError(pub String);
 
 /// Runs `handle` on every record concurrently and reports the ones that failed, so that SQS
-/// retries only those.
+/// retries only those. A handler that panics on a record fails that record alone (the panic
+/// is caught and logged with its message), never the batch.
+///
+/// Each record's handler runs in a `record` span carrying the SQS `sqs_id` and the bus
+/// message's `bus_id` (from the record's [`BUS_ID_ATTRIBUTE`](crate::BUS_ID_ATTRIBUTE) when
+/// the producer set it; a handler that learns it later records it with
+/// [`record_bus_id`]), so every log line of one bus message can be found in every function.
 pub async fn process_batch<F, Fut>(event: SqsEvent, handle: F) -> SqsBatchResponse
 where
     F: Fn(SqsMessage) -> Fut,
@@ -20,8 +29,30 @@ where
 {
     let results = futures::future::join_all(event.records.into_iter().map(|record| {
         let id = record.message_id.clone().unwrap_or_default();
-        let fut = handle(record);
-        async move { (id, fut.await) }
+        let bus_id = crate::wire::attribute(&record, crate::BUS_ID_ATTRIBUTE).map(str::to_owned);
+        let span = tracing::info_span!(
+            "record",
+            sqs_id = %id,
+            bus_id = tracing::field::Empty
+        );
+        if let Some(bus_id) = &bus_id {
+            span.record("bus_id", bus_id.as_str());
+        }
+        // Catching here, per record: a panic in one record's handler must not take the
+        // other records (and the whole invocation) with it.
+        let fut = AssertUnwindSafe(handle(record)).catch_unwind();
+        async move {
+            let result = match fut.await {
+                Ok(result) => result,
+                Err(panic) => {
+                    let what = panic_text(panic.as_ref());
+                    tracing::error!(panic = %what, "record handler panicked");
+                    Err(RecordError(format!("handler panicked: {what}")))
+                }
+            };
+            (id, result)
+        }
+        .instrument(span)
     }))
     .await;
     let mut response = SqsBatchResponse::default();
@@ -34,6 +65,23 @@ where
         }
     }
     response
+}
+
+/// Records the bus message id on the current `record` span (see [`process_batch`]), once a
+/// handler has read it from the record's body.
+pub fn record_bus_id(bus_id: &str) {
+    tracing::Span::current().record("bus_id", bus_id);
+}
+
+/// The text a panic was raised with.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_owned()
+    }
 }
 
 #[cfg(test)]
@@ -58,5 +106,30 @@ mod tests {
         })
         .await;
         assert_eq!(crate::test_util::failed_ids(&response), ["bad"]);
+    }
+
+    /// Issue 17 item 3: without the per-record catch, the panic unwinds through the whole
+    /// batch (the test itself panics).
+    #[tokio::test]
+    async fn a_panic_fails_only_its_record() {
+        let mut event = SqsEvent::default();
+        event.records = vec![
+            record("good", "1"),
+            record("boom", "panic"),
+            record("good2", "2"),
+        ];
+        let handled = std::sync::Mutex::new(Vec::new());
+        let response = process_batch(event, |m| {
+            let handled = &handled;
+            async move {
+                let body = m.body.unwrap_or_default();
+                assert!(body != "panic", "a bug in the handler");
+                handled.lock().unwrap().push(body);
+                Ok(())
+            }
+        })
+        .await;
+        assert_eq!(crate::test_util::failed_ids(&response), ["boom"]);
+        assert_eq!(*handled.lock().unwrap(), ["1", "2"]);
     }
 }

@@ -16,12 +16,16 @@ pub mod oversize;
 mod sqs;
 #[cfg(any(test, feature = "test-util"))]
 pub mod test_util;
+pub mod wire;
 
-pub use batch::{RecordError, process_batch};
+pub use batch::{RecordError, process_batch, record_bus_id};
 pub use job::{ConfirmationJob, ContextJob, MessageDigest, NoticeJob, NotificationJob};
 pub use sqs::{Outgoing, Queue, QueueError, SqsQueue, error_chain};
 
 /// Message attribute carrying the bus topic on the `incoming` queue.
 pub const TOPIC_ATTRIBUTE: &str = "topic";
+/// Message attribute carrying the bus message's id (set by the bridge on `incoming` and by
+/// the matcher on jobs), so that every function's logs name it (see [`process_batch`]).
+pub const BUS_ID_ATTRIBUTE: &str = "bus_id";
 /// Message attribute carrying why a message was quarantined (on the incoming DLQ).
 pub const QUARANTINE_REASON_ATTRIBUTE: &str = "quarantine_reason";

@@ -52,7 +52,8 @@ pub trait Queue {
     ) -> impl Future<Output = Result<(), QueueError>> + Send;
 }
 
-/// An SQS queue, sent to in batches of ten with retries and backoff on failed entries.
+/// An SQS queue, sent to in batches of ten with retries and backoff on failed entries;
+/// every message is made [safe for SQS](Outgoing::sqs_safe) first.
 #[derive(Debug, Clone)]
 pub struct SqsQueue {
     client: Client,
@@ -177,6 +178,8 @@ fn batches(messages: &[Outgoing]) -> Vec<&[Outgoing]> {
 
 impl Queue for SqsQueue {
     async fn send_all(&self, messages: Vec<Outgoing>) -> Result<(), QueueError> {
+        // What SQS would refuse forever is encoded first (`crate::wire`), never retried as is.
+        let messages: Vec<Outgoing> = messages.into_iter().map(Outgoing::sqs_safe).collect();
         for batch in batches(&messages) {
             self.send_batch(batch).await?;
         }

@@ -6,8 +6,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 /// Everything one user wants: a context per delivery channel.
+///
+/// The stored form is read leniently: fields this version does not know (written by a newer
+/// one, before a rollback) are ignored, here and in [`Context`], [`ContextSettings`],
+/// [`Address`] and [`Filter`], so that an older matcher keeps reading newer documents. The
+/// HTTP API refuses unknown fields in what clients send with its own models.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Preferences {
     /// The Fedora account name.
     pub user: String,
@@ -115,7 +119,6 @@ fn yes() -> bool {
 
 /// One delivery channel of a user.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Context {
     /// A disabled context notifies nothing.
     #[serde(default = "yes")]
@@ -169,7 +172,6 @@ impl Default for Context {
 /// With `digest_interval_secs` and/or `digest_count` set, notifications are held and sent as
 /// one digest when either limit is reached; with neither, each is sent at once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ContextSettings {
     /// Send a digest once the oldest held notification is this many seconds old.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -214,7 +216,6 @@ impl ContextSettings {
 
 /// A delivery address (email address, IRC nick, …).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Address {
     /// The address itself.
     pub address: String,
@@ -240,7 +241,6 @@ impl Address {
 
 /// A named set of rules, AND'ed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Filter {
     /// Stable identifier, unique within the user.
     pub id: String,

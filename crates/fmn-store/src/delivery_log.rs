@@ -122,6 +122,13 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = SendResult>,
 {
+    if sent_unmarked(key, false) {
+        tracing::info!(
+            key,
+            "sent before (its mark failed); skipping redelivered job"
+        );
+        return Ok(Delivered::AlreadySent);
+    }
     match log.claim(key).await? {
         Claim::AlreadySent => {
             tracing::info!(key, "already sent; skipping redelivered job");
@@ -132,11 +139,11 @@ where
     }
     match send().await {
         SendResult::Sent => {
-            log.mark_sent(key).await?;
+            mark(log, key).await;
             Ok(Delivered::Sent)
         }
         SendResult::Undeliverable(reason) => {
-            log.mark_sent(key).await?;
+            mark(log, key).await;
             tracing::warn!(key, reason, "undeliverable; not retried");
             Ok(Delivered::Undeliverable(reason))
         }
@@ -150,6 +157,49 @@ where
             Ok(Delivered::Skipped(reason))
         }
     }
+}
+
+/// Attempts at marking a delivery done before giving up on the mark.
+const MARK_ATTEMPTS: u32 = 3;
+/// How many sent-but-unmarked keys this process remembers.
+const UNMARKED_KEPT: usize = 10_000;
+
+/// Marks `key` done after a send that happened. The send cannot be undone, so a failing
+/// mark must not fail the delivery (its retry would send again once the claim's lease ran
+/// out): the mark is retried, and if it still fails the key is remembered in this process
+/// (a warm sender skips it when the job comes back) and the failure logged loudly.
+async fn mark<L: DeliveryLog + Sync + ?Sized>(log: &L, key: &str) {
+    let mut backoff = std::time::Duration::from_millis(50);
+    for attempt in 1..=MARK_ATTEMPTS {
+        match log.mark_sent(key).await {
+            Ok(()) => return,
+            Err(e) if attempt == MARK_ATTEMPTS => {
+                tracing::error!(key, error = %e, "sent, but the sent mark failed");
+                sent_unmarked(key, true);
+            }
+            Err(e) => {
+                tracing::warn!(key, error = %e, attempt, "sent mark failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff *= 4;
+            }
+        }
+    }
+}
+
+/// Whether `key` was sent by this process without its mark being stored; `remember`
+/// records that it was.
+fn sent_unmarked(key: &str, remember: bool) -> bool {
+    static KEYS: Mutex<std::collections::VecDeque<String>> =
+        Mutex::new(std::collections::VecDeque::new());
+    let mut keys = KEYS.lock().unwrap_or_else(|p| p.into_inner());
+    if remember {
+        if keys.len() == UNMARKED_KEPT {
+            keys.pop_front();
+        }
+        keys.push_back(key.to_owned());
+        return true;
+    }
+    keys.iter().any(|k| k == key)
 }
 
 async fn release<L: DeliveryLog + Sync + ?Sized>(log: &L, key: &str) {
@@ -201,5 +251,51 @@ mod tests {
         log.claim("c").await.unwrap();
         let busy = deliver_once(&log, "c", || async { SendResult::Sent }).await;
         assert!(matches!(busy, Err(DeliveryError::InProgress)));
+    }
+
+    /// Claims as the table does once a lease has run out; marks fail while `down`.
+    #[derive(Default)]
+    struct LostMarks {
+        sent: Mutex<Vec<String>>,
+        down: std::sync::atomic::AtomicBool,
+    }
+
+    impl DeliveryLog for LostMarks {
+        async fn claim(&self, key: &str) -> Result<Claim, StoreError> {
+            let sent = self.sent.lock().unwrap().iter().any(|k| k == key);
+            Ok(if sent {
+                Claim::AlreadySent
+            } else {
+                Claim::Acquired
+            })
+        }
+        async fn mark_sent(&self, key: &str) -> Result<(), StoreError> {
+            if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(StoreError::Dynamo("unreachable".into()));
+            }
+            self.sent.lock().unwrap().push(key.to_owned());
+            Ok(())
+        }
+        async fn release(&self, _: &str) -> Result<(), StoreError> {
+            Ok(())
+        }
+    }
+
+    /// Issue 17 item 6: before, the failed mark failed the delivery, and its retry (the
+    /// lease run out) sent again.
+    #[tokio::test]
+    async fn a_send_whose_mark_failed_is_not_sent_again() {
+        let log = LostMarks::default();
+        log.down.store(true, std::sync::atomic::Ordering::SeqCst);
+        let sends = std::sync::atomic::AtomicUsize::new(0);
+        let send = || async {
+            sends.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            SendResult::Sent
+        };
+        let first = deliver_once(&log, "unmarked-key", send).await;
+        assert_eq!(first.unwrap(), Delivered::Sent, "the send happened");
+        let again = deliver_once(&log, "unmarked-key", send).await;
+        assert_eq!(again.unwrap(), Delivered::AlreadySent);
+        assert_eq!(sends.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 }

@@ -1,7 +1,9 @@
 //! The preferences table: `pk = USER#<name>`, `sk = PREFS`, the document as JSON in `doc`;
 //! `pk = META`, `sk = VERSION` holds a counter bumped with every write; `pk = CHANGES`,
 //! `sk = <epoch ms>#<user>` records whose preferences each write changed (the matcher applies
-//! just those), expiring after a day.
+//! just those), expiring after a day; `pk = ONESHOT#<message id>`, `sk =
+//! <user>#<context>#<filter>` records which oneshot filters a bus message fired (the
+//! matcher's retries of that message deliver them again), expiring after 14 days.
 
 use std::collections::HashMap;
 
@@ -25,6 +27,31 @@ pub struct PreferenceTable {
 
 fn user_key(user: &str) -> String {
     format!("USER#{user}")
+}
+
+/// How long a oneshot filter's win is remembered: SQS's longest retention (a retry of the
+/// message cannot come later).
+pub const ONESHOT_WIN_TTL_SECS: u64 = 14 * 24 * 3600;
+
+/// The key of the record of a oneshot filter's win for a bus message.
+fn win_key_of(
+    message_id: &str,
+    user: &str,
+    context: fmn_rules::ContextKind,
+    filter_id: &str,
+) -> (String, String) {
+    (
+        format!("ONESHOT#{message_id}"),
+        format!("{user}#{}#{filter_id}", context.as_str()),
+    )
+}
+
+/// `expires_at` for an item living `secs` from now.
+fn expires_in(secs: u64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    (now.as_secs() + secs).to_string()
 }
 
 impl PreferenceTable {
@@ -126,17 +153,23 @@ impl PreferenceTable {
         Ok(Some(users))
     }
 
-    /// Deactivates one filter if it is still active, atomically with respect to every other
-    /// write of the user's preferences: of several concurrent callers exactly one gets
-    /// `true` (how a oneshot filter fires once). `false` when the filter is already inactive
-    /// or gone.
+    /// Deactivates one oneshot filter for the bus message `message_id` if it is still
+    /// active, atomically with respect to every other write of the user's preferences: of
+    /// several concurrent callers exactly one gets `true` (how a oneshot filter fires once).
+    /// The win is recorded with the deactivation, in the same transaction (`pk =
+    /// ONESHOT#<message id>`, `sk = <user>#<context>#<filter>`, expiring after
+    /// [`ONESHOT_WIN_TTL_SECS`]), so that a retry of the same message, after its job could
+    /// not be queued, finds it already won and gets `true` again. `false` when the filter is
+    /// inactive (for another message) or gone.
     pub async fn deactivate_filter(
         &self,
         user: &str,
         context: fmn_rules::ContextKind,
         filter_id: &str,
+        message_id: &str,
     ) -> Result<bool, StoreError> {
         const ATTEMPTS: usize = 5;
+        let (win_pk, win_sk) = win_key_of(message_id, user, context, filter_id);
         for _ in 0..ATTEMPTS {
             let out = self
                 .client
@@ -162,12 +195,24 @@ impl PreferenceTable {
                 .contexts
                 .get_mut(&context)
                 .and_then(|c| c.filters.iter_mut().find(|f| f.id == filter_id))
-                .filter(|f| f.active)
             else {
                 return Ok(false);
             };
+            if !filter.active {
+                return self.won(&win_pk, &win_sk).await;
+            }
             filter.active = false;
-            match self.put_if(&prefs, Some(&old_doc)).await {
+            let win = Put::builder()
+                .table_name(&self.table)
+                .item("pk", AttributeValue::S(win_pk.clone()))
+                .item("sk", AttributeValue::S(win_sk.clone()))
+                .item(
+                    "expires_at",
+                    AttributeValue::N(expires_in(ONESHOT_WIN_TTL_SECS)),
+                )
+                .build()
+                .map_err(StoreError::dynamo)?;
+            match self.put_if_with(&prefs, Some(&old_doc), Some(win)).await {
                 Ok(()) => return Ok(true),
                 Err(StoreError::Conflict(_)) => continue,
                 Err(e) => return Err(e),
@@ -178,12 +223,73 @@ impl PreferenceTable {
         )))
     }
 
+    /// Whether the win record exists (the filter fired for this very message).
+    async fn won(&self, pk: &str, sk: &str) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(pk.to_owned()))
+            .key("sk", AttributeValue::S(sk.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::dynamo)?;
+        Ok(out.item.is_some())
+    }
+
+    /// The oneshot filters the bus message `message_id` fired (won), as (user, context,
+    /// filter id): a retry of the message delivers them again.
+    pub async fn oneshot_wins(
+        &self,
+        message_id: &str,
+    ) -> Result<Vec<(String, fmn_rules::ContextKind, String)>, StoreError> {
+        let (pk, _) = win_key_of(message_id, "", fmn_rules::ContextKind::Email, "");
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(pk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::dynamo)?;
+        let mut wins = Vec::new();
+        for item in out.items() {
+            let Some(AttributeValue::S(sk)) = item.get("sk") else {
+                continue;
+            };
+            // `<user>#<context>#<filter>`: user names and contexts have no `#`.
+            let mut parts = sk.splitn(3, '#');
+            if let (Some(user), Some(context), Some(filter)) =
+                (parts.next(), parts.next(), parts.next())
+                && let Some(context) = fmn_rules::ContextKind::ALL
+                    .into_iter()
+                    .find(|k| k.as_str() == context)
+            {
+                wins.push((user.to_owned(), context, filter.to_owned()));
+            }
+        }
+        Ok(wins)
+    }
+
     /// Stores preferences only if the stored document is still `expected` (`None`: absent),
     /// bumping the version; [`StoreError::Conflict`] otherwise.
     pub async fn put_if(
         &self,
         prefs: &Preferences,
         expected: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.put_if_with(prefs, expected, None).await
+    }
+
+    /// [`PreferenceTable::put_if`], writing `also` in the same transaction.
+    async fn put_if_with(
+        &self,
+        prefs: &Preferences,
+        expected: Option<&str>,
+        also: Option<Put>,
     ) -> Result<(), StoreError> {
         let doc = serde_json::to_string(prefs).map_err(|e| StoreError::Corrupt {
             key: user_key(&prefs.user),
@@ -202,7 +308,7 @@ impl PreferenceTable {
         }
         .build()
         .map_err(StoreError::dynamo)?;
-        let result = self
+        let mut transaction = self
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().put(put).build())
@@ -211,9 +317,12 @@ impl PreferenceTable {
                 TransactWriteItem::builder()
                     .put(self.change(&prefs.user)?)
                     .build(),
-            )
-            .send()
-            .await;
+            );
+        if let Some(also) = also {
+            transaction =
+                transaction.transact_items(TransactWriteItem::builder().put(also).build());
+        }
+        let result = transaction.send().await;
         match result {
             Ok(_) => Ok(()),
             Err(e)
@@ -279,7 +388,21 @@ impl PreferenceTable {
     /// Every user's preferences (a full scan; the matcher does this only when the version
     /// changed).
     pub async fn load_all(&self) -> Result<Vec<Preferences>, StoreError> {
+        let (all, unreadable) = self.load_all_readable().await?;
+        match unreadable.into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(all),
+        }
+    }
+
+    /// Every user's preferences that can be read, and the errors for the documents that
+    /// cannot (each a [`StoreError::Corrupt`] naming its key): one bad document must not
+    /// keep the matcher from everyone else's.
+    pub async fn load_all_readable(
+        &self,
+    ) -> Result<(Vec<Preferences>, Vec<StoreError>), StoreError> {
         let mut all = Vec::new();
+        let mut unreadable = Vec::new();
         let mut pages = self
             .client
             .scan()
@@ -291,9 +414,12 @@ impl PreferenceTable {
             .items()
             .send();
         while let Some(item) = pages.next().await {
-            all.push(parse(&item.map_err(StoreError::dynamo)?)?);
+            match parse(&item.map_err(StoreError::dynamo)?) {
+                Ok(prefs) => all.push(prefs),
+                Err(e) => unreadable.push(e),
+            }
         }
-        Ok(all)
+        Ok((all, unreadable))
     }
 }
 

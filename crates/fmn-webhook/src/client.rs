@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::guard::{GuardedResolver, allowed_ip, check_target};
+use crate::guard::{GuardedResolver, allowed_ip, check_target_with};
 use crate::{Payload, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
 
 /// Delivering to a webhook failed.
@@ -57,6 +57,8 @@ impl Default for RetryPolicy {
 pub struct WebhookClient {
     http: reqwest::Client,
     allow_private: bool,
+    /// Ports allowed besides 80 and 443.
+    extra_ports: Vec<u16>,
     retry: RetryPolicy,
 }
 
@@ -77,14 +79,21 @@ impl WebhookClient {
         Ok(WebhookClient {
             http,
             allow_private,
+            extra_ports: Vec::new(),
             retry,
         })
+    }
+
+    /// Also allows targets on `ports` (besides 80 and 443).
+    pub fn with_ports(mut self, ports: Vec<u16>) -> Self {
+        self.extra_ports = ports;
+        self
     }
 
     /// POSTs `payload` to `url`, signed with `secret`, retrying server errors, rate limits
     /// and transport failures with backoff up to the policy's attempts.
     pub async fn post(&self, url: &str, secret: &[u8], payload: &Payload) -> Result<(), PostError> {
-        let target = check_target(url, self.allow_private)?;
+        let target = check_target_with(url, self.allow_private, &self.extra_ports)?;
         if !self.allow_private
             && let Some(host) = target.host_str()
         {

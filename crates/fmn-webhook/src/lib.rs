@@ -25,7 +25,7 @@ mod guard;
 mod payload;
 
 pub use client::{PostError, RetryPolicy, WebhookClient};
-pub use guard::{allowed_ip, check_target};
+pub use guard::{DEFAULT_PORTS, allowed_ip, check_target, check_target_with};
 pub use payload::{Payload, sign, verify};
 
 /// Header carrying the signing timestamp (seconds since the epoch).

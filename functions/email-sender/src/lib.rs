@@ -21,6 +21,9 @@ pub struct Config {
     /// `FMN_HELD_TABLE`: where digests and floods are held; without it every notification
     /// is sent at once.
     pub held_table: Option<String>,
+    /// `FMN_PREFERENCES_TABLE` (optional): where a notification's addresses are checked
+    /// again just before sending (one removed or disabled since matching is not sent to).
+    pub preferences_table: Option<String>,
     /// `FMN_API_BASE_URL` and `FMN_LINK_SECRET`: filter and one-click unsubscribe links;
     /// without them emails carry neither.
     pub links: Option<Links>,
@@ -36,6 +39,7 @@ impl Config {
             deliveries_table: vars.required("FMN_DELIVERIES_TABLE")?,
             sender_address: vars.required("FMN_SENDER_ADDRESS")?,
             held_table: vars.get("FMN_HELD_TABLE"),
+            preferences_table: vars.get("FMN_PREFERENCES_TABLE"),
             links: Links::from_vars(vars.lookup())
                 .map_err(|e| ConfigError::invalid(fmn_links::LINK_SECRET_ENV, e))?,
             flood: fmn_digest::FloodLimit::from_vars(vars)?,
@@ -49,7 +53,8 @@ impl Config {
 }
 
 /// The email sender over delivery records `D`, mailer `M` and gate `G`.
-pub type EmailSender<D, M, G = fmn_digest::NoGate> = Pipeline<EmailChannel<M>, D, G>;
+pub type EmailSender<D, M, G = fmn_digest::NoGate, A = fmn_delivery::Unchecked> =
+    Pipeline<EmailChannel<M>, D, G, A>;
 
 /// A sender recording deliveries in `deliveries` and sending with `mailer`, everything at
 /// once and without links (add a gate with [`Pipeline::with_gate`]).
@@ -59,8 +64,12 @@ pub fn sender<D, M>(deliveries: D, mailer: M, links: Option<Links>) -> EmailSend
 
 /// The sender as deployed: DynamoDB delivery records, SES v2, digests and the flood limit
 /// when a held table is configured.
-pub type DeployedSender =
-    EmailSender<fmn_store::DeliveryTable, fmn_email::SesMailer, Option<fmn_digest::Gate>>;
+pub type DeployedSender = EmailSender<
+    fmn_store::DeliveryTable,
+    fmn_email::SesMailer,
+    Option<fmn_digest::Gate>,
+    Option<fmn_store::PreferenceTable>,
+>;
 
 /// Builds the deployed sender from an AWS configuration (`ses` for SES v2, which may be
 /// another endpoint) and [`Config`].
@@ -72,12 +81,15 @@ pub fn deployed(
     let dynamo = aws_sdk_dynamodb::Client::new(aws);
     let gate =
         fmn_digest::Gate::from_table(dynamo.clone(), config.held_table.as_deref(), config.flood);
+    let book = (config.preferences_table.as_ref())
+        .map(|t| fmn_store::PreferenceTable::new(dynamo.clone(), t));
     sender(
         fmn_store::DeliveryTable::new(dynamo, &config.deliveries_table),
         fmn_email::SesMailer::new(aws_sdk_sesv2::Client::new(ses), &config.sender_address),
         config.links.clone(),
     )
     .with_gate(gate)
+    .with_addresses(book)
 }
 
 #[cfg(test)]

@@ -21,6 +21,9 @@ pub struct Config {
     /// `FMN_HELD_TABLE`: where digests and floods are held; without it every notification
     /// is sent at once.
     pub held_table: Option<String>,
+    /// `FMN_PREFERENCES_TABLE` (optional): where a notification's addresses are checked
+    /// again just before sending (one removed or disabled since matching is not sent to).
+    pub preferences_table: Option<String>,
     /// `FMN_FLOOD_MAX` and `FMN_FLOOD_WINDOW_SECS`: the flood limit.
     pub flood: fmn_digest::FloodLimit,
 }
@@ -34,6 +37,7 @@ impl Config {
             irc: IrcConfig::from_vars(vars.lookup())
                 .map_err(|e| ConfigError::invalid(e.name, &e.problem))?,
             held_table: vars.get("FMN_HELD_TABLE"),
+            preferences_table: vars.get("FMN_PREFERENCES_TABLE"),
             flood: fmn_digest::FloodLimit::from_vars(vars)?,
         })
     }
@@ -82,7 +86,8 @@ impl<L: IrcLink + Sync> Channel for IrcChannel<L> {
 }
 
 /// The IRC sender over delivery records `D`, link `L` and gate `G`.
-pub type IrcSender<D, L, G = fmn_digest::NoGate> = Pipeline<IrcChannel<L>, D, G>;
+pub type IrcSender<D, L, G = fmn_digest::NoGate, A = fmn_delivery::Unchecked> =
+    Pipeline<IrcChannel<L>, D, G, A>;
 
 /// A sender recording deliveries in `deliveries` and sending through `link`, everything at
 /// once (add a gate with [`Pipeline::with_gate`]).
@@ -91,7 +96,12 @@ pub fn sender<D, L>(deliveries: D, link: L) -> IrcSender<D, L> {
 }
 
 /// The sender as deployed: DynamoDB delivery records, a real IRC connection.
-pub type DeployedSender = IrcSender<fmn_store::DeliveryTable, IrcClient, Option<fmn_digest::Gate>>;
+pub type DeployedSender = IrcSender<
+    fmn_store::DeliveryTable,
+    IrcClient,
+    Option<fmn_digest::Gate>,
+    Option<fmn_store::PreferenceTable>,
+>;
 
 /// Builds the deployed sender from an AWS configuration and [`Config`].
 pub fn deployed(aws: &aws_config::SdkConfig, config: &Config) -> DeployedSender {
@@ -101,10 +111,13 @@ pub fn deployed(aws: &aws_config::SdkConfig, config: &Config) -> DeployedSender 
         IrcClient::new(config.irc.clone()),
     )
     .with_gate(fmn_digest::Gate::from_table(
-        dynamo,
+        dynamo.clone(),
         config.held_table.as_deref(),
         config.flood,
     ))
+    .with_addresses(
+        (config.preferences_table.as_ref()).map(|t| fmn_store::PreferenceTable::new(dynamo, t)),
+    )
 }
 
 #[cfg(test)]

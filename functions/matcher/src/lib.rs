@@ -33,13 +33,20 @@ pub trait PreferenceSource {
         &self,
         message: &fmn_messages::Message,
     ) -> impl Future<Output = anyhow::Result<()>> + Send;
-    /// Deactivates a oneshot filter; `true` for the one caller that did it.
+    /// Deactivates a oneshot filter for bus message `message_id`; `true` for the one caller
+    /// that did it, and again for a retry of that same message.
     fn deactivate_filter(
         &self,
         user: &str,
         context: ContextKind,
         filter_id: &str,
+        message_id: &str,
     ) -> impl Future<Output = anyhow::Result<bool>> + Send;
+    /// The oneshot filters bus message `message_id` fired: (user, context, filter id).
+    fn oneshot_wins(
+        &self,
+        message_id: &str,
+    ) -> impl Future<Output = anyhow::Result<Vec<(String, ContextKind, String)>>> + Send;
     /// The live maintainer snapshot's id, if any.
     fn ownership_id(&self) -> impl Future<Output = anyhow::Result<Option<String>>> + Send;
     /// The live maintainer snapshot, with its id.
@@ -64,7 +71,12 @@ impl PreferenceSource for Tables {
         Ok(self.preferences.version().await?)
     }
     async fn load_all(&self) -> anyhow::Result<Vec<Preferences>> {
-        Ok(self.preferences.load_all().await?)
+        let (all, unreadable) = self.preferences.load_all_readable().await?;
+        for e in &unreadable {
+            // Reported, and skipped: everyone else's preferences still apply.
+            tracing::error!(error = %e, "unreadable preferences document skipped");
+        }
+        Ok(all)
     }
     async fn record_recent(&self, message: &fmn_messages::Message) -> anyhow::Result<()> {
         if let Some(recent) = &self.recent {
@@ -73,7 +85,13 @@ impl PreferenceSource for Tables {
         Ok(())
     }
     async fn get(&self, user: &str) -> anyhow::Result<Option<Preferences>> {
-        Ok(self.preferences.get(user).await?)
+        match self.preferences.get(user).await {
+            Err(e @ fmn_store::StoreError::Corrupt { .. }) => {
+                tracing::error!(error = %e, user, "unreadable preferences document skipped");
+                Ok(None)
+            }
+            other => Ok(other?),
+        }
     }
     async fn changed_since(
         &self,
@@ -87,11 +105,18 @@ impl PreferenceSource for Tables {
         user: &str,
         context: ContextKind,
         filter_id: &str,
+        message_id: &str,
     ) -> anyhow::Result<bool> {
         Ok(self
             .preferences
-            .deactivate_filter(user, context, filter_id)
+            .deactivate_filter(user, context, filter_id, message_id)
             .await?)
+    }
+    async fn oneshot_wins(
+        &self,
+        message_id: &str,
+    ) -> anyhow::Result<Vec<(String, ContextKind, String)>> {
+        Ok(self.preferences.oneshot_wins(message_id).await?)
     }
     async fn ownership_id(&self) -> anyhow::Result<Option<String>> {
         Ok(match &self.ownership {
@@ -124,6 +149,9 @@ pub struct Config {
     pub quarantine_queue_url: String,
     /// `FMN_<CONTEXT>_QUEUE_URL` for each context that has a sender.
     pub context_queues: BTreeMap<ContextKind, String>,
+    /// `FMN_PREFERENCES_MAX_STALE_SECONDS` (default 900): how long the matcher keeps
+    /// matching with its last good view of the preferences while the table cannot be read.
+    pub max_stale: std::time::Duration,
 }
 
 impl Config {
@@ -146,6 +174,10 @@ impl Config {
             recent_table: vars.get("FMN_API_TABLE"),
             quarantine_queue_url: vars.required("FMN_QUARANTINE_QUEUE_URL")?,
             context_queues,
+            max_stale: std::time::Duration::from_secs(vars.parse_or(
+                "FMN_PREFERENCES_MAX_STALE_SECONDS",
+                DEFAULT_MAX_STALE_SECONDS,
+            )?),
         })
     }
 
@@ -167,6 +199,8 @@ struct Compiled {
     ownership: Arc<Ownership>,
     matcher: Arc<Matcher>,
     settings: Arc<Settings>,
+    /// When the view was last brought up to date (none: never).
+    refreshed_at: Option<std::time::Instant>,
 }
 
 /// Each user's context settings (jobs carry them to the senders).
@@ -187,7 +221,11 @@ fn settings_of(prefs: &Preferences) -> Arc<BTreeMap<ContextKind, ContextSettings
 struct View {
     matcher: Arc<Matcher>,
     settings: Arc<Settings>,
+    ownership: Arc<Ownership>,
 }
+
+/// How long the last good view is used while the preferences cannot be read, by default.
+pub const DEFAULT_MAX_STALE_SECONDS: u64 = 900;
 
 /// How far back the change log is read again, for writers' clock skew.
 const CHANGE_SKEW_MS: u128 = 10_000;
@@ -212,6 +250,8 @@ pub struct MatcherFn<P, Q> {
     /// Follows the pointers the bridge puts on `incoming` for oversized messages.
     pointers: fmn_queue::oversize::Resolver,
     compiled: RwLock<Compiled>,
+    /// How long the last good view serves while the preferences cannot be read.
+    max_stale: std::time::Duration,
 }
 
 impl<P: PreferenceSource + Sync, Q: Queue + Sync> MatcherFn<P, Q> {
@@ -230,24 +270,56 @@ impl<P: PreferenceSource + Sync, Q: Queue + Sync> MatcherFn<P, Q> {
                 ownership: Arc::default(),
                 matcher: Arc::default(),
                 settings: Arc::default(),
+                refreshed_at: None,
             }),
+            max_stale: std::time::Duration::from_secs(DEFAULT_MAX_STALE_SECONDS),
         }
+    }
+
+    /// Keeps matching with the last good view for at most `max_stale` while the
+    /// preferences cannot be read (zero: fail every record at once, as before).
+    pub fn with_max_stale(mut self, max_stale: std::time::Duration) -> Self {
+        self.max_stale = max_stale;
+        self
     }
 
     /// Handles one SQS batch from `incoming`.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
         let view = match self.refresh().await {
             Ok(m) => m,
-            Err(e) => {
-                // Without preferences nothing can be decided: fail every record, SQS retries.
-                tracing::error!(error = %e, "cannot load preferences");
-                return fmn_queue::process_batch(event, |_| async {
-                    Err(RecordError("preferences unavailable".into()))
-                })
-                .await;
-            }
+            Err(e) => match self.stale_view().await {
+                // A short outage of the table: the last good view still decides.
+                Some((view, age)) => {
+                    tracing::warn!(error = %e, stale_seconds = age.as_secs(),
+                        "cannot read preferences; matching with the last good view");
+                    view
+                }
+                None => {
+                    // Without preferences nothing can be decided: fail every record, SQS
+                    // retries.
+                    tracing::error!(error = %e, "cannot load preferences");
+                    return fmn_queue::process_batch(event, |_| async {
+                        Err(RecordError("preferences unavailable".into()))
+                    })
+                    .await;
+                }
+            },
         };
         fmn_queue::process_batch(event, |record| self.handle_record(&view, record)).await
+    }
+
+    /// The last good view and its age, if it is younger than `max_stale`.
+    async fn stale_view(&self) -> Option<(View, std::time::Duration)> {
+        let compiled = self.compiled.read().await;
+        let age = compiled.refreshed_at?.elapsed();
+        (age <= self.max_stale).then(|| {
+            let view = View {
+                matcher: compiled.matcher.clone(),
+                settings: compiled.settings.clone(),
+                ownership: compiled.ownership.clone(),
+            };
+            (view, age)
+        })
     }
 
     /// Brings the compiled view up to date: two consistent reads per batch when nothing
@@ -261,11 +333,13 @@ impl<P: PreferenceSource + Sync, Q: Queue + Sync> MatcherFn<P, Q> {
         let view = |c: &Compiled| View {
             matcher: c.matcher.clone(),
             settings: c.settings.clone(),
+            ownership: c.ownership.clone(),
         };
         let mut compiled = self.compiled.write().await;
         let same_prefs = compiled.version == Some(version);
         let same_owners = compiled.ownership_id == ownership_id;
         if same_prefs && same_owners {
+            compiled.refreshed_at = Some(std::time::Instant::now());
             return Ok(view(&compiled));
         }
         let mut matcher = (*compiled.matcher).clone();
@@ -338,14 +412,27 @@ impl<P: PreferenceSource + Sync, Q: Queue + Sync> MatcherFn<P, Q> {
             compiled.changes_from_ms = started;
         }
         compiled.matcher = Arc::new(matcher);
+        compiled.refreshed_at = Some(std::time::Instant::now());
         Ok(view(&compiled))
     }
 
     async fn handle_record(&self, view: &View, record: SqsMessage) -> Result<(), RecordError> {
-        let body = record.body.unwrap_or_default();
+        // Lambda always says; without it (a hand-made event) the record may be a retry.
+        let retry = record
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|n| n.parse::<u32>().ok())
+            .is_none_or(|n| n > 1);
+        let encoding = fmn_queue::wire::attribute(&record, fmn_queue::wire::ENCODING_ATTRIBUTE);
+        let body = record.body.clone().unwrap_or_default();
         let body = (self.pointers.resolve(body).await).map_err(|e| RecordError(e.to_string()))?;
+        // A body SQS would have refused comes base64-encoded (the bridge's `fmn_queue::wire`).
+        let body = fmn_queue::wire::decode_body(body, encoding)?;
         let message = match self.catalog.normalize_bytes(body.as_bytes()) {
-            Ok(m) => m,
+            Ok(m) => {
+                fmn_queue::record_bus_id(&m.id);
+                m
+            }
             Err(e) => {
                 let reason = e.to_string();
                 tracing::warn!(reason, "quarantining malformed bus message");
@@ -362,8 +449,13 @@ impl<P: PreferenceSource + Sync, Q: Queue + Sync> MatcherFn<P, Q> {
         if let Err(e) = self.prefs.record_recent(&message).await {
             tracing::warn!(error = %e, id = %message.id, "cannot log the message for previews");
         }
+        let mut notifications = view.matcher.matches(&message);
+        if retry {
+            self.add_won_oneshots(view, &message, &mut notifications)
+                .await?;
+        }
         let mut by_context: BTreeMap<ContextKind, Vec<Outgoing>> = BTreeMap::new();
-        for mut notification in view.matcher.matches(&message) {
+        for mut notification in notifications {
             let key = (notification.user.clone(), notification.context);
             // A oneshot filter fires once: of concurrent matches, only the one that
             // deactivates it keeps it.
@@ -372,7 +464,7 @@ impl<P: PreferenceSource + Sync, Q: Queue + Sync> MatcherFn<P, Q> {
                 if filter.oneshot {
                     let won = self
                         .prefs
-                        .deactivate_filter(&key.0, key.1, &filter.id)
+                        .deactivate_filter(&key.0, key.1, &filter.id, &message.id)
                         .await
                         .map_err(|e| RecordError(e.to_string()))?;
                     tracing::info!(user = %key.0, filter = %filter.id, won, "oneshot filter fired");
@@ -394,7 +486,7 @@ impl<P: PreferenceSource + Sync, Q: Queue + Sync> MatcherFn<P, Q> {
             by_context
                 .entry(job.context)
                 .or_default()
-                .push(Outgoing::new(body));
+                .push(Outgoing::new(body).with_attribute(fmn_queue::BUS_ID_ATTRIBUTE, &message.id));
         }
         let jobs = by_context.values().map(Vec::len).sum::<usize>();
         if jobs > 0 {
@@ -448,7 +540,7 @@ pub fn deployed(aws: &aws_config::SdkConfig, config: &Config) -> DeployedMatcher
         queues,
     );
     matcher.pointers = fmn_queue::oversize::Resolver::from_conf(aws);
-    matcher
+    matcher.with_max_stale(config.max_stale)
 }
 
 impl<P, Q> fmn_lambda::SqsFunction for MatcherFn<P, Q>
@@ -461,5 +553,6 @@ where
     }
 }
 
+mod oneshot;
 #[cfg(test)]
 mod tests;

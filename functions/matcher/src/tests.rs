@@ -18,6 +18,8 @@ struct MemoryPrefs {
     version: Mutex<u64>,
     changed: Mutex<Vec<String>>,
     deactivated: Mutex<Vec<String>>,
+    /// The table cannot be reached.
+    down: std::sync::atomic::AtomicBool,
 }
 
 impl MemoryPrefs {
@@ -32,6 +34,9 @@ impl MemoryPrefs {
 
 impl PreferenceSource for MemoryPrefs {
     async fn version(&self) -> anyhow::Result<u64> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            anyhow::bail!("dynamodb: connection refused");
+        }
         Ok(*self.version.lock().unwrap())
     }
     async fn load_all(&self) -> anyhow::Result<Vec<Preferences>> {
@@ -52,11 +57,53 @@ impl PreferenceSource for MemoryPrefs {
     async fn record_recent(&self, _: &fmn_messages::Message) -> anyhow::Result<()> {
         Ok(())
     }
-    async fn deactivate_filter(&self, _: &str, _: ContextKind, id: &str) -> anyhow::Result<bool> {
-        let mut done = self.deactivated.lock().unwrap();
-        let first = !done.iter().any(|d| d == id);
-        done.push(id.to_owned());
-        Ok(first)
+    /// As the table does: deactivates the filter in the stored preferences, recording the
+    /// win for the message; the same message wins again.
+    async fn deactivate_filter(
+        &self,
+        user: &str,
+        context: ContextKind,
+        id: &str,
+        message: &str,
+    ) -> anyhow::Result<bool> {
+        let win = format!("{message}#{user}#{}#{id}", context.as_str());
+        let mut users = self.users.lock().unwrap();
+        let Some(filter) = users
+            .iter_mut()
+            .filter(|p| p.user == user)
+            .filter_map(|p| p.contexts.get_mut(&context))
+            .flat_map(|c| c.filters.iter_mut())
+            .find(|f| f.id == id)
+        else {
+            return Ok(false);
+        };
+        let mut wins = self.deactivated.lock().unwrap();
+        if !filter.active {
+            return Ok(wins.contains(&win));
+        }
+        filter.active = false;
+        wins.push(win);
+        self.changed.lock().unwrap().push(user.to_owned());
+        *self.version.lock().unwrap() += 1;
+        Ok(true)
+    }
+    async fn oneshot_wins(
+        &self,
+        message: &str,
+    ) -> anyhow::Result<Vec<(String, ContextKind, String)>> {
+        let wins = self.deactivated.lock().unwrap();
+        Ok(wins
+            .iter()
+            .filter_map(|w| w.strip_prefix(&format!("{message}#")))
+            .filter_map(|w| {
+                let mut parts = w.splitn(3, '#');
+                let (user, context, id) = (parts.next()?, parts.next()?, parts.next()?);
+                let context = ContextKind::ALL
+                    .into_iter()
+                    .find(|k| k.as_str() == context)?;
+                Some((user.to_owned(), context, id.to_owned()))
+            })
+            .collect())
     }
     async fn ownership_id(&self) -> anyhow::Result<Option<String>> {
         Ok(None)
@@ -66,11 +113,19 @@ impl PreferenceSource for MemoryPrefs {
     }
 }
 
+/// A queue that keeps what it is sent, and refuses while `down`.
 #[derive(Default)]
-struct MemoryQueue(Mutex<Vec<Outgoing>>);
+struct MemoryQueue(Mutex<Vec<Outgoing>>, std::sync::atomic::AtomicBool);
 
 impl Queue for MemoryQueue {
     async fn send_all(&self, messages: Vec<Outgoing>) -> Result<(), QueueError> {
+        if self.1.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(QueueError {
+                queue: "email".into(),
+                message: "unreachable".into(),
+                failed: messages.len(),
+            });
+        }
         self.0.lock().unwrap().extend(messages);
         Ok(())
     }
@@ -134,10 +189,65 @@ async fn changed_preferences_apply_to_the_next_batch_and_a_oneshot_fires_once() 
     let m = matcher(source);
     m.handle(sqs_event(&[ANITYA])).await;
     assert_eq!(email_jobs(&m).len(), 1);
-    // Bob arrives with a oneshot filter: read incrementally from the change log.
+    // Bob arrives with a oneshot filter: read incrementally from the change log. Two
+    // different messages in one batch: only one of them fires it.
     m.prefs.put(prefs("bob", true));
-    m.handle(sqs_event(&[ANITYA, ANITYA])).await;
+    let other = ANITYA.replace("0528648e", "1528648e");
+    m.handle(sqs_event(&[ANITYA, other.as_str()])).await;
     let users: Vec<String> = email_jobs(&m).into_iter().map(|j| j.user).collect();
     assert_eq!(users.iter().filter(|u| *u == "alice").count(), 3);
     assert_eq!(users.iter().filter(|u| *u == "bob").count(), 1, "{users:?}");
+}
+
+/// Issue 17 item 2: before, a batch while the table was unreachable failed every record.
+#[tokio::test]
+async fn an_unreachable_table_is_bridged_by_the_last_good_view_for_a_bounded_time() {
+    let source = MemoryPrefs::default();
+    source.put(prefs("alice", false));
+    let m = matcher(source);
+    m.handle(sqs_event(&[ANITYA])).await;
+    m.prefs
+        .down
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let response = m.handle(sqs_event(&[ANITYA, ANITYA])).await;
+    assert!(
+        failed_ids(&response).is_empty(),
+        "matched with the last good view"
+    );
+    assert_eq!(email_jobs(&m).len(), 3);
+    // Past the bound, records fail (and SQS retries them) rather than match stale data.
+    let m = m.with_max_stale(std::time::Duration::ZERO);
+    let response = m.handle(sqs_event(&[ANITYA])).await;
+    assert_eq!(failed_ids(&response), ["r0"]);
+    // Back: matched again.
+    m.prefs
+        .down
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let response = m.handle(sqs_event(&[ANITYA])).await;
+    assert!(failed_ids(&response).is_empty());
+    assert_eq!(email_jobs(&m).len(), 4);
+}
+
+/// Issue 17 item 4: before, the retry found the filter deactivated by its own first attempt
+/// and the one notification was lost.
+#[tokio::test]
+async fn a_oneshot_whose_job_was_not_queued_fires_on_the_retry() {
+    let source = MemoryPrefs::default();
+    source.put(prefs("bob", true));
+    let m = matcher(source);
+    let email = &m.queues[&ContextKind::Email];
+    email.1.store(true, std::sync::atomic::Ordering::SeqCst);
+    let response = m.handle(sqs_event(&[ANITYA])).await;
+    assert_eq!(failed_ids(&response), ["r0"], "the job could not be queued");
+    assert!(email_jobs(&m).is_empty());
+    email.1.store(false, std::sync::atomic::Ordering::SeqCst);
+    let response = m.handle(sqs_event(&[ANITYA])).await;
+    assert!(failed_ids(&response).is_empty());
+    let jobs = email_jobs(&m);
+    assert_eq!(jobs.len(), 1, "the retry still sends");
+    assert_eq!(jobs[0].filters[0].id, "bob-anitya");
+    // Another message does not fire it again.
+    let other = ANITYA.replace("0528648e", "2528648e");
+    m.handle(sqs_event(&[other.as_str()])).await;
+    assert_eq!(email_jobs(&m).len(), 1);
 }

@@ -37,6 +37,9 @@ pub struct Config {
     /// `FMN_WEBHOOK_ALLOW_PRIVATE` (`1`, `true` or `yes`; never in AWS): POST to private and
     /// loopback targets too (tests, the local demo).
     pub allow_private: bool,
+    /// `FMN_WEBHOOK_ALLOW_PORTS` (comma-separated, optional): ports webhooks may target
+    /// besides 80 and 443.
+    pub allow_ports: Vec<u16>,
     /// `FMN_FLOOD_MAX` and `FMN_FLOOD_WINDOW_SECS`: the flood limit.
     pub flood: fmn_digest::FloodLimit,
 }
@@ -53,6 +56,16 @@ impl Config {
             feed_queue_url: vars.get("FMN_FEED_QUEUE_URL"),
             max_failures: vars.parse_or("FMN_WEBHOOK_MAX_FAILURES", 5)?,
             allow_private: vars.flag("FMN_WEBHOOK_ALLOW_PRIVATE"),
+            allow_ports: match vars.get("FMN_WEBHOOK_ALLOW_PORTS") {
+                None => Vec::new(),
+                Some(list) => list
+                    .split(',')
+                    .map(|p| p.trim().parse::<u16>())
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| {
+                        ConfigError::invalid("FMN_WEBHOOK_ALLOW_PORTS", format!("{list:?}: {e}"))
+                    })?,
+            },
             flood: fmn_digest::FloodLimit::from_vars(vars)?,
         })
     }
@@ -190,7 +203,8 @@ pub type DeployedSender = WebhookSender<
 /// Builds the deployed sender.
 pub fn deployed(aws: &aws_config::SdkConfig, config: &Config) -> anyhow::Result<DeployedSender> {
     let client =
-        fmn_webhook::WebhookClient::new(config.allow_private, fmn_webhook::RetryPolicy::default())?;
+        fmn_webhook::WebhookClient::new(config.allow_private, fmn_webhook::RetryPolicy::default())?
+            .with_ports(config.allow_ports.clone());
     let dynamo = aws_sdk_dynamodb::Client::new(aws);
     let gate =
         fmn_digest::Gate::from_table(dynamo.clone(), config.held_table.as_deref(), config.flood);
