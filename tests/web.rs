@@ -517,11 +517,11 @@ async fn a_new_user_does_everything_in_the_browser() {
     nojs.goto(&format!("{base}/sign-in")).await.unwrap();
     click(&nojs, &format!("//button[normalize-space()='{USER}']")).await;
     assert_eq!(text(&nojs, "h1").await, "Your notifications");
-    nojs.goto(&editor.to_string()).await.unwrap();
+    nojs.goto(editor.as_str()).await.unwrap();
     assert!(text(&nojs, "ul.matches").await.contains("comment"));
     nojs.close().await.unwrap();
 
-    println!("axe-core {}:\n{}", "4.10.3", report.join("\n"));
+    println!("axe-core 4.10.3:\n{}", report.join("\n"));
     drop(driver);
     h.shutdown().await;
 }

@@ -145,12 +145,9 @@ async fn pages_are_guarded_like_the_api() {
     assert_eq!(put(Some(csrf)).await.unwrap().status(), 200);
 
     // With the token: the form works, and a refused one names its field on the page.
-    let r = post(
-        &format!("{add}"),
-        vec![("address", "not an address"), ("csrf", csrf)],
-    )
-    .await
-    .unwrap();
+    let r = post(add, vec![("address", "not an address"), ("csrf", csrf)])
+        .await
+        .unwrap();
     assert_eq!(r.status(), 422);
     let page = r.text().await.unwrap();
     assert!(page.contains("id=\"address-error\""), "{page}");
