@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything fmn needs on a fresh Debian machine, idempotently:
-# Debian packages (ngircd, rabbitmq-server), and a project venv (.venv) with
+# Debian packages (ngircd, rabbitmq-server, chromium and chromium-driver for the web app's
+# browser tests), axe-core from the npm registry (pinned, under .node/), and a project venv (.venv) with
 # moto[server], cfn-lint, cargo-lambda, awscli, Synapse and schemathesis; LocalStack
 # (localstack-core 4.9.2) in a venv of its own (.venv-localstack: its pins conflict with
 # moto's, see localstack/requirements-localstack.txt); Fedora's schema packages and
@@ -16,6 +17,9 @@ command -v ngircd >/dev/null 2>&1 || [ -x /usr/sbin/ngircd ] || need_apt+=(ngirc
 command -v rabbitmq-server >/dev/null 2>&1 || [ -x /usr/sbin/rabbitmq-server ] || need_apt+=(rabbitmq-server)
 # krb5-config: gssapi (pulled by fedmsg_meta_fedora_infrastructure, in .venv-oracle) builds against it.
 command -v krb5-config >/dev/null 2>&1 || need_apt+=(libkrb5-dev)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "bootstrap: apt-get install ${need_apt[*]}" >&2
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
@@ -63,4 +67,13 @@ fi
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "bootstrap: cargo install cargo-nextest" >&2
   cargo install --locked --quiet cargo-nextest
+fi
+
+# axe-core, the accessibility checker the web app's browser tests inject into each page.
+axe_version="4.10.3"
+axe="$root/.node/node_modules/axe-core"
+if [ ! -f "$axe/axe.min.js" ] || ! grep -q "\"version\": \"$axe_version\"" "$axe/package.json" 2>/dev/null; then
+  echo "bootstrap: npm install axe-core@$axe_version (into .node/)" >&2
+  mkdir -p "$root/.node"
+  npm install --silent --no-save --no-audit --no-fund --prefix "$root/.node" "axe-core@$axe_version" >/dev/null
 fi

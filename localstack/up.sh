@@ -3,7 +3,8 @@
 # the embedded AWS emulator (moto server on 127.0.0.1:5100, or a LocalStack already on
 # 127.0.0.1:4566), deploys infra/template.yaml to it, runs the functions in the local
 # runtime and the bridge, replays real Fedora messages onto a local fedmsg publisher, and
-# prints every email as it is accepted. Ctrl-C stops everything.
+# prints every email as it is accepted; the web app is at http://127.0.0.1:8080/ (sign in at
+# the development OpenID provider it starts on 127.0.0.1:8090). Ctrl-C stops everything.
 #
 # Options are passed to `fmn-local up` (see `--help`): --moto-port, --fedmsg-port,
 # --interval-ms, --preferences FILE, --messages FILE, --localstack-url URL.

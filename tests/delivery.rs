@@ -260,7 +260,7 @@ async fn email_webhook_and_feed_each_deliver_once() {
             header(raw, "List-Unsubscribe-Post"),
             ["List-Unsubscribe=One-Click"]
         );
-        assert!(header(raw, "List-Unsubscribe")[0].contains("/api/v1/unsubscribe/"));
+        assert!(header(raw, "List-Unsubscribe")[0].contains("/unsubscribe/"));
         assert!(raw.contains("multipart/alternative"));
         assert!(
             text_body(raw).contains("Bodhi things"),

@@ -1,5 +1,6 @@
-//! Bearer authentication: personal API tokens (`fmn_…`, stored hashed) and OpenID Connect
-//! access tokens (JWTs verified against the issuer's JWKS).
+//! Authentication: personal API tokens (`fmn_…`, stored hashed) and OpenID Connect access
+//! tokens (JWTs verified against the issuer's JWKS) as bearer tokens, and the web app's
+//! session cookie (see [`crate::web`]): all three end in the same [`Caller`].
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -88,10 +89,21 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer token"))?;
+        let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
+            // A browser: the web app's session cookie, the same authorisation as a token.
+            return match crate::web::session(parts, state).await? {
+                Some(session) => {
+                    crate::web::check_csrf_done(parts, &session)?;
+                    Ok(Caller {
+                        admin: session.admin || state.config().admin_users.contains(&session.user),
+                        user: session.user,
+                    })
+                }
+                None => Err(ApiError::unauthorized(
+                    "missing Authorization: Bearer token (or a web session)",
+                )),
+            };
+        };
         let value = header
             .to_str()
             .map_err(|_| ApiError::unauthorized("malformed Authorization header"))?;
@@ -118,27 +130,37 @@ impl FromRequestParts<AppState> for Caller {
             ));
         };
         let claims = state.jwks().verify(oidc, token).await?;
-        let user = claims
-            .get(&oidc.username_claim)
-            .and_then(|v| v.as_str())
-            .filter(|u| crate::validate::valid_username(u))
-            .ok_or_else(|| {
-                ApiError::unauthorized(format!(
-                    "the token has no usable {} claim",
-                    oidc.username_claim
-                ))
-            })?
-            .to_owned();
-        let groups: Vec<&str> = claims
-            .get(&oidc.groups_claim)
-            .and_then(|v| v.as_array())
-            .map(|a| a.iter().filter_map(|g| g.as_str()).collect())
-            .unwrap_or_default();
-        let config = state.config();
-        let admin = config.admin_users.contains(&user)
-            || groups
-                .iter()
-                .any(|g| config.admin_groups.iter().any(|a| a == g));
-        Ok(Caller { user, admin })
+        caller_from_claims(state, oidc, &claims)
     }
+}
+
+/// The caller a verified token's claims name: the account in the username claim, an admin
+/// when listed in `FMN_ADMIN_USERS` or in a group of `FMN_ADMIN_GROUPS`.
+pub(crate) fn caller_from_claims(
+    state: &AppState,
+    oidc: &crate::config::OidcConfig,
+    claims: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Caller, ApiError> {
+    let user = claims
+        .get(&oidc.username_claim)
+        .and_then(|v| v.as_str())
+        .filter(|u| crate::validate::valid_username(u))
+        .ok_or_else(|| {
+            ApiError::unauthorized(format!(
+                "the token has no usable {} claim",
+                oidc.username_claim
+            ))
+        })?
+        .to_owned();
+    let groups: Vec<&str> = claims
+        .get(&oidc.groups_claim)
+        .and_then(|v| v.as_array())
+        .map(|a| a.iter().filter_map(|g| g.as_str()).collect())
+        .unwrap_or_default();
+    let config = state.config();
+    let admin = config.admin_users.contains(&user)
+        || groups
+            .iter()
+            .any(|g| config.admin_groups.iter().any(|a| a == g));
+    Ok(Caller { user, admin })
 }

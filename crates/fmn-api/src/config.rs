@@ -69,6 +69,38 @@ pub struct OidcConfig {
     pub groups_claim: String,
 }
 
+/// The web app's sign-in: an OpenID Connect client of [`ApiConfig::oidc`]'s issuer
+/// (authorization code with PKCE), and its sessions.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WebConfig {
+    /// The client id registered with the issuer; without it the pages cannot sign anyone in.
+    pub client_id: Option<String>,
+    /// The client secret, for issuers that require one (sent with the token request).
+    pub client_secret: Option<String>,
+    /// How long a session lives, seconds.
+    pub session_ttl_secs: i64,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            client_id: None,
+            client_secret: None,
+            session_ttl_secs: 8 * 3600,
+        }
+    }
+}
+
+impl std::fmt::Debug for WebConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the secret.
+        f.debug_struct("WebConfig")
+            .field("client_id", &self.client_id)
+            .field("session_ttl_secs", &self.session_ttl_secs)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Everything the API needs besides its clients.
 #[derive(Clone)]
 pub struct ApiConfig {
@@ -96,6 +128,8 @@ pub struct ApiConfig {
     pub context_queues: BTreeMap<ContextKind, String>,
     /// Bounds.
     pub limits: Limits,
+    /// The web app's sign-in and sessions.
+    pub web: WebConfig,
 }
 
 impl std::fmt::Debug for ApiConfig {
@@ -110,6 +144,7 @@ impl std::fmt::Debug for ApiConfig {
             .field("feed_table", &self.feed_table)
             .field("ownership_table", &self.ownership_table)
             .field("context_queues", &self.context_queues)
+            .field("web", &self.web)
             .finish_non_exhaustive()
     }
 }
@@ -150,6 +185,7 @@ impl ApiConfig {
             ownership_table: None,
             context_queues: BTreeMap::new(),
             limits: Limits::default(),
+            web: WebConfig::default(),
         }
     }
 
@@ -158,7 +194,9 @@ impl ApiConfig {
     /// optional `FMN_FEED_TABLE`, `FMN_OWNERSHIP_TABLE`, `FMN_<CONTEXT>_QUEUE_URL`, `FMN_OIDC_ISSUER`,
     /// `FMN_OIDC_AUDIENCE`, `FMN_OIDC_USERNAME_CLAIM` (default `preferred_username`),
     /// `FMN_OIDC_GROUPS_CLAIM` (default `groups`), `FMN_ADMIN_GROUPS`, `FMN_ADMIN_USERS`
-    /// (comma-separated), `FMN_CONFIRMATION_TTL_SECS` (default 86400).
+    /// (comma-separated), `FMN_CONFIRMATION_TTL_SECS` (default 86400), and for the web app's
+    /// sign-in `FMN_OIDC_CLIENT_ID`, `FMN_OIDC_CLIENT_SECRET`, `FMN_SESSION_TTL_SECS`
+    /// (default 28800).
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_vars(&fmn_lambda::Vars::from_env())
     }
@@ -221,6 +259,15 @@ impl ApiConfig {
                 .ok()
                 .filter(|t| *t > 0)
                 .ok_or(ConfigError::Invalid("FMN_CONFIRMATION_TTL_SECS", ttl))?;
+        }
+        config.web.client_id = var("FMN_OIDC_CLIENT_ID");
+        config.web.client_secret = var("FMN_OIDC_CLIENT_SECRET");
+        if let Some(ttl) = var("FMN_SESSION_TTL_SECS") {
+            config.web.session_ttl_secs = ttl
+                .parse()
+                .ok()
+                .filter(|t| *t > 0)
+                .ok_or(ConfigError::Invalid("FMN_SESSION_TTL_SECS", ttl))?;
         }
         Ok(config)
     }

@@ -44,7 +44,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 
 /// Path parameters, each checked: `user` and filter ids are identifiers, `context` a
 /// context name, `n` a rule index.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Params {
     raw: Vec<(String, String)>,
 }
@@ -124,7 +124,7 @@ impl Params {
 /// authenticated, the path's user (and `{context}`, where the path has one) are valid, and the
 /// caller is that user or an admin. Checked in that order (401, 400, 404, 403), before the
 /// body is read; the handler reads any other path parameter from [`UserAccess::params`].
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct UserAccess {
     /// The user whose data the request reads or changes.
     pub user: String,

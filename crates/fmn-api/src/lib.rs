@@ -11,6 +11,11 @@
 //!   watches.
 //! - Every error is JSON `{"error", "message", "field"?}` ([`ErrorBody`]).
 //! - [`openapi_json`] is the OpenAPI 3 document, also served at `/api/v1/openapi.json`.
+//! - The web app's pages are served by the same Router at `/`: OpenID Connect sign-in
+//!   (authorization code with PKCE) into a server-side session whose cookie reaches the same
+//!   authorisation as a bearer token, CSRF-checked forms that call the API's own handlers,
+//!   compiled templates (`templates/`), and a stylesheet and a little script of its own
+//!   (`assets/`).
 //!
 //! ```
 //! let doc = fmn_api::openapi_json();
@@ -29,6 +34,7 @@ mod routes;
 mod state;
 mod templates;
 pub mod validate;
+mod web;
 
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -57,7 +63,12 @@ async fn json_errors(response: Response) -> Response {
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if is_json {
+    // JSON already, or one of the web app's pages (which render their own errors).
+    let is_html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    if is_json || is_html {
         return response;
     }
     let code = error::code_for(status);
@@ -93,7 +104,7 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     .into_response()
 }
 
-/// The API.
+/// The API at `/api/v1` and the web app's pages at `/` (see the `web` module), one Router.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config().limits.max_body_bytes;
     let user = "/api/v1/users/{user}";
@@ -169,6 +180,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/feeds/{token}/rss.xml", get(public::rss))
         .route("/feeds/{token}/atom.xml", get(public::atom))
+        .merge(web::routes(state.clone()))
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use fmn_links::LinkSigner;
 use fmn_queue::SqsQueue;
 use fmn_rules::ContextKind;
-use fmn_store::{ConfirmationStore, PreferenceTable, RecentMessages, TokenStore};
+use fmn_store::{ConfirmationStore, PreferenceTable, RecentMessages, SessionStore, TokenStore};
 
 use crate::config::ApiConfig;
 use crate::error::ApiError;
@@ -23,6 +23,7 @@ struct Inner {
     tokens: TokenStore,
     confirmations: ConfirmationStore,
     recent: RecentMessages,
+    sessions: SessionStore,
     feeds: Option<fmn_feed::FeedStore>,
     ownership: Option<fmn_store::OwnershipTable>,
     /// The maintainer data last loaded, by snapshot id: loaded again only when it changed.
@@ -47,6 +48,7 @@ impl AppState {
             tokens: TokenStore::new(dynamo.clone(), &config.api_table),
             confirmations: ConfirmationStore::new(dynamo.clone(), &config.api_table),
             recent: RecentMessages::new(dynamo.clone(), &config.api_table),
+            sessions: SessionStore::new(dynamo.clone(), &config.api_table),
             feeds: config
                 .feed_table
                 .as_deref()
@@ -79,6 +81,10 @@ impl AppState {
     }
     pub(crate) fn recent(&self) -> &RecentMessages {
         &self.0.recent
+    }
+    /// The web app's sessions.
+    pub fn sessions(&self) -> &SessionStore {
+        &self.0.sessions
     }
     pub(crate) fn feeds(&self) -> Option<&fmn_feed::FeedStore> {
         self.0.feeds.as_ref()

@@ -371,7 +371,7 @@ mod tests {
                 .contains("https://koji.fedoraproject.org/koji/buildinfo?buildID=7")
         );
         assert!(email.text.contains(
-            "kernel builds: https://fmn.example.org/api/v1/users/alice/contexts/email/filters/f1"
+            "kernel builds: https://fmn.example.org/users/alice/contexts/email/filters/f1"
         ));
         assert!(!email.text.contains("Topic:"), "short form has no details");
         let html = email.html.unwrap();
@@ -379,7 +379,7 @@ mod tests {
             html.contains("<a href=\"https://koji.fedoraproject.org/koji/buildinfo?buildID=7\">")
         );
         let unsubscribe = email.unsubscribe_url.unwrap();
-        assert!(unsubscribe.starts_with("https://fmn.example.org/api/v1/unsubscribe/"));
+        assert!(unsubscribe.starts_with("https://fmn.example.org/unsubscribe/"));
         assert!(email.text.contains(&unsubscribe));
         assert_eq!(
             email.headers,

@@ -3,7 +3,7 @@
 //! - [`LinkSigner`] makes and checks one-click unsubscribe tokens: an HMAC-SHA256 over
 //!   `(user, context, filter id)` with the operator's link secret (env `FMN_LINK_SECRET`), so
 //!   the API can trust a token without storing anything and without a bearer token (RFC 8058).
-//! - [`unsubscribe_url`], [`filter_url`] and [`confirm_url`] build the API URLs a sender
+//! - [`unsubscribe_url`], [`filter_url`] and [`confirm_url`] build the web app's URLs a sender
 //!   writes into a notification, given the API's base URL (env `FMN_API_BASE_URL`).
 //!
 //! ```
@@ -15,7 +15,7 @@
 //! assert_eq!((link.user.as_str(), link.context, link.filter_id.as_str()),
 //!            ("alice", ContextKind::Email, "f1"));
 //! assert_eq!(fmn_links::unsubscribe_url("https://fmn.example.org/", &token),
-//!            format!("https://fmn.example.org/api/v1/unsubscribe/{token}"));
+//!            format!("https://fmn.example.org/unsubscribe/{token}"));
 //! assert!(LinkSigner::new(b"another secret").verify_unsubscribe(&token).is_err());
 //! ```
 
@@ -217,17 +217,18 @@ fn segment(s: &str) -> String {
     out
 }
 
-/// `{base}/api/v1/unsubscribe/{token}`: one-click unsubscribe (POST), or a page with a
-/// button (GET).
+/// `{base}/unsubscribe/{token}`: the web app's unsubscribe page (GET: a page with a
+/// button), and RFC 8058 one-click unsubscribe (POST). The API's
+/// `/api/v1/unsubscribe/{token}` does the same, for links sent before the web app.
 pub fn unsubscribe_url(base_url: &str, token: &str) -> String {
-    format!("{}/api/v1/unsubscribe/{}", base(base_url), segment(token))
+    format!("{}/unsubscribe/{}", base(base_url), segment(token))
 }
 
-/// `{base}/api/v1/users/{user}/contexts/{context}/filters/{filter_id}`: the filter that
-/// fired (for "why did I get this?").
+/// `{base}/users/{user}/contexts/{context}/filters/{filter_id}`: the web app's editor of
+/// the filter that fired (for "why did I get this?", with its preview).
 pub fn filter_url(base_url: &str, user: &str, context: ContextKind, filter_id: &str) -> String {
     format!(
-        "{}/api/v1/users/{}/contexts/{}/filters/{}",
+        "{}/users/{}/contexts/{}/filters/{}",
         base(base_url),
         segment(user),
         context.as_str(),
@@ -235,9 +236,10 @@ pub fn filter_url(base_url: &str, user: &str, context: ContextKind, filter_id: &
     )
 }
 
-/// `{base}/api/v1/confirm/{token}`: the one-time link confirming an email address.
+/// `{base}/confirm/{token}`: the web app's page of the one-time link confirming an email
+/// address (a button that confirms).
 pub fn confirm_url(base_url: &str, token: &str) -> String {
-    format!("{}/api/v1/confirm/{}", base(base_url), segment(token))
+    format!("{}/confirm/{}", base(base_url), segment(token))
 }
 
 #[cfg(test)]
@@ -269,11 +271,8 @@ mod tests {
     fn urls_escape_their_segments() {
         assert_eq!(
             filter_url("http://h:1/", "al ice", ContextKind::Email, "a/b"),
-            "http://h:1/api/v1/users/al%20ice/contexts/email/filters/a%2Fb"
+            "http://h:1/users/al%20ice/contexts/email/filters/a%2Fb"
         );
-        assert_eq!(
-            confirm_url("http://h", "abc"),
-            "http://h/api/v1/confirm/abc"
-        );
+        assert_eq!(confirm_url("http://h", "abc"), "http://h/confirm/abc");
     }
 }

@@ -8,8 +8,8 @@
 //! - [`OwnershipTable`]: the distribution's maintainer data, as snapshots replaced
 //!   atomically by the scheduled sync and read by the matcher.
 //! - The API table: [`TokenStore`] (personal and feed tokens, hashed), [`ConfirmationStore`]
-//!   (pending address confirmations) and [`RecentMessages`] (the log the API previews
-//!   filters against).
+//!   (pending address confirmations), [`RecentMessages`] (the log the API previews
+//!   filters against) and [`SessionStore`] (the web app's sessions and sign-ins, hashed).
 
 mod api_table;
 mod confirmations;
@@ -19,6 +19,7 @@ mod dynamo;
 mod ownership;
 mod preferences;
 mod recent;
+mod sessions;
 mod tokens;
 
 pub use confirmations::{ConfirmOutcome, ConfirmationStore, PendingConfirmation};
@@ -30,6 +31,7 @@ pub use dynamo::{error_text as dynamo_error_text, is_condition_failure};
 pub use ownership::{OwnershipTable, Replaced, Snapshot, snapshot_id};
 pub use preferences::PreferenceTable;
 pub use recent::RecentMessages;
+pub use sessions::{PendingLogin, SessionRecord, SessionStore};
 pub use tokens::{TokenRecord, TokenStore};
 
 /// A table operation failed.

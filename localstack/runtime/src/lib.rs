@@ -16,10 +16,11 @@
 //!   EventBridge schedule.
 //! - [`standins`]: local stand-ins for the services outside AWS: [`standins::irc`] (ngircd
 //!   and an IRC watcher client), [`standins::matrix`] (Synapse and a recipient's client),
-//!   [`standins::webhook`] (a loopback receiver that checks signatures) and
-//!   [`standins::files`] (dist-git's maintainer data).
+//!   [`standins::webhook`] (a loopback receiver that checks signatures),
+//!   [`standins::files`] (dist-git's maintainer data) and [`standins::oidc`] (a development
+//!   OpenID provider the web app signs in with).
 //!
-//! And around them: [`api`], the HTTP API served with `axum::serve` on 127.0.0.1, and
+//! And around them: [`api`], the HTTP API and web app served with `axum::serve` on 127.0.0.1, and
 //! [`demo`], demo data and a ZeroMQ publisher replaying real bus messages; the `fmn-local`
 //! binary (`up`, `emails`) puts everything together.
 

@@ -68,6 +68,9 @@ struct UpArgs {
     /// Port of the HTTP API on 127.0.0.1.
     #[arg(long, env = "FMN_API_PORT", default_value_t = 8080)]
     api_port: u16,
+    /// Port of the development OpenID provider the web app signs in with, on 127.0.0.1.
+    #[arg(long, default_value_t = 8090)]
+    oidc_port: u16,
     /// Port of the local Matrix homeserver (Synapse) on 127.0.0.1.
     #[arg(long, default_value_t = 8008)]
     matrix_port: u16,
@@ -136,6 +139,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         preferences,
         messages,
         api_port,
+        oidc_port,
         irc_port,
         irc_watch,
         matrix_port,
@@ -228,9 +232,16 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         aws_sdk_dynamodb::Client::new(&aws),
         deployed.output("PreferencesTableName")?,
     );
-    for prefs in fmn_rules::Preferences::read_file(&prefs_path)? {
-        table.put(&prefs).await?;
+    let demo_prefs = fmn_rules::Preferences::read_file(&prefs_path)?;
+    for prefs in &demo_prefs {
+        table.put(prefs).await?;
     }
+    // The web app's sign-in: a development OpenID provider offering each demo user, and
+    // `newcomer`, who has no preferences yet.
+    let mut users: Vec<String> = demo_prefs.iter().map(|p| p.user.clone()).collect();
+    users.push("newcomer".into());
+    let issuer =
+        fmn_local::standins::oidc::serve(oidc_port, users, Vec::new(), stop.clone()).await?;
 
     let configs = fmn_local::lambda::functions::AwsConfigs {
         aws: aws.clone(),
@@ -238,13 +249,10 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     };
     let mut tasks = runtime::start(&configs, &deployed, stop.clone()).await?;
     // The HTTP API, and a token for the demo user `alice` to try it with.
-    let (api_url, api_state) = fmn_local::api::serve(
-        &aws,
-        fmn_local::api::config(&deployed)?,
-        api_port,
-        stop.clone(),
-    )
-    .await?;
+    let mut api_config = fmn_local::api::config(&deployed)?;
+    issuer.configure(&mut api_config);
+    let (api_url, api_state) =
+        fmn_local::api::serve(&aws, api_config, api_port, stop.clone()).await?;
     let demo_token = fmn_local::api::mint(&api_state, "alice", false, Some(7 * 24 * 3600)).await?;
     let feed = feed_urls(&api_url, &api_state, "ralph").await?;
     let address = format!("tcp://127.0.0.1:{fedmsg_port}");
@@ -273,6 +281,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
 
     println!(
         "\nfmn is running on {emulator_name}.\n\
+         - web app:        {api_url}/ (sign in as alice, ralph, ... or newcomer at the development identity provider {issuer_url})\n\
          - AWS endpoint:   {}\n\
          - emails also at: {}/moto-api/data.json (or: AWS_ENDPOINT_URL={} cargo run -q -p fmn-local -- emails --follow)\n\
          - preferences:    {}\n\
@@ -283,6 +292,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         moto.endpoint,
         moto.endpoint,
         prefs_path.display(),
+        issuer_url = issuer.url,
     );
     println!(
         "IRC: ngircd on 127.0.0.1:{irc_port}; notifications to {irc_watch} are printed below \

@@ -3,4 +3,5 @@
 pub mod files;
 pub mod irc;
 pub mod matrix;
+pub mod oidc;
 pub mod webhook;

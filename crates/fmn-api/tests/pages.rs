@@ -1,0 +1,192 @@
+//! The web app's pages over real HTTP, without a browser (the browser journey is
+//! `tests/web.rs`): security headers, strangers sent to sign-in, a session reaching the same
+//! authorisation as a token, CSRF on forms and on cookie-authenticated API writes, another
+//! user's pages refused, sign-out ending the session. Sessions are made in the store, as
+//! signing in makes them (the sign-in itself runs against the development OpenID provider
+//! in `tests/web.rs`).
+#![allow(clippy::unwrap_used)]
+#![allow(dead_code)] // the shared support module serves several test files
+
+mod support;
+
+use reqwest::redirect::Policy;
+use support::start_api;
+
+#[tokio::test]
+async fn pages_are_guarded_like_the_api() {
+    let api = start_api(|_| {}).await;
+    let base = api.base.clone();
+    let http = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap();
+
+    // The landing page, with the security headers every page carries.
+    let r = http.get(format!("{base}/")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let h = r.headers().clone();
+    let csp = h["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"));
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(h["cache-control"], "no-store");
+    assert_eq!(h["referrer-policy"], "same-origin");
+    assert!(r.text().await.unwrap().contains("href=\"/sign-in\""));
+    let css = http
+        .get(format!("{base}/static/fmn.css"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        css.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/css")
+    );
+
+    // Strangers (no session, an unknown one) are sent to sign-in, and back afterwards.
+    for cookie in ["", "fmn_session=unknown"] {
+        let r = http
+            .get(format!("{base}/users/alice/contexts/email"))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303);
+        assert_eq!(
+            r.headers()["location"],
+            "/sign-in?return_to=%2Fusers%2Falice%2Fcontexts%2Femail"
+        );
+    }
+    // Without an issuer configured, signing in says so (503), in the same look.
+    let r = http.get(format!("{base}/sign-in")).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert!(r.text().await.unwrap().contains("not configured"));
+
+    // A session, as signing in stores it.
+    let secret = "a-session-secret-for-alice";
+    let csrf = "the-csrf-token-of-this-session";
+    api.state
+        .sessions()
+        .create(&fmn_store::SessionRecord {
+            hash: fmn_api::auth::hash_secret(secret),
+            user: "alice".into(),
+            admin: false,
+            csrf: csrf.into(),
+            expires_at: 4_000_000_000,
+        })
+        .await
+        .unwrap();
+    let cookie = format!("fmn_session={secret}");
+    let get = |path: &str| {
+        http.get(format!("{base}{path}"))
+            .header("cookie", &cookie)
+            .send()
+    };
+    let post = |path: &str, form: Vec<(&str, &str)>| {
+        let body: String = form
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.replace(' ', "+").replace('@', "%40")))
+            .collect::<Vec<_>>()
+            .join("&");
+        http.post(format!("{base}{path}"))
+            .header("cookie", &cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    let r = get("/").await.unwrap();
+    assert_eq!(
+        (
+            r.status().as_u16(),
+            r.headers()["location"].to_str().unwrap()
+        ),
+        (303, "/users/alice")
+    );
+    let page = get("/users/alice").await.unwrap().text().await.unwrap();
+    assert!(
+        page.contains("Signed in as <strong>alice</strong>"),
+        "{page}"
+    );
+    assert!(page.contains(&format!("name=\"csrf\" value=\"{csrf}\"")));
+    // The session reaches the API's authorisation.
+    let me: serde_json::Value = get("/api/v1/me").await.unwrap().json().await.unwrap();
+    assert_eq!(me["user"], "alice");
+
+    // Forms without the token, or with another, change nothing.
+    let add = "/users/alice/contexts/email/addresses";
+    for form in [
+        vec![("address", "a@example.org")],
+        vec![("address", "a@example.org"), ("csrf", "forged")],
+    ] {
+        assert_eq!(post(add, form).await.unwrap().status(), 403);
+    }
+    assert!(
+        get("/api/v1/users/alice/preferences")
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+            .contains("\"contexts\":{}")
+    );
+    // A cookie-authenticated API write needs the token in X-CSRF-Token.
+    let put = |csrf_header: Option<&str>| {
+        let mut req = http
+            .put(format!("{base}/api/v1/users/alice/contexts/feed"))
+            .header("cookie", &cookie)
+            .header("content-type", "application/json")
+            .body("{}");
+        if let Some(t) = csrf_header {
+            req = req.header("x-csrf-token", t);
+        }
+        req.send()
+    };
+    assert_eq!(put(None).await.unwrap().status(), 403);
+    assert_eq!(put(Some(csrf)).await.unwrap().status(), 200);
+
+    // With the token: the form works, and a refused one names its field on the page.
+    let r = post(add, vec![("address", "not an address"), ("csrf", csrf)])
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("id=\"address-error\""), "{page}");
+    let r = post(
+        "/users/alice/contexts/email/filters",
+        vec![("name", "Kernel"), ("csrf", csrf)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 303);
+    let editor = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(editor.starts_with("/users/alice/contexts/email/filters/"));
+    let page = get(&editor).await.unwrap().text().await.unwrap();
+    assert!(page.contains("Filter “Kernel”") && page.contains("Preview"));
+
+    // Another user's pages: 403, nothing changes.
+    assert_eq!(get("/users/bob").await.unwrap().status(), 403);
+    let r = post(
+        "/users/bob/contexts/email/filters",
+        vec![("name", "x"), ("csrf", csrf)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 403);
+    let bob = api.token("bob", false, None).await;
+    assert_eq!(
+        api.get("/api/v1/users/bob/preferences", &bob).await.1["contexts"],
+        serde_json::json!({})
+    );
+
+    // Signing out ends the session.
+    let r = post("/sign-out", vec![("csrf", csrf)]).await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert!(
+        r.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .starts_with("fmn_session=; Path=/; Max-Age=0")
+    );
+    assert_eq!(get("/users/alice").await.unwrap().status(), 303);
+    api.stop().await;
+}
