@@ -91,6 +91,14 @@ fn fmn3_decisions(dir: &std::path::Path) -> BTreeSet<Decision> {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "the FMN 3 driver failed: {stderr}");
     println!("FMN 3 driver: {}", stderr.lines().last().unwrap_or(""));
+    // What FMN 3 crashed on or could not load, each with its reason (the first 20).
+    for line in stderr
+        .lines()
+        .filter(|l| l.starts_with("crashed") || l.starts_with("unloadable"))
+        .take(20)
+    {
+        println!("  {line}");
+    }
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
