@@ -5,7 +5,8 @@
 # moto[server], cfn-lint, cargo-lambda, awscli, Synapse and schemathesis; LocalStack
 # (localstack-core 4.9.2) in a venv of its own (.venv-localstack: its pins conflict with
 # moto's, see localstack/requirements-localstack.txt); Fedora's schema packages and
-# fedmsg.meta, the oracle of the differential tests, in .venv-oracle; and cargo-nextest. Safe to run
+# fedmsg.meta, the oracle of the differential tests, in .venv-oracle; FMN 3, the oracle of
+# fmn's decisions, in .venv-fmn3; and cargo-nextest. Safe to run
 # repeatedly; fast when done.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -61,6 +62,22 @@ if [ ! -f "$or_stamp" ]; then
   "$or_venv/bin/pip" install -q --upgrade pip
   "$or_venv/bin/pip" install -q -r "$or_req"
   touch "$or_stamp"
+fi
+
+# FMN 3 (fmn 3.4.0 from PyPI), the oracle of fmn's decisions after `fmn import fmn3`
+# (tests/oracle/fmn3_driver.py), in .venv-fmn3: it pins its own FastAPI/pydantic/SQLAlchemy
+# stack. Same hash stamp as .venv-oracle.
+f3_venv="$root/.venv-fmn3"
+f3_req="$root/localstack/requirements-fmn3.txt"
+f3_hash="$(sha256sum "$f3_req" | cut -c1-16)"
+f3_stamp="$f3_venv/.fmn-fmn3-$f3_hash"
+if [ ! -f "$f3_stamp" ]; then
+  echo "bootstrap: creating $f3_venv (FMN 3)" >&2
+  rm -rf "$f3_venv"
+  python3 -m venv "$f3_venv"
+  "$f3_venv/bin/pip" install -q --upgrade pip
+  "$f3_venv/bin/pip" install -q -r "$f3_req"
+  touch "$f3_stamp"
 fi
 
 # The test runner (tests/run.sh): cargo-nextest, from crates.io when the machine lacks it.

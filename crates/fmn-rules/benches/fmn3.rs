@@ -11,85 +11,12 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Instant;
 
-use common::{APPS, Population, Rng};
+use common::{Population, Rng, fmn3_rules as rules};
 use fmn_rules::{Matcher, fmn3};
-use serde_json::{Value, json};
-
-const SEVERITIES: [&[&str]; 3] = [
-    &["warning", "error"],
-    &["info", "warning", "error"],
-    &["debug", "info", "warning", "error"],
-];
-
-fn rules(pop: &Population, rng: &mut Rng) -> Value {
-    let mut out = Vec::new();
-    let mut id = 0;
-    for u in 0..pop.users {
-        let user = format!("u{u}");
-        for _ in 0..=rng.below(3) {
-            id += 1;
-            let tracking = match rng.below(100) {
-                0..27 => json!({"name": "artifacts-followed", "params": (0..=rng.below(3))
-                    .map(|_| json!({"name": pop.package(rng), "type": "rpms"})).collect::<Vec<_>>()}),
-                27..53 => json!({"name": "artifacts-owned", "params": [user]}),
-                53..78 => json!({"name": "related-events", "params": null}),
-                78..91 => json!({"name": "artifacts-group-owned", "params": [pop.group(rng)]}),
-                _ => json!({"name": "users-followed", "params": (0..=rng.below(2))
-                    .map(|_| pop.packager(rng)).collect::<Vec<_>>()}),
-            };
-            let generation: Vec<Value> = (0..=usize::from(rng.chance(30)))
-                .map(|g| {
-                    let mut filters = json!({
-                        "severities": SEVERITIES[rng.below(3)],
-                        "my_actions": !rng.chance(35),
-                        "topic": null,
-                    });
-                    if rng.chance(45) {
-                        let apps: Vec<String> = (0..=rng.below(3))
-                            .map(|_| {
-                                let a = APPS[rng.below(APPS.len())];
-                                if rng.chance(50) {
-                                    a.to_uppercase()
-                                } else {
-                                    a.to_owned()
-                                }
-                            })
-                            .collect();
-                        filters["applications"] = json!(apps);
-                    }
-                    if rng.chance(10) {
-                        filters["excluded_applications"] = json!([APPS[rng.below(APPS.len())]]);
-                    }
-                    if rng.chance(15) {
-                        filters["topic"] = json!(format!(
-                            "org.fedoraproject.prod.{}.*",
-                            APPS[rng.below(APPS.len())]
-                        ));
-                    }
-                    let mut destinations = vec![json!({"protocol": "email",
-                        "address": format!("{user}@fedoraproject.org")})];
-                    if rng.chance(35) {
-                        destinations.push(
-                            json!({"protocol": if rng.chance(50) { "irc" } else { "matrix" },
-                            "address": user}),
-                        );
-                    }
-                    json!({"id": g + 1, "destinations": destinations, "filters": filters})
-                })
-                .collect();
-            out.push(
-                json!({"id": id, "name": format!("rule {id}"), "disabled": rng.chance(3),
-                "user": {"name": user}, "tracking_rule": tracking, "generation_rules": generation}),
-            );
-        }
-    }
-    Value::Array(out)
-}
 
 fn main() {
     let env = |name: &str, default: usize| {
@@ -112,16 +39,7 @@ fn main() {
             std::fs::write(dir.join(name), body).unwrap_or_else(|e| panic!("{name}: {e}"));
         };
         write("rules-api.json", &text);
-        let mut owners: BTreeMap<&str, BTreeMap<&str, Vec<String>>> = BTreeMap::new();
-        for (kind, name, o) in ownership.iter() {
-            let list = owners.entry(kind).or_default().entry(name).or_default();
-            list.extend(o.users.iter().cloned());
-            list.extend(o.groups.iter().map(|g| format!("@{g}")));
-        }
-        write(
-            "owners.json",
-            &serde_json::to_string(&owners).unwrap_or_default(),
-        );
+        write("owners.json", &common::owners_json(&ownership));
         let lines: Vec<&str> = stream.iter().map(|(raw, _)| raw.as_str()).collect();
         write("messages.jsonl", &(lines.join("\n") + "\n"));
     }

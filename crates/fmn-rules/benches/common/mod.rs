@@ -11,6 +11,7 @@ use fmn_rules::{
     Address, ArtifactRef, Context, ContextKind, ContextSettings, Filter, Ownership, Preferences,
     Rule, RuleKind,
 };
+use serde_json::{Value, json};
 
 /// A seeded xorshift: reproducible runs without a dependency.
 pub struct Rng(pub u64);
@@ -338,6 +339,11 @@ pub fn stream(
                     text = text
                         .replace(&format!("\"{old}\""), &format!("\"{new}\""))
                         .replace(&format!("_{header}_{old}\""), &format!("_{header}_{new}\""));
+                    if header == "rpm" {
+                        // NVRs (`"name-version-release"`), which the packages are read from in
+                        // the body (bodhi's builds): the headers and the body must agree.
+                        text = text.replace(&format!("\"{old}-"), &format!("\"{new}-"));
+                    }
                 }
             };
             if let Some(a) = &m.agent {
@@ -346,11 +352,99 @@ pub fn stream(
             for u in m.usernames.iter().filter(|u| Some(*u) != m.agent.as_ref()) {
                 swap(u, &pop.user(rng), "user");
             }
-            for p in &m.artifacts.rpms {
+            // Longest first, so that `foo` does not rename the `foo-bar-1.0-1` of `foo-bar`.
+            let mut rpms: Vec<&String> = m.artifacts.rpms.iter().collect();
+            rpms.sort_by_key(|p| std::cmp::Reverse(p.len()));
+            for p in rpms {
                 swap(p, &pop.package(rng), "rpm");
             }
             let redrawn = catalog.normalize_bytes(text.as_bytes()).ok()?;
             Some((text, redrawn))
         })
         .collect()
+}
+
+const SEVERITIES: [&[&str]; 3] = [
+    &["warning", "error"],
+    &["info", "warning", "error"],
+    &["debug", "info", "warning", "error"],
+];
+
+/// An FMN 3 rule set (the JSON its API serves) for the population: every tracking rule kind,
+/// applications (in either case), excluded applications, topic globs, severities,
+/// `my_actions`, disabled rules and several destinations.
+pub fn fmn3_rules(pop: &Population, rng: &mut Rng) -> Value {
+    let mut out = Vec::new();
+    let mut id = 0;
+    for u in 0..pop.users {
+        let user = format!("u{u}");
+        for _ in 0..=rng.below(3) {
+            id += 1;
+            let tracking = match rng.below(100) {
+                0..27 => json!({"name": "artifacts-followed", "params": (0..=rng.below(3))
+                    .map(|_| json!({"name": pop.package(rng), "type": "rpms"})).collect::<Vec<_>>()}),
+                27..53 => json!({"name": "artifacts-owned", "params": [user]}),
+                53..78 => json!({"name": "related-events", "params": null}),
+                78..91 => json!({"name": "artifacts-group-owned", "params": [pop.group(rng)]}),
+                _ => json!({"name": "users-followed", "params": (0..=rng.below(2))
+                    .map(|_| pop.packager(rng)).collect::<Vec<_>>()}),
+            };
+            let generation: Vec<Value> = (0..=usize::from(rng.chance(30)))
+                .map(|g| {
+                    let mut filters = json!({
+                        "severities": SEVERITIES[rng.below(3)],
+                        "my_actions": !rng.chance(35),
+                        "topic": null,
+                    });
+                    if rng.chance(45) {
+                        let apps: Vec<String> = (0..=rng.below(3))
+                            .map(|_| {
+                                let a = APPS[rng.below(APPS.len())];
+                                if rng.chance(50) {
+                                    a.to_uppercase()
+                                } else {
+                                    a.to_owned()
+                                }
+                            })
+                            .collect();
+                        filters["applications"] = json!(apps);
+                    }
+                    if rng.chance(10) {
+                        filters["excluded_applications"] = json!([APPS[rng.below(APPS.len())]]);
+                    }
+                    if rng.chance(15) {
+                        filters["topic"] = json!(format!(
+                            "org.fedoraproject.prod.{}.*",
+                            APPS[rng.below(APPS.len())]
+                        ));
+                    }
+                    let mut destinations = vec![json!({"protocol": "email",
+                        "address": format!("{user}@fedoraproject.org")})];
+                    if rng.chance(35) {
+                        destinations.push(
+                            json!({"protocol": if rng.chance(50) { "irc" } else { "matrix" },
+                            "address": user}),
+                        );
+                    }
+                    json!({"id": g + 1, "destinations": destinations, "filters": filters})
+                })
+                .collect();
+            out.push(
+                json!({"id": id, "name": format!("rule {id}"), "disabled": rng.chance(3),
+                "user": {"name": user}, "tracking_rule": tracking, "generation_rules": generation}),
+            );
+        }
+    }
+    Value::Array(out)
+}
+
+/// The ownership in dist-git's `extras/pagure_owner_alias.json` shape (groups as `@group`).
+pub fn owners_json(ownership: &Ownership) -> String {
+    let mut owners: BTreeMap<&str, BTreeMap<&str, Vec<String>>> = BTreeMap::new();
+    for (kind, name, o) in ownership.iter() {
+        let list = owners.entry(kind).or_default().entry(name).or_default();
+        list.extend(o.users.iter().cloned());
+        list.extend(o.groups.iter().map(|g| format!("@{g}")));
+    }
+    serde_json::to_string(&owners).unwrap_or_default()
 }
