@@ -130,13 +130,33 @@ async fn text(c: &Client, css: &str) -> String {
     panic!("no text at {css}: {last:?}");
 }
 
+/// The text of `css` once it reads `want`: after a click that submits a form, the old page
+/// (which has the same element) may still be in place for a moment. Bounded; returns the last
+/// text read, for the assertion's message.
+async fn text_becomes(c: &Client, css: &str, want: &str) -> String {
+    let mut last = String::new();
+    for _ in 0..40 {
+        last = text(c, css).await;
+        if last == want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    last
+}
+
+/// Clicks a button that submits a form, and waits (bounded) until the page it was on is
+/// gone: every read after it then sees the page the form led to, not the old one.
 async fn click(c: &Client, xpath: &str) {
-    c.find(Locator::XPath(xpath))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    let button = c.find(Locator::XPath(xpath)).await.unwrap();
+    button.click().await.unwrap();
+    for _ in 0..100 {
+        // A stale element (an error) means the old document has been replaced.
+        if button.is_displayed().await.is_err() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 async fn fill(c: &Client, id: &str, value: &str) {
@@ -243,7 +263,10 @@ async fn a_new_user_does_everything_in_the_browser() {
     )
     .await;
     click(&c, &format!("//button[normalize-space()='{USER}']")).await;
-    assert_eq!(text(&c, "h1").await, "Your notifications");
+    assert_eq!(
+        text_becomes(&c, "h1", "Your notifications").await,
+        "Your notifications"
+    );
     assert!(
         c.current_url()
             .await
@@ -288,7 +311,10 @@ async fn a_new_user_does_everything_in_the_browser() {
     c.goto(&link.unwrap()).await.unwrap();
     check_page(&c, "confirm", &mut report).await;
     click(&c, "//button[normalize-space()='Confirm']").await;
-    assert_eq!(text(&c, "h1").await, "Address confirmed");
+    assert_eq!(
+        text_becomes(&c, "h1", "Address confirmed").await,
+        "Address confirmed"
+    );
 
     // A filter with two rules, one negated; a bad regex is refused next to its input.
     c.goto(&format!("{base}/users/{USER}/contexts/email"))
