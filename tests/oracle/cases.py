@@ -268,7 +268,8 @@ def _fedmsg_cases(fixtures, seed, sample):
             yield dict(base, variant=vname, message=m, oracle=a)
 
 
-def build(fixtures, seed, sample, fedmsg_sample, rounds=1):
+def build(fixtures, seed, sample, fedmsg_sample, rounds=1, fedmsg=True):
     reg = oracle.registry()
     yield from _fm_cases(reg, fixtures, seed, sample, rounds)
-    yield from _fedmsg_cases(fixtures, seed, fedmsg_sample)
+    if fedmsg:
+        yield from _fedmsg_cases(fixtures, seed, fedmsg_sample)

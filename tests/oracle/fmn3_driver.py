@@ -9,8 +9,9 @@ DIR holds `rules-api.json` (the rules as FMN 3's API serves them, all users in o
 maintainers, groups written `@group`) and `messages.jsonl` (one `{id, topic, headers, body}`
 a line). Prints one JSON line per notification FMN 3 sends: `{"id", "user", "protocol",
 "address"}`; then, on stderr, counts and the messages FMN 3 could not load or crashed on.
-Writes `DIR/fmn3-facts.jsonl`: per message, the usernames, packages and agent FMN 3's message
-class computes, and whether handling it crashed.
+Writes `DIR/fmn3-facts.jsonl`: per message, the usernames, packages, other artifacts
+(`containers/NAME`, …) and agent FMN 3's message class computes, and whether handling it
+crashed.
 
 What runs is FMN 3's code as its consumer runs it: `fmn.database.model` objects in an
 in-memory SQLite database (aiosqlite, FMN 3's own `sqlite` extra), loaded with the query of
@@ -249,8 +250,11 @@ async def run(directory: Path):
                 continue
             fact = {"id": msg.id, "crashed": False}
             try:
-                fact["usernames"] = sorted(u for u in msg.usernames if u)
-                fact["packages"] = sorted(msg.packages)
+                fact["usernames"] = sorted({u for u in msg.usernames if u})
+                fact["packages"] = sorted({p for p in msg.packages if p})
+                fact["others"] = sorted({f"{kind}/{name}" for kind in ("containers", "modules",
+                                                                      "flatpaks")
+                                        for name in getattr(msg, kind) if name})
                 fact["agent"] = msg.agent_name
             except Exception as e:  # noqa: BLE001 - reported with the message
                 fact["error"] = f"{type(e).__name__}: {e}"

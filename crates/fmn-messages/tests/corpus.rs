@@ -115,7 +115,11 @@ fn tally() -> Tally {
         let mut cmp = |field, ok, exp: &dyn Debug, got: &dyn Debug| {
             t.compare("fedora-messaging", &topic, field, ok, exp, got);
         };
-        let exp = set(&e["usernames"]);
+        // The class's `None` (`[self.agent_name]` without an agent; the expectation was
+        // computed from the `fedora_messaging_user_None` header it wrote) is nobody: fmn
+        // computes the usernames from the body as the class does, and FMN 3 skips `None`.
+        let mut exp = set(&e["usernames"]);
+        exp.remove("None");
         cmp("usernames", exp == m.usernames, &exp, &m.usernames);
         let exp = set(&e["packages"]);
         cmp("packages", exp == m.artifacts.rpms, &exp, &m.artifacts.rpms);

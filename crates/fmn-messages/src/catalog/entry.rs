@@ -54,6 +54,10 @@ impl Text {
     }
 }
 
+/// The facts an entry may locate, in the order of [`Entry::facts`] (and of the
+/// `fedora_messaging_<fact>_<name>` headers' infixes).
+pub(super) const FACTS: [&str; 6] = ["user", "rpm", "container", "module", "flatpak", "group"];
+
 /// A compiled entry.
 #[derive(Debug)]
 pub(super) struct Entry {
@@ -69,9 +73,9 @@ pub(super) struct Entry {
     pub(super) app: Option<String>,
     pub(super) agent: Option<Expr>,
     pub(super) agent_when: Option<Cond>,
-    pub(super) usernames: Vec<Expr>,
-    pub(super) artifacts: [Vec<Expr>; 4],
-    pub(super) groups: Vec<Expr>,
+    /// Where the facts are, in [`FACTS`] order; `None`: the entry does not say (a
+    /// fedora-messaging message then takes that fact from its headers).
+    pub(super) facts: [Option<Vec<Expr>>; 6],
     pub(super) title: Option<Text>,
     pub(super) summary: Option<Text>,
     pub(super) link: Option<Text>,

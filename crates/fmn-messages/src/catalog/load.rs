@@ -90,8 +90,10 @@ fn compile_entry(
     apps: &mut BTreeSet<String>,
 ) -> Result<Entry, String> {
     let e = |p: ParseError| p.0;
-    let exprs = |v: &[String]| -> Result<Vec<Expr>, String> {
-        v.iter().map(|s| Expr::parse(s).map_err(e)).collect()
+    let exprs = |v: &Option<Vec<String>>| -> Result<Option<Vec<Expr>>, String> {
+        v.as_ref()
+            .map(|v| v.iter().map(|s| Expr::parse(s).map_err(e)).collect())
+            .transpose()
     };
     let text = |t: Option<TextSpec>| t.map(Text::compile).transpose().map_err(e);
     let app = spec.app.clone().or_else(|| file.app.clone());
@@ -144,14 +146,14 @@ fn compile_entry(
             .map(Cond::parse)
             .transpose()
             .map_err(e)?,
-        usernames: exprs(&spec.usernames)?,
-        artifacts: [
+        facts: [
+            exprs(&spec.usernames)?,
             exprs(&spec.rpms)?,
             exprs(&spec.containers)?,
             exprs(&spec.modules)?,
             exprs(&spec.flatpaks)?,
+            exprs(&spec.groups)?,
         ],
-        groups: exprs(&spec.groups)?,
         title: text(spec.title)?,
         summary: text(spec.summary)?,
         link: text(spec.link)?,

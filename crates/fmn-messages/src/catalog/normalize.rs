@@ -4,10 +4,10 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
-use super::entry::{Entry, Text, VarBody};
+use super::entry::{Entry, FACTS, Text, VarBody};
 use super::envelope::{detect, one_line, parse_rfc3339, short_topic};
 use super::{Catalog, is_fm};
-use crate::expr::{Bound, Ctx, Expr};
+use crate::expr::{Bound, Ctx};
 use crate::message::{Artifacts, Generation, Message, MessageError, Severity};
 
 impl Catalog {
@@ -60,12 +60,14 @@ impl Catalog {
         self.build(&obj, generation, body)
     }
 
+    /// The message's entry, and whether it was found by its schema (the entry mirrors the
+    /// message's own class) rather than by topic.
     fn find(
         &self,
         generation: Generation,
         schema: Option<&str>,
         ctx: &Ctx<'_, '_>,
-    ) -> Option<&Entry> {
+    ) -> Option<(&Entry, bool)> {
         let holds = |i: &usize| {
             let e = &self.entries[*i];
             e.when.as_ref().is_none_or(|c| c.holds(ctx))
@@ -77,7 +79,7 @@ impl Catalog {
                 .get(schema)
                 .and_then(|v| v.iter().find(|i| holds(i)))
             {
-                return Some(&self.entries[*i]);
+                return Some((&self.entries[*i], true));
             }
         }
         let app = ctx.short.split('.').next().unwrap_or_default();
@@ -98,7 +100,7 @@ impl Catalog {
                     e.fallback == fallback && e.topic.matches(ctx.short) && holds(&i)
                 });
             if let Some(&i) = found {
-                return Some(&self.entries[i]);
+                return Some((&self.entries[i], false));
             }
         }
         None
@@ -155,7 +157,9 @@ impl Catalog {
             key: None,
             vars: &[],
         };
-        let entry = self.find(generation, schema, &ctx);
+        let found = self.find(generation, schema, &ctx);
+        let entry = found.map(|(e, _)| e);
+        let by_class = found.is_some_and(|(_, by_schema)| by_schema);
         let mut bound: Vec<Bound<'_>> = Vec::new();
         if let Some(e) = entry {
             for v in e.vars.iter() {
@@ -189,31 +193,34 @@ impl Catalog {
             }
         }
 
-        let mut usernames = BTreeSet::new();
-        let mut artifacts = Artifacts::default();
-        let mut groups = BTreeSet::new();
-        let from_headers = headers.is_some_and(|h| h.contains_key("fedora_messaging_schema"));
-        if let Some(h) = headers.filter(|_| from_headers) {
+        // The facts (usernames, artifacts, groups) of a message whose class the catalog
+        // mirrors are the class's own, computed from the body as the class's properties
+        // compute them (what FMN 3 and every consumer read). The `fedora_messaging_user_*`,
+        // `_rpm_*`, … headers are what the publisher's copy of the class computed (maybe
+        // another version of it): they stand in only for a schema the catalog does not know,
+        // and for a fact its entry does not locate.
+        let fm_headers = headers.filter(|h| h.contains_key("fedora_messaging_schema"));
+        let mut facts: [BTreeSet<String>; 6] = Default::default();
+        let mut from_headers = [false; 6];
+        for (i, found) in from_headers.iter_mut().enumerate() {
+            *found =
+                fm_headers.is_some() && !(by_class && entry.is_some_and(|e| e.facts[i].is_some()));
+        }
+        if let Some(h) = fm_headers.filter(|_| from_headers.contains(&true)) {
             for key in h.keys() {
                 let Some(rest) = key.strip_prefix("fedora_messaging_") else {
                     continue;
                 };
-                let (set, name) = if let Some(n) = rest.strip_prefix("user_") {
-                    (&mut usernames, n)
-                } else if let Some(n) = rest.strip_prefix("rpm_") {
-                    (&mut artifacts.rpms, n)
-                } else if let Some(n) = rest.strip_prefix("container_") {
-                    (&mut artifacts.containers, n)
-                } else if let Some(n) = rest.strip_prefix("module_") {
-                    (&mut artifacts.modules, n)
-                } else if let Some(n) = rest.strip_prefix("flatpak_") {
-                    (&mut artifacts.flatpaks, n)
-                } else if let Some(n) = rest.strip_prefix("group_") {
-                    (&mut groups, n)
-                } else {
+                let Some((i, name)) = FACTS.iter().enumerate().find_map(|(i, f)| {
+                    rest.strip_prefix(f)
+                        .and_then(|r| r.strip_prefix('_'))
+                        .map(|n| (i, n))
+                }) else {
                     continue;
                 };
-                set.insert(name.to_owned());
+                if from_headers[i] {
+                    facts[i].insert(name.to_owned());
+                }
             }
         }
 
@@ -227,30 +234,23 @@ impl Catalog {
             if e.agent_when.as_ref().is_none_or(|c| c.holds(&ctx)) {
                 agent = e.agent.as_ref().and_then(|x| x.first(&ctx));
             }
-            if !from_headers {
-                let ctx = Ctx {
-                    agent: agent.as_deref(),
-                    ..ctx
-                };
-                let mut buf = Vec::new();
-                collect(&e.usernames, &ctx, &mut buf, &mut usernames);
-                for (set, exprs) in [
-                    &mut artifacts.rpms,
-                    &mut artifacts.containers,
-                    &mut artifacts.modules,
-                    &mut artifacts.flatpaks,
-                ]
-                .into_iter()
-                .zip(&e.artifacts)
-                {
-                    collect(exprs, &ctx, &mut buf, set);
+            let facts_ctx = Ctx {
+                agent: agent.as_deref(),
+                ..ctx
+            };
+            let mut buf = Vec::new();
+            for ((set, exprs), headed) in facts.iter_mut().zip(&e.facts).zip(from_headers) {
+                if let Some(exprs) = exprs.as_ref().filter(|_| !headed) {
+                    for x in exprs {
+                        x.strings(&facts_ctx, &mut buf);
+                        set.extend(buf.drain(..));
+                    }
                 }
-                collect(&e.groups, &ctx, &mut buf, &mut groups);
             }
             // fedmsg.meta's rule: without an agent of its own, a message's agent is its user
             // when it concerns exactly one.
-            if e.agent.is_none() && generation == Generation::Fedmsg && usernames.len() == 1 {
-                agent = usernames.iter().next().cloned();
+            if e.agent.is_none() && generation == Generation::Fedmsg && facts[0].len() == 1 {
+                agent = facts[0].iter().next().cloned();
             }
             ctx.agent = agent.as_deref();
             // An entry of the other generation (a bridged message) does not name the app.
@@ -274,6 +274,13 @@ impl Catalog {
             .and_then(Severity::from_level)
             .unwrap_or(Severity::Info);
 
+        let [usernames, rpms, containers, modules, flatpaks, groups] = facts;
+        let artifacts = Artifacts {
+            rpms,
+            containers,
+            modules,
+            flatpaks,
+        };
         Ok(Message {
             id,
             topic: topic.to_owned(),
@@ -291,12 +298,5 @@ impl Catalog {
             long_form,
             body,
         })
-    }
-}
-
-fn collect(exprs: &[Expr], ctx: &Ctx<'_, '_>, buf: &mut Vec<String>, set: &mut BTreeSet<String>) {
-    for x in exprs {
-        x.strings(ctx, buf);
-        set.extend(buf.drain(..));
     }
 }

@@ -65,17 +65,19 @@ pub(super) struct EntrySpec {
     #[serde(default)]
     pub(super) agent_when: Option<String>,
     #[serde(default)]
-    pub(super) usernames: Vec<String>,
+    /// The facts, as expressions; a fact left out is, for a fedora-messaging message, read
+    /// from its headers (an empty list says the class computes none).
+    pub(super) usernames: Option<Vec<String>>,
     #[serde(default)]
-    pub(super) rpms: Vec<String>,
+    pub(super) rpms: Option<Vec<String>>,
     #[serde(default)]
-    pub(super) containers: Vec<String>,
+    pub(super) containers: Option<Vec<String>>,
     #[serde(default)]
-    pub(super) modules: Vec<String>,
+    pub(super) modules: Option<Vec<String>>,
     #[serde(default)]
-    pub(super) flatpaks: Vec<String>,
+    pub(super) flatpaks: Option<Vec<String>>,
     #[serde(default)]
-    pub(super) groups: Vec<String>,
+    pub(super) groups: Option<Vec<String>>,
     #[serde(default)]
     pub(super) title: Option<TextSpec>,
     #[serde(default)]

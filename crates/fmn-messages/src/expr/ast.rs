@@ -63,8 +63,9 @@ pub(super) enum Filter {
     /// Each text used as a key into the object at a path of the body (`lookup(/fas_usernames)`);
     /// texts without an entry are dropped.
     Lookup(Vec<Seg>),
-    /// Keeps the values whose text at a path matches a regex (`where(/distro, '^Fedora$')`).
-    Where(Vec<Seg>, Regex),
+    /// Keeps the values whose text at a path matches a regex (`where(/distro, '^Fedora$')`),
+    /// or with `true`, those whose text there does not (`where_not`: Python's `else` branch).
+    Where(Vec<Seg>, Regex, bool),
     /// A template rendered against each element of an array or each entry of an object (in
     /// key order, the key as `@key`); elements for which it fails are dropped.
     Each(Box<Template>),

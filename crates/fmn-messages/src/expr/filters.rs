@@ -263,7 +263,7 @@ pub(super) fn apply<'a>(filter: &Filter, values: Vec<V<'a>>) -> Vec<V<'a>> {
         }
         // Needs the body: applied in `Alt::eval`.
         F::Lookup(_) | F::Each(_) => values,
-        F::Where(segs, re) => {
+        F::Where(segs, re, negated) => {
             let mut out = Vec::new();
             for v in values {
                 let mut items = Vec::new();
@@ -275,10 +275,10 @@ pub(super) fn apply<'a>(filter: &Filter, values: Vec<V<'a>>) -> Vec<V<'a>> {
                 for item in items {
                     let mut found = Vec::new();
                     walk(item, segs, &mut found);
-                    if found
+                    let matched = found
                         .iter()
-                        .any(|f| f.text().is_some_and(|t| re.is_match(&t)))
-                    {
+                        .any(|f| f.text().is_some_and(|t| re.is_match(&t)));
+                    if matched != *negated {
                         out.push(V::J(item));
                     }
                 }

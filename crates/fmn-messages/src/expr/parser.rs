@@ -281,8 +281,10 @@ impl Filter {
             "get" => Filter::Get(parse_path(&one("path")?)),
             "json" => Filter::Json(parse_path(&one("path")?)),
             "lookup" => Filter::Lookup(parse_path(&one("path")?)),
-            "where" => match pos.as_slice() {
-                [p, r] => Filter::Where(parse_path(p), regex((*r).to_owned())?),
+            "where" | "where_not" => match pos.as_slice() {
+                [p, r] => {
+                    Filter::Where(parse_path(p), regex((*r).to_owned())?, name == "where_not")
+                }
                 _ => return Err(format!("filter {name} takes a path and a regex")),
             },
             "each" => Filter::Each(Box::new(
