@@ -236,7 +236,10 @@ const FEDMSG_FLOORS: [f64; 5] = [98.0, 98.0, 95.0, 95.0, 90.0];
 /// floor to the new count.
 const REACHED: [(&str, &str, usize, usize); 16] = [
     ("fedmsg", "usernames", 259, 263),
-    ("fedmsg", "packages", 247, 248),
+    // 246, not 247: pkgdb's `TestPkgdbPackageBranchNewCustomNamespace` expects a `docker/`
+    // package because that test configures `namespace = "docker"`; with the bus's
+    // configuration (rpms) PkgdbProcessor names none, and fmn follows it.
+    ("fedmsg", "packages", 246, 248),
     ("fedmsg", "agent", 412, 422),
     ("fedmsg", "link", 268, 269),
     ("fedmsg", "summary", 326, 330),

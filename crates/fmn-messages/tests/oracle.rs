@@ -123,6 +123,9 @@ struct Tally {
     classes: BTreeMap<String, Row>,
     fields: BTreeMap<(&'static str, &'static str), Cell>,
     diffs: Vec<String>,
+    /// fedmsg cases whose agent fedmsg.meta picks arbitrarily among several usernames, where
+    /// fmn picked another one of them.
+    arbitrary_agents: usize,
 }
 
 fn set(v: &Value) -> BTreeSet<String> {
@@ -352,12 +355,21 @@ fn compare_fedmsg(t: &mut Tally, catalog: &Catalog, case: &Value) {
         } else {
             text(&o[key])
         };
+        // fedmsg.meta's agent without a processor `agent` is `set.pop()` over several
+        // usernames (string hash order, random per process in production): any is its answer.
+        let arbitrary = field == "agent"
+            && got
+                .as_ref()
+                .is_some_and(|g| set(&o["agent_candidates"]).contains(g));
+        if arbitrary && exp != got {
+            t.arbitrary_agents += 1;
+        }
         t.count(
             "fedmsg",
             &pkg,
             &class,
             field,
-            exp == got,
+            exp == got || arbitrary,
             &exp,
             &got,
             online && field != "title",
@@ -434,6 +446,19 @@ fn fmn_agrees_with_fedoras_own_code() {
     for ((era, field), cell) in &t.fields {
         println!("  {era:<7} {field:<10} {:>6}% of {}", cell.show(), cell.1);
     }
+    println!(
+        "  (fedmsg agent: {} cases where fedmsg.meta's msg2agent is `set.pop()` over several \
+         usernames and fmn's agent is another of them count as agreeing)",
+        t.arbitrary_agents
+    );
+    println!(
+        "  fedmsg differences left, by design: {NETWORK:?} look people up over the network \
+         (mailing-list addresses and IRC nicks to FAS accounts; offline their answers are \
+         partial, fmn keeps what the message says); TaggerProcessor tests `user is \
+         'anonymous'`, so on JSON it names the anonymous voter its own tests expect dropped \
+         (fmn drops it); a message no processor claims (DefaultProcessor) gets no facts from \
+         fedmsg.meta, fmn's generic entry a guessed agent and a summary"
+    );
     for d in &t.diffs {
         println!("  {d}");
     }

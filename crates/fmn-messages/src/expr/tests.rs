@@ -85,3 +85,21 @@ fn parse_errors_are_reported() {
     assert!(Expr::parse("/a|nope").is_err());
     assert!(Cond::parse("/a ==").is_err());
 }
+
+#[test]
+fn where_and_where_not_split_values_by_a_field() {
+    let body = json!({"pkgs": [{"name": "a", "ns": "rpms"}, {"name": "b", "ns": "docker"},
+                               {"name": "c"}]});
+    let names = |e: &str| {
+        let mut out = Vec::new();
+        Expr::parse(e).unwrap().strings(&ctx(&body), &mut out);
+        out
+    };
+    assert_eq!(names("/pkgs|where(/ns, '^rpms$')|get(/name)"), ["a"]);
+    // `where_not`: the text there does not match, or there is none (Python's `else`).
+    assert_eq!(
+        names("/pkgs|where_not(/ns, '^rpms$')|get(/name)"),
+        ["b", "c"]
+    );
+    assert_eq!(names("/pkgs|where_not(/ns, '')|get(/name)"), ["c"]);
+}
