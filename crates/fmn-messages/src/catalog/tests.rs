@@ -58,3 +58,31 @@ fn rfc3339() {
         Some(1_735_689_600.0)
     );
 }
+
+#[test]
+fn a_known_class_facts_come_from_the_body_not_the_headers() {
+    let catalog = Catalog::builtin();
+    // A Discourse like: the class names the liked post's author; the publisher's headers
+    // (another version of the class) named the liker.
+    let like = serde_json::json!({
+        "id": "m1", "topic": "org.fedoraproject.prod.discourse.like.post_liked",
+        "headers": {"fedora_messaging_schema": "discourse.event.v1",
+                    "fedora_messaging_user_liker": true, "fedora_messaging_rpm_stale": true},
+        "body": {"webhook_headers": {"X-Discourse-Event": "post_liked",
+                                     "X-Discourse-Event-Id": "1",
+                                     "X-Discourse-Event-Signature": "sha256=0",
+                                     "X-Discourse-Event-Type": "like",
+                                     "X-Discourse-Instance": "https://discussion.fedoraproject.org"},
+                 "webhook_body": {"like": {"post": {"username": "author"},
+                                           "user": {"username": "liker"}}}},
+    });
+    let m = catalog.normalize(&like).unwrap();
+    assert_eq!(m.usernames.iter().collect::<Vec<_>>(), ["author"]);
+    assert!(m.artifacts.rpms.is_empty());
+    // A schema the catalog does not know: the headers are all there is.
+    let mut unknown = like;
+    unknown["headers"]["fedora_messaging_schema"] = "someone.else.v1".into();
+    let m = catalog.normalize(&unknown).unwrap();
+    assert_eq!(m.usernames.iter().collect::<Vec<_>>(), ["liker"]);
+    assert_eq!(m.artifacts.rpms.iter().collect::<Vec<_>>(), ["stale"]);
+}
