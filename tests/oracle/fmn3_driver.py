@@ -248,7 +248,10 @@ async def run(directory: Path):
                 counts["unloadable"] += 1
                 print(f"unloadable {raw.get('id')}: {type(e).__name__}: {e}"[:300], file=sys.stderr)
                 continue
-            fact = {"id": msg.id, "crashed": False}
+            # False when FMN 3's install lacks the schema's package (fedora-messaging then
+            # falls back to its base class, which names nobody and nothing).
+            fact = {"id": msg.id, "crashed": False,
+                    "class_known": type(msg) is not fm_message.Message}
             try:
                 fact["usernames"] = sorted({u for u in msg.usernames if u})
                 fact["packages"] = sorted({p for p in msg.packages if p})
