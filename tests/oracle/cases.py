@@ -268,8 +268,37 @@ def _fedmsg_cases(fixtures, seed, sample):
             yield dict(base, variant=vname, message=m, oracle=a)
 
 
+# fedmsg.meta processors without an example in Fedora's test suites, one envelope each
+# (written from the processor's code), so that their catalog files are measured too.
+SYNTH_FEDMSG = [
+    ("waiverdb", {"topic": "org.fedoraproject.prod.waiverdb.waiver.new",
+                  "msg": {"id": 12, "username": "kevin", "result_id": 123,
+                          "product_version": "fedora-30", "comment": "flaky test",
+                          "waived": True}}),
+    ("irc", {"topic": "org.fedoraproject.prod.irc.karma",
+             "msg": {"agent": "kevin", "recipient": "ngompa", "total": 42,
+                     "channel": "#fedora-devel", "vote": 1, "line": "ngompa++"}}),
+    ("irc", {"topic": "org.fedoraproject.prod.irc.karma",
+             "msg": {"agent": "sgallagh", "recipient": "zbyszek", "total": 7,
+                     "channel": "#fedora-devel", "vote": -1}}),
+    ("datanommer", {"topic": "org.fedoraproject.prod.datanommer.wat", "msg": {}}),
+]
+
+
+def _fedmsg_synth():
+    for i, (app, env) in enumerate(SYNTH_FEDMSG):
+        env = dict(env, msg_id=f"synth-{app}-{i}", i=1, timestamp=1500000000.0,
+                   username="apache")
+        ans = oracle.fedmsg_answer(env)
+        yield {"kind": "fedmsg", "package": "fedmsg_meta_fedora_infrastructure",
+               "processor": ans.get("processor"), "app": app, "time_dependent": False,
+               "seed_id": env["msg_id"], "variant": "synthesised", "message": env,
+               "oracle": ans}
+
+
 def build(fixtures, seed, sample, fedmsg_sample, rounds=1, fedmsg=True):
     reg = oracle.registry()
     yield from _fm_cases(reg, fixtures, seed, sample, rounds)
     if fedmsg:
         yield from _fedmsg_cases(fixtures, seed, fedmsg_sample)
+        yield from _fedmsg_synth()
