@@ -7,6 +7,7 @@
 //! the keyboard alone for its key steps (sign-in, the history, reordering filters).
 #![allow(clippy::unwrap_used)] // a test: a panic is a failure with its reason
 
+#[path = "web/browser.rs"]
 mod browser;
 
 use std::path::PathBuf;
@@ -413,7 +414,11 @@ async fn a_new_user_does_everything_in_the_browser() {
     );
     check_page(&nojs, "overview-nojs", &mut report).await;
     tab_and_enter(&nojs, "the History link", |s| s == "History").await;
-    assert!(text(&nojs, "table.history").await.contains("Update comments"));
+    assert!(
+        text(&nojs, "table.history")
+            .await
+            .contains("Update comments")
+    );
     check_page(&nojs, "history-nojs", &mut report).await;
     nojs.goto(&format!("{base}/users/{USER}/contexts/email"))
         .await

@@ -65,8 +65,10 @@ impl Driver {
 
 /// axe-core on the page: the serious and critical violations.
 pub(crate) async fn axe(c: &Client) -> Vec<String> {
-    let source = std::fs::read_to_string(fmn_local::repo_root().join(".node/node_modules/axe-core/axe.min.js"))
-        .expect("axe-core (run localstack/bootstrap.sh)");
+    let source = std::fs::read_to_string(
+        fmn_local::repo_root().join(".node/node_modules/axe-core/axe.min.js"),
+    )
+    .expect("axe-core (run localstack/bootstrap.sh)");
     c.execute(&format!("{source}\nreturn true;"), vec![])
         .await
         .unwrap();
@@ -202,4 +204,3 @@ pub(crate) async fn eventually<F: AsyncFnMut() -> bool>(tries: usize, mut check:
     }
     false
 }
-

@@ -263,9 +263,12 @@ async fn codes_order_applications_and_history_work_in_the_pages() {
 
     // IRC: the code the confirmation carries, typed into the page.
     let irc = "/users/alice/contexts/irc";
-    let r = post(&format!("{irc}/addresses"), vec![("address", "alice_"), ("csrf", &csrf)])
-        .await
-        .unwrap();
+    let r = post(
+        &format!("{irc}/addresses"),
+        vec![("address", "alice_"), ("csrf", &csrf)],
+    )
+    .await
+    .unwrap();
     assert_eq!(location(&r), format!("{irc}?ok=added"));
     let code = support::confirmation(api.job(&api.irc_queue).await)
         .code
@@ -281,21 +284,30 @@ async fn codes_order_applications_and_history_work_in_the_pages() {
         .unwrap();
     assert_eq!(location(&r), format!("{irc}?ok=confirmed"));
     let page = get(irc).await.unwrap().text().await.unwrap();
-    assert!(page.contains("Address confirmed.") && page.contains(">confirmed<"), "{page}");
+    assert!(
+        page.contains("Address confirmed.") && page.contains(">confirmed<"),
+        "{page}"
+    );
 
     // Two filters, the second moved up; an application rule from the catalog's picker.
     let mut editors = Vec::new();
     for name in ["First", "Second"] {
-        let r = post(&format!("{irc}/filters"), vec![("name", name), ("csrf", &csrf)])
-            .await
-            .unwrap();
+        let r = post(
+            &format!("{irc}/filters"),
+            vec![("name", name), ("csrf", &csrf)],
+        )
+        .await
+        .unwrap();
         editors.push(location(&r));
     }
     let page = get(irc).await.unwrap().text().await.unwrap();
     assert!(page.contains("aria-label=\"Move Second up\""), "{page}");
-    let r = post(&format!("{}/move", editors[1]), vec![("direction", "up"), ("csrf", &csrf)])
-        .await
-        .unwrap();
+    let r = post(
+        &format!("{}/move", editors[1]),
+        vec![("direction", "up"), ("csrf", &csrf)],
+    )
+    .await
+    .unwrap();
     assert_eq!(location(&r), format!("{irc}?ok=moved"));
     let token = api.token("alice", false, None).await;
     let (_, filters) = api
@@ -306,7 +318,10 @@ async fn codes_order_applications_and_history_work_in_the_pages() {
         .collect();
     assert_eq!(names, ["Second", "First"]);
     let page = get(&editors[0]).await.unwrap().text().await.unwrap();
-    assert!(page.contains("<option value=\"bodhi\""), "the application catalog");
+    assert!(
+        page.contains("<option value=\"bodhi\""),
+        "the application catalog"
+    );
     let r = post(
         &format!("{}/rules", editors[0]),
         vec![
@@ -320,9 +335,7 @@ async fn codes_order_applications_and_history_work_in_the_pages() {
     .await
     .unwrap();
     assert_eq!(r.status(), 303);
-    let (_, filter) = api
-        .get(&format!("/api/v1{}", editors[0]), &token)
-        .await;
+    let (_, filter) = api.get(&format!("/api/v1{}", editors[0]), &token).await;
     assert_eq!(filter["rules"][0]["kind"], "application", "{filter}");
     assert_eq!(
         filter["rules"][0]["names"],
@@ -353,11 +366,21 @@ async fn codes_order_applications_and_history_work_in_the_pages() {
         reason: reason.map(Into::into),
     };
     assert!(
-        log.record(&entry(now - 60, "email", fmn_store::HistoryState::Sent, None))
-            .await
-            .unwrap()
+        log.record(&entry(
+            now - 60,
+            "email",
+            fmn_store::HistoryState::Sent,
+            None
+        ))
+        .await
+        .unwrap()
     );
-    let failed = entry(now, "irc", fmn_store::HistoryState::Failed, Some("alice_: no such nick"));
+    let failed = entry(
+        now,
+        "irc",
+        fmn_store::HistoryState::Failed,
+        Some("alice_: no such nick"),
+    );
     assert!(log.record(&failed).await.unwrap());
     let all: serde_json::Value = get("/api/v1/users/alice/history")
         .await
@@ -378,12 +401,19 @@ async fn codes_order_applications_and_history_work_in_the_pages() {
         .unwrap();
     assert_eq!(irc_only["entries"].as_array().unwrap().len(), 1);
     for (query, field) in [("limit=0", "limit"), ("context=fax", "context")] {
-        let r = get(&format!("/api/v1/users/alice/history?{query}")).await.unwrap();
+        let r = get(&format!("/api/v1/users/alice/history?{query}"))
+            .await
+            .unwrap();
         assert_eq!(r.status(), 400, "{query}");
         let e: serde_json::Value = r.json().await.unwrap();
         assert_eq!(e["field"], field);
     }
-    let page = get("/users/alice/history").await.unwrap().text().await.unwrap();
+    let page = get("/users/alice/history")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(
         page.contains("href=\"/users/alice/contexts/email/filters/f-1\">Update comments</a>")
             && page.contains("alice_: no such nick")

@@ -117,7 +117,9 @@ impl Outcome {
         match r {
             Ok(Delivered::Sent) => Outcome::Sent,
             Ok(Delivered::AlreadySent) => Outcome::Again,
-            Ok(Delivered::Undeliverable(why)) => Outcome::NotSent(HistoryState::Failed, why.clone()),
+            Ok(Delivered::Undeliverable(why)) => {
+                Outcome::NotSent(HistoryState::Failed, why.clone())
+            }
             Ok(Delivered::Skipped(why)) => Outcome::NotSent(HistoryState::Skipped, why.clone()),
             // Another attempt is sending it: that attempt records it.
             Err(fmn_store::DeliveryError::InProgress) => Outcome::Again,

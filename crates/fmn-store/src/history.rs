@@ -178,7 +178,12 @@ impl HistoryLog {
                 .send()
                 .await
                 .map_err(StoreError::dynamo)?;
-            for item in out.responses().and_then(|r| r.get(&self.table)).into_iter().flatten() {
+            for item in out
+                .responses()
+                .and_then(|r| r.get(&self.table))
+                .into_iter()
+                .flatten()
+            {
                 if crate::api_table::expired(item, now) {
                     continue;
                 }

@@ -86,8 +86,13 @@ impl<L: IrcLink + Sync> Channel for IrcChannel<L> {
 }
 
 /// The IRC sender over delivery records `D`, link `L` and gate `G`.
-pub type IrcSender<D, L, G = fmn_digest::NoGate, A = fmn_delivery::Unchecked, H = fmn_delivery::NoHistory> =
-    Pipeline<IrcChannel<L>, D, G, A, H>;
+pub type IrcSender<
+    D,
+    L,
+    G = fmn_digest::NoGate,
+    A = fmn_delivery::Unchecked,
+    H = fmn_delivery::NoHistory,
+> = Pipeline<IrcChannel<L>, D, G, A, H>;
 
 /// A sender recording deliveries in `deliveries` and sending through `link`, everything at
 /// once (add a gate with [`Pipeline::with_gate`]).

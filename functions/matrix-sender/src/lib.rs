@@ -82,8 +82,13 @@ impl<L: MatrixLink + Sync> Channel for MatrixChannel<L> {
 }
 
 /// The Matrix sender over delivery records `D`, link `L` and gate `G`.
-pub type MatrixSender<D, L, G = fmn_digest::NoGate, A = fmn_delivery::Unchecked, H = fmn_delivery::NoHistory> =
-    Pipeline<MatrixChannel<L>, D, G, A, H>;
+pub type MatrixSender<
+    D,
+    L,
+    G = fmn_digest::NoGate,
+    A = fmn_delivery::Unchecked,
+    H = fmn_delivery::NoHistory,
+> = Pipeline<MatrixChannel<L>, D, G, A, H>;
 
 /// A sender recording deliveries in `deliveries` and sending through `link`, everything at
 /// once (add a gate with [`Pipeline::with_gate`]).
