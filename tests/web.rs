@@ -2,16 +2,21 @@
 //! a free loopback port, `fantoccini`), against the whole local system (moto, the deployed
 //! template, the functions in the local runtime, the bridge, the development OpenID
 //! provider). axe-core (installed by `localstack/bootstrap.sh` under `.node/`) checks every
-//! page of the journey. One test, one moto, one browser: CI stays frugal.
+//! page of the journey. One test, one moto, one browser: CI stays frugal. After the journey,
+//! a second short pass on the same running system, in a session with JavaScript off, uses
+//! the keyboard alone for its key steps (sign-in, the history, reordering filters).
 #![allow(clippy::unwrap_used)] // a test: a panic is a failure with its reason
 
+#[path = "web/browser.rs"]
+mod browser;
+
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
-use fantoccini::{Client, Locator};
+use browser::{Driver, check_page, click, eventually, fill, tab_and_enter, text, text_becomes};
+use fantoccini::Locator;
 use fmn_e2e::{Harness, publish};
-use serde_json::{Value, json};
+use serde_json::Value;
 use zeromq::Socket as _;
 
 const USER: &str = "alice";
@@ -19,150 +24,6 @@ const EMAIL: &str = "alice@example.org";
 
 fn root() -> PathBuf {
     fmn_local::repo_root()
-}
-
-/// chromedriver on a free loopback port, killed on drop.
-struct Driver {
-    _child: tokio::process::Child,
-    url: String,
-}
-
-impl Driver {
-    async fn start() -> Driver {
-        let port = fmn_emulator::free_port().unwrap();
-        let child = tokio::process::Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .arg("--allowed-ips=127.0.0.1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("chromedriver (run localstack/bootstrap.sh: Debian's chromium-driver)");
-        let url = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
-        for _ in 0..100 {
-            if http
-                .get(format!("{url}/status"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
-                return Driver { _child: child, url };
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("chromedriver did not answer on {url}");
-    }
-
-    async fn browser(&self, javascript: bool) -> Client {
-        let mut args = vec![
-            "--headless=new",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--window-size=1200,1000",
-        ];
-        if !javascript {
-            args.push("--blink-settings=scriptEnabled=false");
-        }
-        let caps = json!({"goog:chromeOptions": {"args": args, "binary": "/usr/bin/chromium"}});
-        let Value::Object(caps) = caps else {
-            unreachable!()
-        };
-        fantoccini::ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(caps)
-            .connect(&self.url)
-            .await
-            .expect("a Chromium session")
-    }
-}
-
-/// axe-core on the page: the serious and critical violations.
-async fn axe(c: &Client) -> Vec<String> {
-    let source = std::fs::read_to_string(root().join(".node/node_modules/axe-core/axe.min.js"))
-        .expect("axe-core (run localstack/bootstrap.sh)");
-    c.execute(&format!("{source}\nreturn true;"), vec![])
-        .await
-        .unwrap();
-    let found = c
-        .execute_async(
-            "const done = arguments[arguments.length - 1];
-             axe.run(document, {resultTypes: ['violations']}).then(r => done(
-               r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
-                 .map(v => v.id + ': ' + v.help + ' at ' +
-                      v.nodes.map(n => n.target.join(' ')).join(', '))));",
-            vec![],
-        )
-        .await
-        .unwrap();
-    serde_json::from_value(found).unwrap_or_default()
-}
-
-/// Checks the page with axe and keeps a screenshot of it in docs/screenshots/.
-async fn check_page(c: &Client, name: &str, report: &mut Vec<String>) {
-    let violations = axe(c).await;
-    let url = c.current_url().await.unwrap();
-    assert!(
-        violations.is_empty(),
-        "axe on {name} ({url}): {violations:#?}"
-    );
-    report.push(format!("{name}: no serious or critical violation"));
-    let png = c.screenshot().await.unwrap();
-    let dir = root().join("docs/screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
-}
-
-async fn text(c: &Client, css: &str) -> String {
-    // Right after a click the old page may still be in place or going away: retry,
-    // a bounded number of times.
-    let mut last = None;
-    for _ in 0..40 {
-        match c.find(Locator::Css(css)).await {
-            Ok(e) => match e.text().await {
-                Ok(t) => return t,
-                Err(err) => last = Some(err.to_string()),
-            },
-            Err(err) => last = Some(err.to_string()),
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("no text at {css}: {last:?}");
-}
-
-/// The text of `css` once it reads `want`: after a click that submits a form, the old page
-/// (which has the same element) may still be in place for a moment. Bounded; returns the last
-/// text read, for the assertion's message.
-async fn text_becomes(c: &Client, css: &str, want: &str) -> String {
-    let mut last = String::new();
-    for _ in 0..40 {
-        last = text(c, css).await;
-        if last == want {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    last
-}
-
-/// Clicks a button that submits a form, and waits (bounded) until the page it was on is
-/// gone: every read after it then sees the page the form led to, not the old one.
-async fn click(c: &Client, xpath: &str) {
-    let button = c.find(Locator::XPath(xpath)).await.unwrap();
-    button.click().await.unwrap();
-    for _ in 0..100 {
-        // A stale element (an error) means the old document has been replaced.
-        if button.is_displayed().await.is_err() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn fill(c: &Client, id: &str, value: &str) {
-    let e = c.find(Locator::Id(id)).await.unwrap();
-    e.clear().await.unwrap();
-    e.send_keys(value).await.unwrap();
 }
 
 /// The bodhi comments of the demo traffic, with fresh message ids (`-<pass>`).
@@ -211,17 +72,6 @@ async fn publish_all(socket: &mut zeromq::PubSocket, messages: &[Value]) {
             .await
             .unwrap();
     }
-}
-
-/// Polls `check` every 250 ms, at most `tries` times.
-async fn eventually<F: AsyncFnMut() -> bool>(tries: usize, mut check: F) -> bool {
-    for _ in 0..tries {
-        if check().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    false
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -503,6 +353,21 @@ async fn a_new_user_does_everything_in_the_browser() {
         body.contains("Update comments"),
         "the filter that fired is named: {body}"
     );
+    // The history shows it, with the filter that fired; the overview, the last ones.
+    let history = format!("{base}/users/{USER}/history");
+    let mut seen = String::new();
+    assert!(
+        eventually(40, async || {
+            c.goto(&history).await.unwrap();
+            seen = text(&c, "main").await;
+            seen.contains("Update comments") && seen.contains("sent")
+        })
+        .await,
+        "the history: {seen}"
+    );
+    check_page(&c, "history", &mut report).await;
+    c.goto(&format!("{base}/users/{USER}")).await.unwrap();
+    assert!(text(&c, ".last").await.contains("sent"));
     assert!(
         // The senders' links use the deployed ApiBaseUrl, not this test's port.
         body.contains(&format!("/users/{USER}/contexts/email/filters/")),
@@ -538,13 +403,35 @@ async fn a_new_user_does_everything_in_the_browser() {
     assert_eq!(r.status(), 303, "the session outlived signing out");
     c.close().await.unwrap();
 
-    // The same pages with JavaScript off: signing in and the overview work.
+    // Again with JavaScript off and the keyboard alone (Tab to it, Enter), on the running
+    // system: sign in, the history, reordering filters, the editor's preview; axe on each.
     let nojs = driver.browser(false).await;
     nojs.goto(&format!("{base}/sign-in")).await.unwrap();
-    click(&nojs, &format!("//button[normalize-space()='{USER}']")).await;
-    assert_eq!(text(&nojs, "h1").await, "Your notifications");
+    tab_and_enter(&nojs, "the sign-in button", |s| s == USER).await;
+    assert_eq!(
+        text_becomes(&nojs, "h1", "Your notifications").await,
+        "Your notifications"
+    );
+    check_page(&nojs, "overview-nojs", &mut report).await;
+    tab_and_enter(&nojs, "the History link", |s| s == "History").await;
+    assert!(
+        text(&nojs, "table.history")
+            .await
+            .contains("Update comments")
+    );
+    check_page(&nojs, "history-nojs", &mut report).await;
+    nojs.goto(&format!("{base}/users/{USER}/contexts/email"))
+        .await
+        .unwrap();
+    tab_and_enter(&nojs, "a filter's Down button", |s| {
+        s.starts_with("Move ") && s.ends_with(" down")
+    })
+    .await;
+    assert!(text(&nojs, ".notice").await.contains("order saved"));
+    check_page(&nojs, "context-nojs", &mut report).await;
     nojs.goto(editor.as_str()).await.unwrap();
     assert!(text(&nojs, "ul.matches").await.contains("comment"));
+    check_page(&nojs, "filter-nojs", &mut report).await;
     nojs.close().await.unwrap();
 
     println!("axe-core 4.10.3:\n{}", report.join("\n"));

@@ -124,6 +124,8 @@ pub struct ApiConfig {
     pub feed_table: Option<String>,
     /// The maintainer data table (previews of `owned_by` filters read it), if deployed.
     pub ownership_table: Option<String>,
+    /// The deliveries table, whose users' delivery history the history page reads.
+    pub deliveries_table: Option<String>,
     /// Each delivery context's job queue (confirmations go there).
     pub context_queues: BTreeMap<ContextKind, String>,
     /// Bounds.
@@ -143,6 +145,7 @@ impl std::fmt::Debug for ApiConfig {
             .field("api_table", &self.api_table)
             .field("feed_table", &self.feed_table)
             .field("ownership_table", &self.ownership_table)
+            .field("deliveries_table", &self.deliveries_table)
             .field("context_queues", &self.context_queues)
             .field("web", &self.web)
             .finish_non_exhaustive()
@@ -183,6 +186,7 @@ impl ApiConfig {
             api_table: api_table.into(),
             feed_table: None,
             ownership_table: None,
+            deliveries_table: None,
             context_queues: BTreeMap::new(),
             limits: Limits::default(),
             web: WebConfig::default(),
@@ -191,7 +195,8 @@ impl ApiConfig {
 
     /// Reads the configuration from the environment the template sets:
     /// `FMN_PREFERENCES_TABLE`, `FMN_API_TABLE`, `FMN_LINK_SECRET`, `FMN_API_BASE_URL`;
-    /// optional `FMN_FEED_TABLE`, `FMN_OWNERSHIP_TABLE`, `FMN_<CONTEXT>_QUEUE_URL`, `FMN_OIDC_ISSUER`,
+    /// optional `FMN_FEED_TABLE`, `FMN_OWNERSHIP_TABLE`, `FMN_DELIVERIES_TABLE` (the delivery
+    /// history), `FMN_<CONTEXT>_QUEUE_URL`, `FMN_OIDC_ISSUER`,
     /// `FMN_OIDC_AUDIENCE`, `FMN_OIDC_USERNAME_CLAIM` (default `preferred_username`),
     /// `FMN_OIDC_GROUPS_CLAIM` (default `groups`), `FMN_ADMIN_GROUPS`, `FMN_ADMIN_USERS`
     /// (comma-separated), `FMN_CONFIRMATION_TTL_SECS` (default 86400), and for the web app's
@@ -230,6 +235,7 @@ impl ApiConfig {
         config.base_url = need("FMN_API_BASE_URL")?.trim_end_matches('/').to_owned();
         config.feed_table = var("FMN_FEED_TABLE");
         config.ownership_table = var("FMN_OWNERSHIP_TABLE");
+        config.deliveries_table = var("FMN_DELIVERIES_TABLE");
         for kind in CONTEXTS {
             let name = format!("FMN_{}_QUEUE_URL", kind.as_str().to_uppercase());
             if let Some(url) = var(&name) {

@@ -50,7 +50,7 @@ pub use openapi::{openapi, openapi_json};
 pub use state::AppState;
 pub use templates::{Template, templates};
 
-use routes::{addresses, catalog as cat, prefs, preview, public, tokens};
+use routes::{addresses, catalog as cat, history, prefs, preview, public, tokens};
 
 /// Turns any error response that is not already JSON (axum's own rejections, 405s, a
 /// panic caught below) into the API's error format.
@@ -122,6 +122,7 @@ pub fn router(state: AppState) -> Router {
         .route(&format!("{user}/preferences"), get(prefs::get_preferences))
         .route(&format!("{user}/import/fmn3"), post(prefs::import_fmn3))
         .route(&format!("{user}/preview"), post(preview::preview))
+        .route(&format!("{user}/history"), get(history::list_history))
         .route(
             &format!("{user}/tokens"),
             get(tokens::list_tokens).post(tokens::create_token),

@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{addresses, catalog, prefs, preview, public, tokens};
+use crate::routes::{addresses, catalog, history, prefs, preview, public, tokens};
 
 struct Security;
 
@@ -42,6 +42,7 @@ impl Modify for Security {
         tokens::rotate_feed_token,
         catalog::rules, catalog::applications, catalog::templates, catalog::limits,
         preview::preview,
+        history::list_history,
         public::rss, public::atom, public::unsubscribe_page, public::unsubscribe,
         public::confirm_page, public::confirm,
     ),
@@ -51,7 +52,7 @@ impl Modify for Security {
     tags(
         (name = "preferences"), (name = "contexts"), (name = "filters"), (name = "addresses"),
         (name = "templates"), (name = "catalog"), (name = "preview"), (name = "tokens"),
-        (name = "feeds"), (name = "links"), (name = "users"),
+        (name = "feeds"), (name = "links"), (name = "users"), (name = "history"),
     )
 )]
 struct ApiDoc;

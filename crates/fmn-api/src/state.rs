@@ -26,6 +26,7 @@ struct Inner {
     sessions: SessionStore,
     feeds: Option<fmn_feed::FeedStore>,
     ownership: Option<fmn_store::OwnershipTable>,
+    history: Option<fmn_store::HistoryLog>,
     /// The maintainer data last loaded, by snapshot id: loaded again only when it changed.
     owners: tokio::sync::Mutex<Option<(String, Arc<fmn_rules::Ownership>)>>,
     queues: BTreeMap<ContextKind, SqsQueue>,
@@ -57,6 +58,10 @@ impl AppState {
                 .ownership_table
                 .as_deref()
                 .map(|t| fmn_store::OwnershipTable::new(dynamo.clone(), t)),
+            history: config
+                .deliveries_table
+                .as_deref()
+                .map(|t| fmn_store::HistoryLog::new(dynamo.clone(), t)),
             owners: Default::default(),
             queues,
             links: LinkSigner::new(&config.link_secret),
@@ -110,6 +115,10 @@ impl AppState {
         );
         *cached = Some((snapshot.id, owners.clone()));
         Ok(owners)
+    }
+    /// The users' delivery history, if deployed.
+    pub(crate) fn history(&self) -> Option<&fmn_store::HistoryLog> {
+        self.0.history.as_ref()
     }
     pub(crate) fn queue(&self, kind: ContextKind) -> Option<&SqsQueue> {
         self.0.queues.get(&kind)

@@ -190,3 +190,241 @@ async fn pages_are_guarded_like_the_api() {
     assert_eq!(get("/users/alice").await.unwrap().status(), 303);
     api.stop().await;
 }
+
+/// A session for `user` made in the store, as signing in makes it: (cookie, CSRF token).
+async fn session(api: &support::Api, user: &str) -> (String, String) {
+    let secret = format!("a-session-secret-for-{user}");
+    let csrf = format!("the-csrf-token-of-{user}");
+    api.state
+        .sessions()
+        .create(&fmn_store::SessionRecord {
+            hash: fmn_api::auth::hash_secret(&secret),
+            user: user.into(),
+            admin: false,
+            csrf: csrf.clone(),
+            expires_at: 4_000_000_000,
+        })
+        .await
+        .unwrap();
+    (format!("fmn_session={secret}"), csrf)
+}
+
+/// The pages a browser journey does not reach cheaply: an IRC address confirmed by typing
+/// its code, filters reordered, an application picked from the catalog, and the history
+/// (entries recorded as the senders record them).
+#[tokio::test]
+async fn codes_order_applications_and_history_work_in_the_pages() {
+    let api = start_api(|c| c.deliveries_table = Some(format!("{}-deliveries", c.api_table))).await;
+    let deliveries = format!("{}-deliveries", api.api_table);
+    let key = aws_sdk_dynamodb::types::KeySchemaElement::builder()
+        .attribute_name("pk")
+        .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
+        .build()
+        .unwrap();
+    let attr = aws_sdk_dynamodb::types::AttributeDefinition::builder()
+        .attribute_name("pk")
+        .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+        .build()
+        .unwrap();
+    let dynamo = aws_sdk_dynamodb::Client::new(&api.aws);
+    dynamo
+        .create_table()
+        .table_name(&deliveries)
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .key_schema(key)
+        .attribute_definitions(attr)
+        .send()
+        .await
+        .unwrap();
+    let base = api.base.clone();
+    let http = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap();
+    let (cookie, csrf) = session(&api, "alice").await;
+    let get = |path: &str| {
+        http.get(format!("{base}{path}"))
+            .header("cookie", &cookie)
+            .send()
+    };
+    let post = |path: &str, form: Vec<(&str, &str)>| {
+        let body: String = form
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.replace(' ', "+")))
+            .collect::<Vec<_>>()
+            .join("&");
+        http.post(format!("{base}{path}"))
+            .header("cookie", &cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    let location = |r: &reqwest::Response| r.headers()["location"].to_str().unwrap().to_owned();
+
+    // IRC: the code the confirmation carries, typed into the page.
+    let irc = "/users/alice/contexts/irc";
+    let r = post(
+        &format!("{irc}/addresses"),
+        vec![("address", "alice_"), ("csrf", &csrf)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(location(&r), format!("{irc}?ok=added"));
+    let code = support::confirmation(api.job(&api.irc_queue).await)
+        .code
+        .unwrap();
+    let confirm = format!("{irc}/addresses/alice_/confirm");
+    let r = post(&confirm, vec![("code", "000000x"), ("csrf", &csrf)])
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("role=\"alert\""));
+    let r = post(&confirm, vec![("code", &code), ("csrf", &csrf)])
+        .await
+        .unwrap();
+    assert_eq!(location(&r), format!("{irc}?ok=confirmed"));
+    let page = get(irc).await.unwrap().text().await.unwrap();
+    assert!(
+        page.contains("Address confirmed.") && page.contains(">confirmed<"),
+        "{page}"
+    );
+
+    // Two filters, the second moved up; an application rule from the catalog's picker.
+    let mut editors = Vec::new();
+    for name in ["First", "Second"] {
+        let r = post(
+            &format!("{irc}/filters"),
+            vec![("name", name), ("csrf", &csrf)],
+        )
+        .await
+        .unwrap();
+        editors.push(location(&r));
+    }
+    let page = get(irc).await.unwrap().text().await.unwrap();
+    assert!(page.contains("aria-label=\"Move Second up\""), "{page}");
+    let r = post(
+        &format!("{}/move", editors[1]),
+        vec![("direction", "up"), ("csrf", &csrf)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(location(&r), format!("{irc}?ok=moved"));
+    let token = api.token("alice", false, None).await;
+    let (_, filters) = api
+        .get("/api/v1/users/alice/contexts/irc/filters", &token)
+        .await;
+    let names: Vec<&str> = (filters.as_array().unwrap().iter())
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Second", "First"]);
+    let page = get(&editors[0]).await.unwrap().text().await.unwrap();
+    assert!(
+        page.contains("<option value=\"bodhi\""),
+        "the application catalog"
+    );
+    let r = post(
+        &format!("{}/rules", editors[0]),
+        vec![
+            ("kind", "application"),
+            ("value", ""),
+            ("applications", "bodhi"),
+            ("applications", "koji"),
+            ("csrf", &csrf),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 303);
+    let (_, filter) = api.get(&format!("/api/v1{}", editors[0]), &token).await;
+    assert_eq!(filter["rules"][0]["kind"], "application", "{filter}");
+    assert_eq!(
+        filter["rules"][0]["names"],
+        serde_json::json!(["bodhi", "koji"])
+    );
+
+    // The history, as the senders record it: newest first, by context, on the pages.
+    let log = fmn_store::HistoryLog::new(dynamo, &deliveries);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let entry = |at: i64, context: &str, state, reason: Option<&str>| fmn_store::HistoryEntry {
+        at,
+        user: "alice".into(),
+        context: context.into(),
+        message_id: format!("m-{at}"),
+        topic: "org.fedoraproject.prod.bodhi.update.comment".into(),
+        app: "bodhi".into(),
+        summary: format!("comment {at}"),
+        link: Some("https://bodhi.fedoraproject.org/updates/x".into()),
+        filters: vec![fmn_store::FiredFilter {
+            id: "f-1".into(),
+            name: "Update comments".into(),
+        }],
+        addresses: vec!["alice_".into()],
+        state,
+        reason: reason.map(Into::into),
+    };
+    assert!(
+        log.record(&entry(
+            now - 60,
+            "email",
+            fmn_store::HistoryState::Sent,
+            None
+        ))
+        .await
+        .unwrap()
+    );
+    let failed = entry(
+        now,
+        "irc",
+        fmn_store::HistoryState::Failed,
+        Some("alice_: no such nick"),
+    );
+    assert!(log.record(&failed).await.unwrap());
+    let all: serde_json::Value = get("/api/v1/users/alice/history")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let entries = all["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{all}");
+    assert_eq!(entries[0]["state"], "failed");
+    assert_eq!(entries[0]["reason"], "alice_: no such nick");
+    assert_eq!(entries[1]["filters"][0]["name"], "Update comments");
+    let irc_only: serde_json::Value = get("/api/v1/users/alice/history?context=irc&limit=5")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(irc_only["entries"].as_array().unwrap().len(), 1);
+    for (query, field) in [("limit=0", "limit"), ("context=fax", "context")] {
+        let r = get(&format!("/api/v1/users/alice/history?{query}"))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{query}");
+        let e: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(e["field"], field);
+    }
+    let page = get("/users/alice/history")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("href=\"/users/alice/contexts/email/filters/f-1\">Update comments</a>")
+            && page.contains("alice_: no such nick")
+            && page.contains(">sent<"),
+        "{page}"
+    );
+    let overview = get("/users/alice").await.unwrap().text().await.unwrap();
+    assert!(
+        overview.contains(&format!("comment {now}")),
+        "the overview's last notifications: {overview}"
+    );
+    assert_eq!(get("/users/bob/history").await.unwrap().status(), 403);
+    api.stop().await;
+}

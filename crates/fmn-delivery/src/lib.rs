@@ -6,7 +6,9 @@
 //! it sent or give the claim up, and report the failures joined); the channel only renders
 //! an [`Item`] once and sends it to one address, saying whether a failure is temporary or
 //! permanent ([`SendError`]). Delivery keys come from the item ([`Item::delivery_key`]),
-//! one function for every channel.
+//! one function for every channel. Each notification's outcome (sent, held, failed and
+//! why) goes to the user's delivery [`History`] when the pipeline has one
+//! ([`Pipeline::with_history`]).
 //!
 //! ```
 //! use fmn_delivery::{Channel, Item, Pipeline, SendError, Target};
@@ -40,10 +42,12 @@
 
 mod addresses;
 mod channel;
+mod history;
 mod item;
 mod pipeline;
 
 pub use addresses::{AddressBook, Unchecked};
 pub use channel::{Channel, SendError, Target};
+pub use history::{History, MemoryHistory, NoHistory};
 pub use item::{Content, Item};
 pub use pipeline::{Pipeline, parse_job};

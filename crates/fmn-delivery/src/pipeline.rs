@@ -5,7 +5,8 @@ use fmn_digest::{Admission, Admit, NoGate};
 use fmn_queue::{ContextJob, RecordError};
 use fmn_store::{Delivered, DeliveryLog, SendResult, deliver_once};
 
-use crate::{AddressBook, Channel, Item, SendError, Target, Unchecked};
+use crate::history::{self, Outcome};
+use crate::{AddressBook, Channel, History, Item, NoHistory, SendError, Target, Unchecked};
 
 /// Reads a job from a context queue's record. A job that cannot be read never will be: the
 /// record fails, and after the queue's receive limit SQS moves it to the DLQ where an
@@ -21,14 +22,16 @@ pub fn parse_job(record: &SqsMessage) -> Result<ContextJob, RecordError> {
     Ok(job)
 }
 
-/// A sender: a [`Channel`] with delivery records `D`, a digest and flood gate `G`, and an
-/// [`AddressBook`] `A` checking a notification's addresses just before sending.
+/// A sender: a [`Channel`] with delivery records `D`, a digest and flood gate `G`, an
+/// [`AddressBook`] `A` checking a notification's addresses just before sending, and the
+/// users' delivery [`History`] `H`.
 #[derive(Debug)]
-pub struct Pipeline<C, D, G = NoGate, A = Unchecked> {
+pub struct Pipeline<C, D, G = NoGate, A = Unchecked, H = NoHistory> {
     channel: C,
     deliveries: D,
     gate: G,
     book: A,
+    history: H,
 }
 
 impl<C, D> Pipeline<C, D> {
@@ -39,30 +42,49 @@ impl<C, D> Pipeline<C, D> {
             deliveries,
             gate: NoGate,
             book: Unchecked,
+            history: NoHistory,
         }
     }
 }
 
-impl<C, D, G, A> Pipeline<C, D, G, A> {
+impl<C, D, G, A, H> Pipeline<C, D, G, A, H> {
     /// Holds digests and floods with `gate`.
-    pub fn with_gate<H>(self, gate: H) -> Pipeline<C, D, H, A> {
+    pub fn with_gate<G2>(self, gate: G2) -> Pipeline<C, D, G2, A, H> {
         Pipeline {
             channel: self.channel,
             deliveries: self.deliveries,
             gate,
             book: self.book,
+            history: self.history,
         }
     }
 
     /// Sends a notification only to those of its addresses `book` still lists as
     /// deliverable (one removed or disabled after matching is not sent to).
-    pub fn with_addresses<B>(self, book: B) -> Pipeline<C, D, G, B> {
+    pub fn with_addresses<B>(self, book: B) -> Pipeline<C, D, G, B, H> {
         Pipeline {
             channel: self.channel,
             deliveries: self.deliveries,
             gate: self.gate,
             book,
+            history: self.history,
         }
+    }
+
+    /// Records each notification's outcome (sent, held, failed and why) in `history`.
+    pub fn with_history<H2>(self, history: H2) -> Pipeline<C, D, G, A, H2> {
+        Pipeline {
+            channel: self.channel,
+            deliveries: self.deliveries,
+            gate: self.gate,
+            book: self.book,
+            history,
+        }
+    }
+
+    /// The history outcomes are recorded in.
+    pub fn history(&self) -> &H {
+        &self.history
     }
 
     /// The channel it sends through.
@@ -76,12 +98,13 @@ impl<C, D, G, A> Pipeline<C, D, G, A> {
     }
 }
 
-impl<C, D, G, A> Pipeline<C, D, G, A>
+impl<C, D, G, A, H> Pipeline<C, D, G, A, H>
 where
     C: Channel + Sync,
     D: DeliveryLog + Sync,
     G: Admit + Sync,
     A: AddressBook + Sync,
+    H: History + Sync,
 {
     /// Handles one SQS batch from the channel's queue; one bad record never fails the
     /// others.
@@ -117,6 +140,8 @@ where
                 match self.gate.admit(n).await {
                     Ok(Admission::Held) => {
                         tracing::info!(user = %n.user, id = %n.message.id, "held for a digest");
+                        self.remember(history::entry(n, fmn_store::HistoryState::Held, None))
+                            .await;
                         return Ok(());
                     }
                     Ok(Admission::Send) => {}
@@ -165,10 +190,20 @@ where
                     }),
                 None => one.await,
             };
-            outcome.map_err(|e| format!("{address}: {e}"))
+            (address.clone(), outcome)
         }))
         .await;
-        let failures: Vec<String> = results.into_iter().filter_map(Result::err).collect();
+        let outcomes: Vec<(String, Outcome)> = results
+            .iter()
+            .map(|(address, r)| (address.clone(), Outcome::of(r)))
+            .collect();
+        if let Some(entry) = history::delivered(item, &outcomes) {
+            self.remember(entry).await;
+        }
+        let failures: Vec<String> = results
+            .into_iter()
+            .filter_map(|(address, r)| r.err().map(|e| format!("{address}: {e}")))
+            .collect();
         if failures.is_empty() {
             Ok(())
         } else {
@@ -176,11 +211,18 @@ where
         }
     }
 
+    /// Records a history entry; a failure is logged, never the delivery's.
+    async fn remember(&self, entry: fmn_store::HistoryEntry) {
+        if let Err(e) = self.history.record(&entry).await {
+            tracing::warn!(user = %entry.user, error = %e, "history not recorded");
+        }
+    }
+
     async fn deliver_one(
         &self,
         target: &Target<'_>,
         message: &C::Message,
-    ) -> Result<(), fmn_store::DeliveryError> {
+    ) -> Result<Delivered, fmn_store::DeliveryError> {
         let outcome = deliver_once(&self.deliveries, target.key, || async {
             match self.channel.send(target, message).await {
                 Ok(()) => SendResult::Sent,
@@ -198,16 +240,17 @@ where
                 C::NAME
             );
         }
-        Ok(())
+        Ok(outcome)
     }
 }
 
-impl<C, D, G, A> fmn_lambda::SqsFunction for Pipeline<C, D, G, A>
+impl<C, D, G, A, H> fmn_lambda::SqsFunction for Pipeline<C, D, G, A, H>
 where
     C: Channel + Send + Sync + 'static,
     D: DeliveryLog + Send + Sync + 'static,
     G: Admit + Send + Sync + 'static,
     A: AddressBook + Send + Sync + 'static,
+    H: History + Send + Sync + 'static,
 {
     async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
         Pipeline::handle(self, event).await
@@ -311,5 +354,20 @@ mod tests {
         let response = sender.handle(sqs_event(&[job(&["a", "b"]).as_str()])).await;
         assert!(failed_ids(&response).is_empty());
         assert_eq!(*sender.channel().0.lock().unwrap(), ["a"]);
+    }
+
+    #[tokio::test]
+    async fn each_notification_outcome_goes_to_the_history_once() {
+        let sender = Pipeline::new(Wire::default(), fmn_store::MemoryDeliveryLog::default())
+            .with_history(crate::MemoryHistory::default());
+        let job = job(&["a", "bad"]);
+        sender.handle(sqs_event(&[job.as_str()])).await;
+        // Redelivered: nothing new happened, nothing new recorded.
+        sender.handle(sqs_event(&[job.as_str()])).await;
+        let entries = sender.history().0.lock().unwrap().clone();
+        assert_eq!(entries.len(), 1, "{entries:?}");
+        assert_eq!(entries[0].state, fmn_store::HistoryState::Failed);
+        assert_eq!(entries[0].reason.as_deref(), Some("bad: no such user"));
+        assert_eq!(entries[0].addresses, ["a", "bad"]);
     }
 }

@@ -3,6 +3,8 @@
 //! - [`PreferenceTable`]: each user's [`Preferences`](fmn_rules::Preferences) as one item,
 //!   plus a version stamp bumped in the same transaction as every write, so that a warm
 //!   matcher re-reads preferences only when something changed.
+//! - [`HistoryLog`], in the deliveries table: each user's delivery history (what was sent,
+//!   where, which filter fired, how it went), one item per user and day, bounded.
 //! - [`DeliveryTable`]: one record per (message, user, context, address) delivery with a TTL,
 //!   which makes redelivered jobs send nothing twice.
 //! - [`OwnershipTable`]: the distribution's maintainer data, as snapshots replaced
@@ -16,6 +18,7 @@ mod confirmations;
 mod deliveries;
 mod delivery_log;
 mod dynamo;
+mod history;
 mod ownership;
 mod preferences;
 mod recent;
@@ -28,6 +31,7 @@ pub use delivery_log::{
     Delivered, DeliveryError, DeliveryLog, MemoryDeliveryLog, SendResult, deliver_once,
 };
 pub use dynamo::{error_text as dynamo_error_text, is_condition_failure};
+pub use history::{FiredFilter, HistoryEntry, HistoryLog, HistoryState};
 pub use ownership::{OwnershipTable, Replaced, Snapshot, snapshot_id};
 pub use preferences::PreferenceTable;
 pub use recent::RecentMessages;

@@ -53,8 +53,13 @@ impl Config {
 }
 
 /// The email sender over delivery records `D`, mailer `M` and gate `G`.
-pub type EmailSender<D, M, G = fmn_digest::NoGate, A = fmn_delivery::Unchecked> =
-    Pipeline<EmailChannel<M>, D, G, A>;
+pub type EmailSender<
+    D,
+    M,
+    G = fmn_digest::NoGate,
+    A = fmn_delivery::Unchecked,
+    H = fmn_delivery::NoHistory,
+> = Pipeline<EmailChannel<M>, D, G, A, H>;
 
 /// A sender recording deliveries in `deliveries` and sending with `mailer`, everything at
 /// once and without links (add a gate with [`Pipeline::with_gate`]).
@@ -69,6 +74,7 @@ pub type DeployedSender = EmailSender<
     fmn_email::SesMailer,
     Option<fmn_digest::Gate>,
     Option<fmn_store::PreferenceTable>,
+    fmn_store::HistoryLog,
 >;
 
 /// Builds the deployed sender from an AWS configuration (`ses` for SES v2, which may be
@@ -83,6 +89,7 @@ pub fn deployed(
         fmn_digest::Gate::from_table(dynamo.clone(), config.held_table.as_deref(), config.flood);
     let book = (config.preferences_table.as_ref())
         .map(|t| fmn_store::PreferenceTable::new(dynamo.clone(), t));
+    let history = fmn_store::HistoryLog::new(dynamo.clone(), &config.deliveries_table);
     sender(
         fmn_store::DeliveryTable::new(dynamo, &config.deliveries_table),
         fmn_email::SesMailer::new(aws_sdk_sesv2::Client::new(ses), &config.sender_address),
@@ -90,6 +97,7 @@ pub fn deployed(
     )
     .with_gate(gate)
     .with_addresses(book)
+    .with_history(history)
 }
 
 #[cfg(test)]

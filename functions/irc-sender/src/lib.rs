@@ -86,8 +86,13 @@ impl<L: IrcLink + Sync> Channel for IrcChannel<L> {
 }
 
 /// The IRC sender over delivery records `D`, link `L` and gate `G`.
-pub type IrcSender<D, L, G = fmn_digest::NoGate, A = fmn_delivery::Unchecked> =
-    Pipeline<IrcChannel<L>, D, G, A>;
+pub type IrcSender<
+    D,
+    L,
+    G = fmn_digest::NoGate,
+    A = fmn_delivery::Unchecked,
+    H = fmn_delivery::NoHistory,
+> = Pipeline<IrcChannel<L>, D, G, A, H>;
 
 /// A sender recording deliveries in `deliveries` and sending through `link`, everything at
 /// once (add a gate with [`Pipeline::with_gate`]).
@@ -101,6 +106,7 @@ pub type DeployedSender = IrcSender<
     IrcClient,
     Option<fmn_digest::Gate>,
     Option<fmn_store::PreferenceTable>,
+    fmn_store::HistoryLog,
 >;
 
 /// Builds the deployed sender from an AWS configuration and [`Config`].
@@ -116,8 +122,10 @@ pub fn deployed(aws: &aws_config::SdkConfig, config: &Config) -> DeployedSender 
         config.flood,
     ))
     .with_addresses(
-        (config.preferences_table.as_ref()).map(|t| fmn_store::PreferenceTable::new(dynamo, t)),
+        (config.preferences_table.as_ref())
+            .map(|t| fmn_store::PreferenceTable::new(dynamo.clone(), t)),
     )
+    .with_history(fmn_store::HistoryLog::new(dynamo, &config.deliveries_table))
 }
 
 #[cfg(test)]

@@ -82,8 +82,13 @@ impl<L: MatrixLink + Sync> Channel for MatrixChannel<L> {
 }
 
 /// The Matrix sender over delivery records `D`, link `L` and gate `G`.
-pub type MatrixSender<D, L, G = fmn_digest::NoGate, A = fmn_delivery::Unchecked> =
-    Pipeline<MatrixChannel<L>, D, G, A>;
+pub type MatrixSender<
+    D,
+    L,
+    G = fmn_digest::NoGate,
+    A = fmn_delivery::Unchecked,
+    H = fmn_delivery::NoHistory,
+> = Pipeline<MatrixChannel<L>, D, G, A, H>;
 
 /// A sender recording deliveries in `deliveries` and sending through `link`, everything at
 /// once (add a gate with [`Pipeline::with_gate`]).
@@ -97,6 +102,7 @@ pub type DeployedSender = MatrixSender<
     DirectMessenger<DynamoRooms>,
     Option<fmn_digest::Gate>,
     Option<fmn_store::PreferenceTable>,
+    fmn_store::HistoryLog,
 >;
 
 /// Builds the deployed sender from an AWS configuration and [`Config`].
@@ -118,8 +124,10 @@ pub fn deployed(
         config.flood,
     ))
     .with_addresses(
-        (config.preferences_table.as_ref()).map(|t| fmn_store::PreferenceTable::new(dynamo, t)),
-    ))
+        (config.preferences_table.as_ref())
+            .map(|t| fmn_store::PreferenceTable::new(dynamo.clone(), t)),
+    )
+    .with_history(fmn_store::HistoryLog::new(dynamo, &config.deliveries_table)))
 }
 
 #[cfg(test)]

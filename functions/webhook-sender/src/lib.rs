@@ -190,7 +190,8 @@ impl<A: Accounts + Sync, P: Poster + Sync> Channel for WebhookChannel<A, P> {
 }
 
 /// The webhook sender over delivery records `D`, accounts `A`, poster `P` and gate `G`.
-pub type WebhookSender<D, A, P, G = fmn_digest::NoGate> = Pipeline<WebhookChannel<A, P>, D, G>;
+pub type WebhookSender<D, A, P, G = fmn_digest::NoGate, H = fmn_delivery::NoHistory> =
+    Pipeline<WebhookChannel<A, P>, D, G, fmn_delivery::Unchecked, H>;
 
 /// The sender as deployed.
 pub type DeployedSender = WebhookSender<
@@ -198,6 +199,7 @@ pub type DeployedSender = WebhookSender<
     DeployedAccounts,
     fmn_webhook::WebhookClient,
     Option<fmn_digest::Gate>,
+    fmn_store::HistoryLog,
 >;
 
 /// Builds the deployed sender.
@@ -213,11 +215,13 @@ pub fn deployed(aws: &aws_config::SdkConfig, config: &Config) -> anyhow::Result<
         client,
         config.max_failures,
     );
+    let history = fmn_store::HistoryLog::new(dynamo.clone(), &config.deliveries_table);
     Ok(Pipeline::new(
         channel,
         fmn_store::DeliveryTable::new(dynamo, &config.deliveries_table),
     )
-    .with_gate(gate))
+    .with_gate(gate)
+    .with_history(history))
 }
 
 #[cfg(test)]

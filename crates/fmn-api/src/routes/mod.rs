@@ -2,6 +2,7 @@
 
 pub mod addresses;
 pub mod catalog;
+pub mod history;
 pub mod prefs;
 pub mod preview;
 pub mod public;

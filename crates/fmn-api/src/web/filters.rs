@@ -57,6 +57,8 @@ struct Editor {
     addresses: Vec<Choice>,
     rules: Vec<RuleRow>,
     kinds: Vec<(&'static str, &'static str)>,
+    /// The application catalog (`GET /api/v1/applications`), for application rules.
+    applications: Vec<String>,
     levels: [&'static str; 4],
     artifact_types: [&'static str; 4],
     form: Vec<(String, String)>,
@@ -127,7 +129,13 @@ fn rule_from(f: &Form) -> Value {
     match kind {
         "topic" => r["glob"] = value.into(),
         "topic_regex" | "body_regex" => r["regex"] = value.into(),
-        "application" => r["names"] = json!(list),
+        "application" => {
+            // Names typed in, and those picked from the application catalog.
+            let mut names = list.clone();
+            names.extend(f.all("applications").into_iter().filter(|a| !a.is_empty()));
+            names.dedup();
+            r["names"] = json!(names);
+        }
         "severity" => r["levels"] = json!(f.all("levels")),
         "user" | "agent" | "owned_by" if !list.is_empty() => r["usernames"] = json!(list),
         "owned_by_group" => r["groups"] = json!(list),
@@ -285,6 +293,7 @@ async fn editor_view(
                 .into_iter()
                 .map(|k| (k.kind, k.description))
                 .collect(),
+            applications: crate::routes::catalog::applications().await.0.applications,
             levels: ["debug", "info", "warning", "error"],
             artifact_types: ["rpms", "containers", "modules", "flatpaks"],
             form,
@@ -413,6 +422,51 @@ pub(crate) async fn delete_rule(signed: Signed, State(state): State<AppState>) -
     let outcome =
         api_result(prefs::delete_rule(access, State(state.clone()), HeaderMap::new()).await).await;
     after(&state, signed, "rules", Vec::new(), outcome).await
+}
+
+/// `POST …/filters/{filter}/move` (`direction` = `up` | `down`): one place up or down in
+/// the context's order (the API's `PUT …/filter-order`).
+pub(crate) async fn move_filter(
+    signed: Signed,
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Response {
+    let f = Form::parse(&body);
+    let access = signed.access.clone();
+    let kind = access.context().map(|k| k.as_str()).unwrap_or("email");
+    let to = format!("{}/contexts/{kind}?ok=moved", signed.home());
+    let outcome = async {
+        let id = access.params().id("filter")?;
+        let kind = access.context()?;
+        let prefs = load(&state, &access.user).await?;
+        let mut ids: Vec<String> = crate::routes::context(&prefs, kind)?
+            .filters
+            .iter()
+            .map(|f| f.id.clone())
+            .collect();
+        let at = (ids.iter().position(|i| *i == id))
+            .ok_or_else(|| ApiError::not_found(format!("no filter {id}")).at("filter"))?;
+        let other = match f.get("direction") {
+            "up" => at.checked_sub(1),
+            "down" => Some(at + 1).filter(|i| *i < ids.len()),
+            _ => return Err(ApiError::invalid("direction", "up or down")),
+        };
+        if let Some(other) = other {
+            ids.swap(at, other);
+            let b = api_body(&json!({ "ids": ids }))?;
+            api_result(
+                prefs::order_filters(access.clone(), State(state.clone()), HeaderMap::new(), b)
+                    .await,
+            )
+            .await?;
+        }
+        Ok::<(), ApiError>(())
+    }
+    .await;
+    match outcome {
+        Ok(()) => see_other(&to),
+        Err(e) => super::error_page(Some(signed.nav()), &e).into_response(),
+    }
 }
 
 /// `POST …/filters/{filter}/delete`.

@@ -17,6 +17,7 @@
 mod account;
 mod admin;
 mod filters;
+mod history;
 mod pages;
 pub(crate) mod session;
 mod signin;
@@ -196,6 +197,7 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
     let address = "/users/{user}/contexts/{context}/addresses/{address}";
     let private = Router::new()
         .route(user, get(pages::overview))
+        .route(&format!("{user}/history"), get(history::history))
         .route(ctx, get(pages::context_page).post(pages::save_settings))
         .route(
             &format!("{ctx}/templates/{{template}}"),
@@ -208,6 +210,7 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
         .route(&format!("{ctx}/filters"), post(filters::create))
         .route(filter, get(filters::editor).post(filters::save))
         .route(&format!("{filter}/delete"), post(filters::delete))
+        .route(&format!("{filter}/move"), post(filters::move_filter))
         .route(&format!("{filter}/rules"), post(filters::add_rule))
         .route(
             &format!("{filter}/rules/{{index}}/delete"),

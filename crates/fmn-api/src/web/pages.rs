@@ -76,6 +76,8 @@ pub(crate) struct ContextCard {
     confirmed: usize,
     pending: usize,
     filters: usize,
+    /// The last notifications here (the delivery history).
+    last: Vec<super::history::Row>,
 }
 
 #[derive(Template)]
@@ -95,6 +97,13 @@ pub(crate) async fn overview(signed: Signed, State(state): State<AppState>) -> R
         Ok(p) => p,
         Err(e) => return super::error_page(Some(signed.nav()), &e).into_response(),
     };
+    // The history is a convenience here: the overview shows without it.
+    let mut last = super::history::last_per_context(&state, &user)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e.body.message, "overview without the history");
+            Vec::new()
+        });
     let cards: Vec<ContextCard> = CONTEXTS
         .into_iter()
         .map(|kind| {
@@ -108,6 +117,11 @@ pub(crate) async fn overview(signed: Signed, State(state): State<AppState>) -> R
                 confirmed: addresses.iter().filter(|a| a.confirmed).count(),
                 pending: addresses.iter().filter(|a| !a.confirmed).count(),
                 filters: ctx.map(|c| c.filters.len()).unwrap_or_default(),
+                last: last
+                    .iter_mut()
+                    .find(|(k, _)| *k == kind.as_str())
+                    .map(|(_, rows)| std::mem::take(rows))
+                    .unwrap_or_default(),
             }
         })
         .collect();
@@ -242,6 +256,7 @@ fn notice(q: &[(String, String)]) -> Option<&'static str> {
         "template" => "Template applied: its filters are below.",
         "copied" => "Filters copied.",
         "deleted" => "Filter deleted.",
+        "moved" => "Filter order saved.",
         _ => return None,
     })
 }
