@@ -74,6 +74,12 @@ pub struct OwnBroker {
     child: Option<tokio::process::Child>,
 }
 
+impl Default for OwnBroker {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl OwnBroker {
     /// A node in a new temporary directory, on free loopback ports (not started).
     pub fn new() -> OwnBroker {
