@@ -14,15 +14,23 @@ moto 5.2's CloudFormation has no AWS::CloudWatch::Alarm (it logs "No Moto CloudF
 support" and skips the resource). The model below creates, replaces and deletes the alarm
 through moto's own CloudWatch backend (`put_metric_alarm`, `delete_alarms`), as AWS's and
 LocalStack's CloudFormation do, so `describe-alarms` shows what a deploy made.
+moto's server is threaded and its DynamoDB is not atomic across threads: a transaction's
+condition check and its writes can interleave with another request's, and a cancelled
+transaction restores a copy of whole tables taken before it began, undoing writes that
+other requests made meanwhile. DynamoDB itself checks and writes each item atomically, and
+fmn's concurrency tests (parallel confirmation guesses, concurrent preference writes) rely
+on that, so DynamoDB requests are served one at a time here (moto holds the GIL anyway).
 No other emulator behaviour fmn relies on is touched.
 """
 
 import sys
+import threading
 
 from moto.cloudformation import responses as cfn_responses
 from moto.cloudformation.exceptions import ValidationError
 from moto.cloudwatch.models import cloudwatch_backends
 from moto.core.common_models import CloudFormationModel
+from moto.dynamodb.responses import DynamoHandler
 from moto.server import main
 from moto.utilities import docker_utilities
 
@@ -140,6 +148,18 @@ class CloudFormationAlarm(CloudFormationModel):
     def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id,
                                         region_name):
         cloudwatch_backends[account_id][region_name].delete_alarms([resource_name])
+
+
+_dynamodb_lock = threading.Lock()
+_dynamodb_call = DynamoHandler.call_action
+
+
+def _dynamodb_call_serialised(self):
+    with _dynamodb_lock:
+        return _dynamodb_call(self)
+
+
+DynamoHandler.call_action = _dynamodb_call_serialised
 
 
 if __name__ == "__main__":

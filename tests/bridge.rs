@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use fmn_bridge::{AmqpConfig, Config, QueueName};
 use fmn_e2e::Harness;
+use fmn_e2e::faults::OwnBroker;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::ShortString;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
@@ -983,103 +984,6 @@ async fn replay_feeds_both_generations_and_datagrepper_pages_into_incoming() {
         "each message as the bridge would have forwarded it"
     );
     emulator.moto.stop().await;
-}
-
-/// A RabbitMQ node of this test's own (its own name, ports, data and config in a temp dir,
-/// bound to 127.0.0.1), so that it can be stopped and restarted without touching the
-/// machine's broker. Its data survives a restart: durable queues and persistent messages.
-struct OwnBroker {
-    dir: tempfile::TempDir,
-    name: String,
-    port: u16,
-    dist_port: u16,
-    child: Option<tokio::process::Child>,
-}
-
-impl OwnBroker {
-    fn new() -> OwnBroker {
-        let dir = tempfile::tempdir().unwrap();
-        let port = fmn_emulator::free_port().unwrap();
-        let dist_port = fmn_emulator::free_port().unwrap();
-        std::fs::write(
-            dir.path().join("rabbitmq.conf"),
-            format!("listeners.tcp.local = 127.0.0.1:{port}\nloopback_users = none\n"),
-        )
-        .unwrap();
-        std::fs::write(dir.path().join("rabbitmq-env.conf"), "").unwrap();
-        std::fs::write(dir.path().join("enabled_plugins"), "[].\n").unwrap();
-        OwnBroker {
-            name: format!("fmn-test-{}-{port}@localhost", std::process::id()),
-            dir,
-            port,
-            dist_port,
-            child: None,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
-    }
-
-    /// Starts the node (the server script itself, not the wrapper that switches user) and
-    /// waits until it accepts AMQP logins.
-    async fn start(&mut self) {
-        let d = self.dir.path();
-        let server = ["/usr/lib/rabbitmq/bin/rabbitmq-server", "rabbitmq-server"]
-            .into_iter()
-            .find(|p| std::path::Path::new(p).exists())
-            .unwrap_or("rabbitmq-server");
-        let child = tokio::process::Command::new(server)
-            .env("RABBITMQ_NODENAME", &self.name)
-            .env("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1")
-            .env("RABBITMQ_NODE_PORT", self.port.to_string())
-            .env("RABBITMQ_DIST_PORT", self.dist_port.to_string())
-            .env("RABBITMQ_MNESIA_BASE", d.join("mnesia"))
-            .env("RABBITMQ_LOG_BASE", d.join("log"))
-            .env("RABBITMQ_CONFIG_FILE", d.join("rabbitmq.conf"))
-            .env("RABBITMQ_CONF_ENV_FILE", d.join("rabbitmq-env.conf"))
-            .env("RABBITMQ_ENABLED_PLUGINS_FILE", d.join("enabled_plugins"))
-            .env("RABBITMQ_PID_FILE", d.join("pid"))
-            .env("ERL_EPMD_ADDRESS", "127.0.0.1")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("rabbitmq-server (run localstack/bootstrap.sh)");
-        self.child = Some(child);
-        let properties = || {
-            ConnectionProperties::default()
-                .with_executor(tokio_executor_trait::Tokio::current())
-                .with_reactor(tokio_reactor_trait::Tokio)
-        };
-        for _ in 0..240 {
-            if let Ok(c) = Connection::connect(&self.url(), properties()).await {
-                let _ = c.close(200, "ready").await;
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-        panic!("own RabbitMQ node did not start on 127.0.0.1:{}", self.port);
-    }
-
-    /// Stops the node: SIGTERM (RabbitMQ shuts down cleanly on it), then waits for it to exit.
-    async fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        if let Some(pid) = child.id() {
-            let _ = tokio::process::Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status()
-                .await;
-        }
-        if tokio::time::timeout(Duration::from_secs(60), child.wait())
-            .await
-            .is_err()
-        {
-            let _ = child.kill().await;
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

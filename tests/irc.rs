@@ -192,7 +192,7 @@ async fn server_down_then_back_delivers_once_through_sqs_redelivery() {
     let failures = Arc::new(AtomicUsize::new(0));
     let handler: runtime::Handler = {
         let (sender, attempts, failures) = (sender.clone(), attempts.clone(), failures.clone());
-        Arc::new(move |event| {
+        Arc::new(move |event, _deadline| {
             let (sender, attempts, failures) = (sender.clone(), attempts.clone(), failures.clone());
             Box::pin(async move {
                 attempts.fetch_add(1, Ordering::SeqCst);
@@ -209,6 +209,7 @@ async fn server_down_then_back_delivers_once_through_sqs_redelivery() {
         batch_size: 10,
         batching_window: Duration::ZERO,
         visibility_timeout: 2,
+        timeout: Some(Duration::from_secs(30)),
     };
     let poller = tokio::spawn(runtime::poll(sqs.clone(), mapping, handler, h.stop.clone()));
 

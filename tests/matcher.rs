@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use fmn_e2e::Harness;
+use fmn_e2e::faults::Relay;
 use fmn_local::standins::files::OWNERS_PATH;
 use fmn_ownership_sync_fn::{Config, Outcome, OwnershipSync, SyncError};
 use fmn_rules::Preferences;
@@ -252,56 +253,6 @@ async fn owned_by_rules_read_the_synced_maintainers_and_oneshot_filters_fire_onc
     Ok(())
 }
 
-/// A TCP relay on loopback standing for the network path to DynamoDB: stopping it makes the
-/// table unreachable (connections refused, open ones cut), starting it again on the same
-/// port brings it back with its data.
-struct Relay {
-    addr: std::net::SocketAddr,
-    upstream: std::net::SocketAddr,
-    task: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl Relay {
-    async fn start(upstream: std::net::SocketAddr) -> anyhow::Result<Relay> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let mut relay = Relay {
-            addr: listener.local_addr()?,
-            upstream,
-            task: None,
-        };
-        relay.serve(listener);
-        Ok(relay)
-    }
-
-    fn serve(&mut self, listener: tokio::net::TcpListener) {
-        let upstream = self.upstream;
-        self.task = Some(tokio::spawn(async move {
-            let mut connections = tokio::task::JoinSet::new();
-            while let Ok((mut client, _)) = listener.accept().await {
-                connections.spawn(async move {
-                    if let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                    }
-                });
-            }
-        }));
-    }
-
-    fn stop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
-    }
-
-    async fn restart(&mut self) -> anyhow::Result<()> {
-        self.stop();
-        tokio::task::yield_now().await;
-        let listener = tokio::net::TcpListener::bind(self.addr).await?;
-        self.serve(listener);
-        Ok(())
-    }
-}
-
 /// A bus message as Lambda hands it over on its first delivery.
 fn first_delivery(body: &str) -> aws_lambda_events::event::sqs::SqsEvent {
     let mut event = fmn_queue::test_util::sqs_event(&[body]);
@@ -434,5 +385,139 @@ async fn unreadable_preferences_are_skipped_and_an_outage_is_bridged() -> anyhow
     assert_eq!(email_job_users(&h).await?, ["alice", "carol", "dave"]);
     relay.stop();
     h.shutdown().await;
+    Ok(())
+}
+
+/// Creates the preferences table (the template's key schema) on `aws`.
+async fn preferences_table(aws: &aws_config::SdkConfig, name: &str) -> anyhow::Result<()> {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let mut create = aws_sdk_dynamodb::Client::new(aws)
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest);
+    for (attribute, key) in [("pk", KeyType::Hash), ("sk", KeyType::Range)] {
+        create = create
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name(attribute)
+                    .key_type(key)
+                    .build()?,
+            )
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(attribute)
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()?,
+            );
+    }
+    create.send().await?;
+    Ok(())
+}
+
+/// Issue 17, tests: "DynamoDB stopped (the emulator killed) and restarted mid-stream". The
+/// test above cuts the network path; here the emulator process holding the preferences is
+/// killed, the stream goes on (matched with the last good view), and a new emulator on the
+/// same port (empty, as after losing the table; restored here by writing the documents
+/// again, with one more user) serves the traffic after it. The queues live on the shared
+/// moto server, which stays up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_and_restarted_dynamodb_is_bridged() -> anyhow::Result<()> {
+    let builds = |user: &str| {
+        prefs(json!({"user": user, "contexts": {"email": {
+            "addresses": [{"address": format!("{user}@example.org"), "confirmed": true}],
+            "filters": [{"id": "b", "name": "builds", "rules": [
+                {"kind": "topic", "glob": "*.buildsys.build.state.change"}]}]}}}))
+    };
+    let root = fmn_local::repo_root();
+    let shared = fmn_emulator::SharedMoto::get(
+        &root,
+        &std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fmn-e2e-moto"),
+    )
+    .await?;
+    let queues_aws = fmn_emulator::config(&shared.endpoint).await;
+    let sqs = aws_sdk_sqs::Client::new(&queues_aws);
+    let run = format!("killed-db-{}", std::process::id());
+    let mut urls = Vec::new();
+    for name in ["email", "dlq"] {
+        let out = sqs
+            .create_queue()
+            .queue_name(format!("{run}-{name}"))
+            .send()
+            .await?;
+        urls.push(out.queue_url.unwrap_or_default());
+    }
+    let port = fmn_emulator::free_port()?;
+    let db = fmn_emulator::Moto::start(&root, port).await?;
+    let db_aws = fmn_emulator::config(&db.endpoint).await;
+    let store = || fmn_store::PreferenceTable::new(aws_sdk_dynamodb::Client::new(&db_aws), "prefs");
+    preferences_table(&db_aws, "prefs").await?;
+    store().put(&builds("alice")).await?;
+    let matcher = fmn_matcher_fn::MatcherFn::new(
+        fmn_matcher_fn::Tables {
+            preferences: store(),
+            ownership: None,
+            recent: None,
+        },
+        fmn_queue::SqsQueue::new(sqs.clone(), &urls[1]),
+        std::collections::BTreeMap::from([(
+            fmn_rules::ContextKind::Email,
+            fmn_queue::SqsQueue::new(sqs.clone(), &urls[0]),
+        )]),
+    );
+    let jobs = || async {
+        let mut users = Vec::new();
+        loop {
+            let out = sqs
+                .receive_message()
+                .queue_url(&urls[0])
+                .max_number_of_messages(10)
+                .send()
+                .await?;
+            let messages = out.messages.unwrap_or_default();
+            if messages.is_empty() {
+                users.sort();
+                return anyhow::Ok(users);
+            }
+            for m in messages {
+                let job: fmn_queue::NotificationJob = serde_json::from_str(m.body().unwrap_or(""))?;
+                users.push(job.user);
+                sqs.delete_message()
+                    .queue_url(&urls[0])
+                    .receipt_handle(m.receipt_handle().unwrap_or(""))
+                    .send()
+                    .await?;
+            }
+        }
+    };
+    let batch = |n: usize| first_delivery(&koji_build(&format!("k-{n}"), "x", "kernel"));
+
+    assert!(
+        matcher
+            .handle(batch(1))
+            .await
+            .batch_item_failures
+            .is_empty()
+    );
+    assert_eq!(jobs().await?, ["alice"]);
+
+    // The emulator is killed: the stream goes on with the last good view.
+    db.stop().await;
+    for n in 2..4 {
+        let response = matcher.handle(batch(n)).await;
+        assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    }
+    assert_eq!(jobs().await?, ["alice", "alice"]);
+
+    // A new emulator on the same port; the documents are written again, with dave's.
+    let db = fmn_emulator::Moto::start(&root, port).await?;
+    preferences_table(&db_aws, "prefs").await?;
+    store().put(&builds("alice")).await?;
+    store().put(&builds("dave")).await?;
+    let response = matcher.handle(batch(4)).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert_eq!(jobs().await?, ["alice", "dave"]);
+    db.stop().await;
     Ok(())
 }

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+pub mod faults;
+
 use fmn_local::emulator::deploy;
 use fmn_local::{Stack, lambda::runtime};
 use tokio_util::sync::CancellationToken;
@@ -26,6 +28,14 @@ pub struct Harness {
 impl Harness {
     /// Starts moto, deploys the template, verifies the sender, stores `prefs`.
     pub async fn deploy(prefs: &[fmn_rules::Preferences]) -> anyhow::Result<Harness> {
+        Self::deploy_with(prefs, &[]).await
+    }
+
+    /// [`Harness::deploy`] with template parameters of the test's own (`FloodMax`, …).
+    pub async fn deploy_with(
+        prefs: &[fmn_rules::Preferences],
+        parameters: &[(&str, &str)],
+    ) -> anyhow::Result<Harness> {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(
                 tracing_subscriber::EnvFilter::try_from_default_env()
@@ -50,7 +60,7 @@ impl Harness {
             &template,
             "fmn-e2e",
             fmn_local::demo::SENDER,
-            &[("OwnershipSourceUrl", &owners_url)],
+            &[&[("OwnershipSourceUrl", owners_url.as_str())], parameters].concat(),
         )
         .await?;
         deploy::verify_sender(&aws, fmn_local::demo::SENDER).await?;

@@ -22,6 +22,9 @@ pub struct Caller {
     pub user: String,
     /// Admins may read and change every user's data.
     pub admin: bool,
+    /// When the caller authenticated with a personal token that expires: its expiry
+    /// (seconds since the epoch). Tokens it mints expire no later.
+    pub token_expires_at: Option<i64>,
 }
 
 impl Caller {
@@ -97,6 +100,7 @@ impl FromRequestParts<AppState> for Caller {
                     Ok(Caller {
                         admin: session.admin || state.config().admin_users.contains(&session.user),
                         user: session.user,
+                        token_expires_at: None,
                     })
                 }
                 None => Err(ApiError::unauthorized(
@@ -122,6 +126,7 @@ impl FromRequestParts<AppState> for Caller {
             return Ok(Caller {
                 admin: record.admin || state.config().admin_users.contains(&record.user),
                 user: record.user,
+                token_expires_at: record.expires_at,
             });
         }
         let Some(oidc) = &state.config().oidc else {
@@ -162,5 +167,9 @@ pub(crate) fn caller_from_claims(
         || groups
             .iter()
             .any(|g| config.admin_groups.iter().any(|a| a == g));
-    Ok(Caller { user, admin })
+    Ok(Caller {
+        user,
+        admin,
+        token_expires_at: None,
+    })
 }

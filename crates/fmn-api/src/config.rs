@@ -116,6 +116,8 @@ pub struct ApiConfig {
     pub admin_users: Vec<String>,
     /// How long a confirmation code or link lives, seconds.
     pub confirmation_ttl_secs: i64,
+    /// How often confirmations may be sent and how many wrong codes count.
+    pub confirmation_limits: fmn_store::ConfirmationLimits,
     /// The preferences table.
     pub preferences_table: String,
     /// The API table (tokens, confirmations, recent messages).
@@ -182,6 +184,7 @@ impl ApiConfig {
             admin_groups: Vec::new(),
             admin_users: Vec::new(),
             confirmation_ttl_secs: 24 * 3600,
+            confirmation_limits: fmn_store::ConfirmationLimits::default(),
             preferences_table: preferences_table.into(),
             api_table: api_table.into(),
             feed_table: None,
@@ -199,7 +202,9 @@ impl ApiConfig {
     /// history), `FMN_<CONTEXT>_QUEUE_URL`, `FMN_OIDC_ISSUER`,
     /// `FMN_OIDC_AUDIENCE`, `FMN_OIDC_USERNAME_CLAIM` (default `preferred_username`),
     /// `FMN_OIDC_GROUPS_CLAIM` (default `groups`), `FMN_ADMIN_GROUPS`, `FMN_ADMIN_USERS`
-    /// (comma-separated), `FMN_CONFIRMATION_TTL_SECS` (default 86400), and for the web app's
+    /// (comma-separated), `FMN_CONFIRMATION_TTL_SECS` (default 86400), the confirmation
+    /// limits `FMN_CONFIRMATION_ADDRESS_INTERVAL_SECS` (default 600),
+    /// `FMN_CONFIRMATION_USER_DAILY` (10) and `FMN_CONFIRMATION_WRONG_CODES_DAILY` (5), and for the web app's
     /// sign-in `FMN_OIDC_CLIENT_ID`, `FMN_OIDC_CLIENT_SECRET`, `FMN_SESSION_TTL_SECS`
     /// (default 28800).
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -265,6 +270,26 @@ impl ApiConfig {
                 .ok()
                 .filter(|t| *t > 0)
                 .ok_or(ConfigError::Invalid("FMN_CONFIRMATION_TTL_SECS", ttl))?;
+        }
+        let number = |name: &'static str, min: i64| -> Result<Option<i64>, ConfigError> {
+            var(name)
+                .map(|v| {
+                    v.parse::<i64>()
+                        .ok()
+                        .filter(|n| *n >= min && *n <= i64::from(u32::MAX))
+                        .ok_or(ConfigError::Invalid(name, v))
+                })
+                .transpose()
+        };
+        let limits = &mut config.confirmation_limits;
+        if let Some(n) = number("FMN_CONFIRMATION_ADDRESS_INTERVAL_SECS", 0)? {
+            limits.address_interval_secs = n;
+        }
+        if let Some(n) = number("FMN_CONFIRMATION_USER_DAILY", 1)? {
+            limits.user_daily = u32::try_from(n).unwrap_or(u32::MAX);
+        }
+        if let Some(n) = number("FMN_CONFIRMATION_WRONG_CODES_DAILY", 1)? {
+            limits.wrong_codes_daily = u32::try_from(n).unwrap_or(u32::MAX);
         }
         config.web.client_id = var("FMN_OIDC_CLIENT_ID");
         config.web.client_secret = var("FMN_OIDC_CLIENT_SECRET");

@@ -15,6 +15,9 @@ pub struct ErrorBody {
     /// The offending field, as a path into the request (`filters[0].rules[1].regex`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// With 429: seconds until the request may succeed (also the `Retry-After` header).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<i64>,
 }
 
 /// An error answered to a client. Internal details are logged, never sent.
@@ -35,6 +38,7 @@ impl ApiError {
                 error: code.to_owned(),
                 message: message.into(),
                 field: None,
+                retry_after: None,
             },
         }
     }
@@ -80,6 +84,14 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, "conflict", message)
     }
 
+    /// 429 `rate_limited`: a limit on how often something may be done was reached; the
+    /// message names it, `retry_after` (and the `Retry-After` header) says when to retry.
+    pub fn rate_limited(message: impl Into<String>, retry_after_secs: i64) -> Self {
+        let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
+        e.body.retry_after = Some(retry_after_secs.max(1));
+        e
+    }
+
     /// 503 `unavailable`: a dependency (table, queue, issuer) failed; worth retrying.
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
@@ -112,7 +124,15 @@ impl From<fmn_store::StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, axum::Json(self.body)).into_response()
+        let retry = self.body.retry_after;
+        let mut response = (self.status, axum::Json(self.body)).into_response();
+        if let Some(secs) = retry {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(secs),
+            );
+        }
+        response
     }
 }
 

@@ -129,6 +129,7 @@ pub struct UserAccess {
     /// The user whose data the request reads or changes.
     pub user: String,
     params: Params,
+    token_expires_at: Option<i64>,
 }
 
 impl FromRequestParts<AppState> for UserAccess {
@@ -142,7 +143,11 @@ impl FromRequestParts<AppState> for UserAccess {
             params.context()?;
         }
         caller.check(&user)?;
-        Ok(UserAccess { user, params })
+        Ok(UserAccess {
+            user,
+            params,
+            token_expires_at: caller.token_expires_at,
+        })
     }
 }
 
@@ -155,6 +160,12 @@ impl UserAccess {
     /// The other path parameters.
     pub fn params(&self) -> &Params {
         &self.params
+    }
+
+    /// The expiry of the personal token the request came with, if it has one (a token may
+    /// not mint tokens that outlive it).
+    pub fn token_expires_at(&self) -> Option<i64> {
+        self.token_expires_at
     }
 }
 

@@ -7,8 +7,9 @@
 //!   only their own data; admins everyone's.
 //! - Every change loads the user's preferences, applies the change, validates the whole
 //!   result ([`validate`]: bounds, address syntax, and the rules engine's own compile step)
-//!   and stores it through `PreferenceTable::put`, which bumps the version the matcher
-//!   watches.
+//!   and stores it through `PreferenceTable::put_if`, conditional on the document read (a
+//!   concurrent write is never undone: 412 with `If-Match`, re-applied otherwise), which
+//!   bumps the version the matcher watches.
 //! - Every error is JSON `{"error", "message", "field"?}` ([`ErrorBody`]).
 //! - [`openapi_json`] is the OpenAPI 3 document, also served at `/api/v1/openapi.json`.
 //! - The web app's pages are served by the same Router at `/`: OpenID Connect sign-in

@@ -47,7 +47,8 @@ impl AppState {
         AppState(Arc::new(Inner {
             prefs: PreferenceTable::new(dynamo.clone(), &config.preferences_table),
             tokens: TokenStore::new(dynamo.clone(), &config.api_table),
-            confirmations: ConfirmationStore::new(dynamo.clone(), &config.api_table),
+            confirmations: ConfirmationStore::new(dynamo.clone(), &config.api_table)
+                .with_limits(config.confirmation_limits),
             recent: RecentMessages::new(dynamo.clone(), &config.api_table),
             sessions: SessionStore::new(dynamo.clone(), &config.api_table),
             feeds: config

@@ -48,8 +48,16 @@ pub fn check_name(field: &str, s: &str, max: usize) -> Result<(), ApiError> {
 /// Checks an address's syntax for its context.
 pub fn check_address(field: &str, kind: ContextKind, a: &str) -> Result<(), ApiError> {
     let bad = |why: &str| Err(ApiError::invalid(field, why.to_owned()));
-    if a.is_empty() || a.len() > 500 || has_control(a) || a.chars().any(char::is_whitespace) {
-        return bad("must be 1 to 500 characters without spaces or control characters");
+    // Addresses become part of DynamoDB keys: the store's cap keeps those within limits.
+    if a.len() > fmn_store::MAX_ADDRESS_BYTES {
+        return bad(&format!(
+            "at most {} bytes (got {}): addresses are part of storage keys",
+            fmn_store::MAX_ADDRESS_BYTES,
+            a.len()
+        ));
+    }
+    if a.is_empty() || has_control(a) || a.chars().any(char::is_whitespace) {
+        return bad("must not be empty, nor hold spaces or control characters");
     }
     match kind {
         ContextKind::Email => {
@@ -100,7 +108,7 @@ pub fn check_address(field: &str, kind: ContextKind, a: &str) -> Result<(), ApiE
                 .strip_prefix("https://")
                 .or_else(|| a.strip_prefix("http://"));
             let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or_default());
-            if a.len() > 2048 || host.is_none_or(str::is_empty) {
+            if host.is_none_or(str::is_empty) {
                 return bad("not an http(s) URL");
             }
         }

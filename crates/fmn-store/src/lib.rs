@@ -25,7 +25,9 @@ mod recent;
 mod sessions;
 mod tokens;
 
-pub use confirmations::{ConfirmOutcome, ConfirmationStore, PendingConfirmation};
+pub use confirmations::{
+    ConfirmOutcome, ConfirmationLimits, ConfirmationStore, Limited, PendingConfirmation,
+};
 pub use deliveries::{Claim, DeliveryTable};
 pub use delivery_log::{
     Delivered, DeliveryError, DeliveryLog, MemoryDeliveryLog, SendResult, deliver_once,
@@ -33,7 +35,7 @@ pub use delivery_log::{
 pub use dynamo::{error_text as dynamo_error_text, is_condition_failure};
 pub use history::{FiredFilter, HistoryEntry, HistoryLog, HistoryState};
 pub use ownership::{OwnershipTable, Replaced, Snapshot, snapshot_id};
-pub use preferences::PreferenceTable;
+pub use preferences::{MAX_ADDRESS_BYTES, PreferenceTable, conflict_pause};
 pub use recent::RecentMessages;
 pub use sessions::{PendingLogin, SessionRecord, SessionStore};
 pub use tokens::{TokenRecord, TokenStore};

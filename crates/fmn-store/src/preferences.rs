@@ -14,6 +14,35 @@ use fmn_rules::Preferences;
 use crate::StoreError;
 
 const PREFS_SK: &str = "PREFS";
+
+/// The longest delivery address a stored document may hold, in bytes. Addresses become part
+/// of DynamoDB keys (the deliveries table's `<message id>|<user>|<context>|<address>`, the
+/// API table's `CONFIRM#<context>#<address>`), whose limits are 2,048 bytes for a partition
+/// key and 1,024 for a sort key; 500 keeps every such key within them. The API refuses
+/// longer addresses with a 422 naming the field; the table refuses them from every writer.
+pub const MAX_ADDRESS_BYTES: usize = 500;
+
+/// Refuses a document holding an address longer than [`MAX_ADDRESS_BYTES`].
+fn check_addresses(prefs: &Preferences) -> Result<(), StoreError> {
+    for (kind, context) in &prefs.contexts {
+        if let Some(a) = context
+            .addresses
+            .iter()
+            .find(|a| a.address.len() > MAX_ADDRESS_BYTES)
+        {
+            return Err(StoreError::Corrupt {
+                key: user_key(&prefs.user),
+                problem: format!(
+                    "a {} address of {} bytes (at most {MAX_ADDRESS_BYTES}): it would not fit \
+                     in DynamoDB keys",
+                    kind.as_str(),
+                    a.address.len()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
 const CHANGES_PK: &str = "CHANGES";
 /// How long change-log records live: a matcher that slept longer reloads everything.
 pub const CHANGE_LOG_TTL_SECS: u64 = 24 * 3600;
@@ -63,8 +92,13 @@ impl PreferenceTable {
         }
     }
 
-    /// Stores one user's preferences (replacing them) and bumps the version, atomically.
+    /// Stores one user's preferences, replacing whatever is stored without a condition, and
+    /// bumps the version, atomically. For whole-document replacement by an operator (`fmn
+    /// prefs put`, seeding a test or demo stack); every read-modify-write goes through
+    /// [`PreferenceTable::put_if`] or [`PreferenceTable::update`], so that a concurrent write
+    /// (an unsubscribe, a oneshot deactivation, a disabled address) is never undone.
     pub async fn put(&self, prefs: &Preferences) -> Result<(), StoreError> {
+        check_addresses(prefs)?;
         let doc = serde_json::to_string(prefs).map_err(|e| StoreError::Corrupt {
             key: user_key(&prefs.user),
             problem: e.to_string(),
@@ -170,7 +204,7 @@ impl PreferenceTable {
     ) -> Result<bool, StoreError> {
         const ATTEMPTS: usize = 5;
         let (win_pk, win_sk) = win_key_of(message_id, user, context, filter_id);
-        for _ in 0..ATTEMPTS {
+        for attempt in 0..ATTEMPTS {
             let out = self
                 .client
                 .get_item()
@@ -214,7 +248,7 @@ impl PreferenceTable {
                 .map_err(StoreError::dynamo)?;
             match self.put_if_with(&prefs, Some(&old_doc), Some(win)).await {
                 Ok(()) => return Ok(true),
-                Err(StoreError::Conflict(_)) => continue,
+                Err(StoreError::Conflict(_)) => conflict_pause(attempt).await,
                 Err(e) => return Err(e),
             }
         }
@@ -291,6 +325,7 @@ impl PreferenceTable {
         expected: Option<&str>,
         also: Option<Put>,
     ) -> Result<(), StoreError> {
+        check_addresses(prefs)?;
         let doc = serde_json::to_string(prefs).map_err(|e| StoreError::Corrupt {
             key: user_key(&prefs.user),
             problem: e.to_string(),
@@ -347,6 +382,65 @@ impl PreferenceTable {
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
             .build()
             .map_err(StoreError::dynamo)
+    }
+
+    /// One user's preferences and the stored document's text (what
+    /// [`PreferenceTable::put_if`] expects to find for a write to succeed), if stored.
+    pub async fn get_versioned(
+        &self,
+        user: &str,
+    ) -> Result<Option<(Preferences, String)>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(user_key(user)))
+            .key("sk", AttributeValue::S(PREFS_SK.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::dynamo)?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        let prefs = parse(&item)?;
+        match item.get("doc") {
+            Some(AttributeValue::S(doc)) => Ok(Some((prefs, doc.clone()))),
+            _ => Err(StoreError::Corrupt {
+                key: user_key(user),
+                problem: "no doc attribute".into(),
+            }),
+        }
+    }
+
+    /// Read-modify-write of one user's stored preferences, conditional on the document
+    /// read, re-read and re-applied on a conflict, at most `attempts` times (then
+    /// [`StoreError::Conflict`]). `change` returns `None` when there is nothing to write
+    /// (the answer is then `Ok(None)`, as when the user has no preferences). How writers
+    /// other than the API (a sender disabling an address) change preferences without
+    /// undoing a concurrent change.
+    pub async fn update<T>(
+        &self,
+        user: &str,
+        attempts: usize,
+        mut change: impl FnMut(&mut Preferences) -> Option<T>,
+    ) -> Result<Option<(T, Preferences)>, StoreError> {
+        for attempt in 0..attempts.max(1) {
+            let Some((mut prefs, old)) = self.get_versioned(user).await? else {
+                return Ok(None);
+            };
+            let Some(out) = change(&mut prefs) else {
+                return Ok(None);
+            };
+            match self.put_if(&prefs, Some(&old)).await {
+                Ok(()) => return Ok(Some((out, prefs))),
+                Err(StoreError::Conflict(_)) => conflict_pause(attempt).await,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Conflict(format!(
+            "preferences of {user} kept changing during {attempts} attempts"
+        )))
     }
 
     /// One user's preferences, if stored.
@@ -421,6 +515,18 @@ impl PreferenceTable {
         }
         Ok((all, unreadable))
     }
+}
+
+/// A short, growing, jittered pause after losing a conditional write: concurrent writers
+/// of one document then retry apart rather than in step.
+pub async fn conflict_pause(attempt: usize) {
+    let jitter = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .subsec_nanos()
+        % 20;
+    let ms = 10 * (1 << attempt.min(4)) as u64 + u64::from(jitter);
+    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
 }
 
 fn parse(item: &HashMap<String, AttributeValue>) -> Result<Preferences, StoreError> {

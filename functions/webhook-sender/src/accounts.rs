@@ -204,32 +204,29 @@ impl Accounts for DeployedAccounts {
     }
 
     async fn disable(&self, user: &str, address: &str, reason: &str) -> anyhow::Result<()> {
-        for _attempt in 0..5 {
-            let Some(prefs) = self.prefs.get(user).await? else {
-                return Ok(());
-            };
-            let old = serde_json::to_string(&prefs)?;
-            let mut new = prefs.clone();
-            let Some(a) = new
-                .contexts
-                .get_mut(&ContextKind::Webhook)
-                .and_then(|c| c.addresses.iter_mut().find(|a| a.address == address))
-            else {
-                return Ok(());
-            };
-            if a.disabled.is_some() {
-                return Ok(());
-            }
-            a.disabled = Some(reason.to_owned());
-            match self.prefs.put_if(&new, Some(&old)).await {
-                Ok(()) => {
-                    self.tell_owner(&new, address, reason).await;
-                    return Ok(());
-                }
-                Err(StoreError::Conflict(_)) => continue,
-                Err(e) => return Err(e.into()),
-            }
+        // Conditional on the document read, re-read on a conflict: never undoes a concurrent
+        // change (an unsubscribe, another address's removal).
+        let disabled = self
+            .prefs
+            .update(user, 5, |prefs| {
+                let a = prefs
+                    .contexts
+                    .get_mut(&ContextKind::Webhook)
+                    .and_then(|c| c.addresses.iter_mut().find(|a| a.address == address))
+                    .filter(|a| a.disabled.is_none())?;
+                a.disabled = Some(reason.to_owned());
+                Some(())
+            })
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => anyhow::anyhow!(
+                    "preferences of {user} kept changing; webhook {address} not disabled yet"
+                ),
+                e => e.into(),
+            })?;
+        if let Some(((), new)) = disabled {
+            self.tell_owner(&new, address, reason).await;
         }
-        anyhow::bail!("preferences of {user} kept changing; webhook {address} not disabled yet")
+        Ok(())
     }
 }

@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use fmn_queue::{ConfirmationJob, ContextJob, Outgoing, Queue};
 use fmn_rules::{Address, ContextKind};
-use fmn_store::{ConfirmOutcome, PendingConfirmation};
+use fmn_store::{ConfirmOutcome, Limited, PendingConfirmation};
 
 use super::{context, context_mut, etag_header, modify, remove_where};
 use crate::auth::{hash_secret, now, random_token};
@@ -21,7 +21,40 @@ fn code() -> String {
     format!("{:08}", rand::rng().random_range(0..100_000_000u32))
 }
 
-/// Sends a new confirmation for an address (replacing any earlier one).
+/// The 429 for a confirmation limit, naming it and when to retry.
+fn limited(state: &AppState, limit: Limited) -> ApiError {
+    let limits = state.config().confirmation_limits;
+    let wait = limit.retry_at() - now();
+    let (field, what) = match limit {
+        Limited::Address { .. } => (
+            "address",
+            format!(
+                "a confirmation was sent to this address less than {} seconds ago \
+                 (one per address per {} seconds)",
+                limits.address_interval_secs, limits.address_interval_secs
+            ),
+        ),
+        Limited::User { .. } => (
+            "address",
+            format!(
+                "you asked for {} confirmations today, the most per user per day",
+                limits.user_daily
+            ),
+        ),
+        Limited::WrongCodes { .. } => (
+            "code",
+            format!(
+                "{} wrong codes for this address today, the most per day: no code is \
+                 checked until tomorrow (UTC), not even after adding the address again",
+                limits.wrong_codes_daily
+            ),
+        ),
+    };
+    ApiError::rate_limited(format!("{what}; retry in {} seconds", wait.max(1)), wait).at(field)
+}
+
+/// Sends a new confirmation for an address (replacing any earlier one), if the limits on
+/// confirmations per address and per user allow it (429 otherwise).
 pub(crate) async fn send_confirmation(
     state: &AppState,
     user: &str,
@@ -34,6 +67,13 @@ pub(crate) async fn send_confirmation(
             kind.as_str()
         ))
     })?;
+    if let Err(limit) = state
+        .confirmations()
+        .reserve_send(user, kind, address)
+        .await?
+    {
+        return Err(limited(state, limit));
+    }
     let expires_at = now() + state.config().confirmation_ttl_secs;
     let email = kind == ContextKind::Email;
     let secret = if email { random_token(32) } else { code() };
@@ -46,7 +86,6 @@ pub(crate) async fn send_confirmation(
                 address: address.to_owned(),
                 code_hash: hash_secret(&secret),
                 expires_at,
-                attempts: 0,
             },
             email,
         )
@@ -74,13 +113,17 @@ pub(crate) async fn send_confirmation(
 
 /// Adds an address to a context (created if missing) and sends it a confirmation: a link
 /// for email, a code otherwise. Adding an address that is already there unconfirmed sends a
-/// new confirmation.
+/// new confirmation. Confirmations are limited per address (one per 10 minutes by default,
+/// whoever asks) and per user (10 a day): past a limit the address is kept, unconfirmed, and
+/// the answer is 429 naming the limit, with `Retry-After`.
 #[utoipa::path(post, path = "/api/v1/users/{user}/contexts/{context}/addresses", tag = "addresses",
     params(("user" = crate::model::UserName, Path), ("context" = crate::model::ContextName, Path)),
     request_body = AddressIn,
     responses((status = 202, body = AddressAdded), (status = 400, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "Already confirmed"),
-        (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)),
+        (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "A confirmation limit was reached (Retry-After)"),
+        (status = 503, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn add_address(
     access: UserAccess,
@@ -220,7 +263,8 @@ async fn mark_confirmed(
     request_body = ConfirmIn,
     responses((status = 200, body = AddressDoc), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody, description = "No live confirmation (expired, used, never asked, too many attempts)"),
-        (status = 422, body = ErrorBody, description = "Wrong code")),
+        (status = 422, body = ErrorBody, description = "Wrong code"),
+        (status = 429, body = ErrorBody, description = "Too many wrong codes for this address today (Retry-After)")),
     security(("bearer" = [])))]
 pub async fn confirm_address(
     access: UserAccess,
@@ -249,8 +293,9 @@ pub async fn confirm_address(
         ConfirmOutcome::Confirmed => Ok(Json(mark_confirmed(&state, user, kind, &address).await?)),
         ConfirmOutcome::WrongCode => Err(ApiError::invalid("code", "wrong code")),
         ConfirmOutcome::NotPending => Err(ApiError::not_found(
-            "no confirmation is pending for this address (expired, used or too many attempts): add it again for a new one",
+            "no confirmation is pending for this address (expired or used): add it again for a new one",
         )),
+        ConfirmOutcome::TooManyAttempts(limit) => Err(limited(&state, limit)),
     }
 }
 

@@ -10,6 +10,7 @@ pub mod tokens;
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use fmn_rules::{Context, ContextKind, Preferences};
+use fmn_store::StoreError;
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -20,10 +21,7 @@ pub(crate) async fn load(state: &AppState, user: &str) -> ApiResult<Preferences>
         .prefs()
         .get(user)
         .await?
-        .unwrap_or_else(|| Preferences {
-            user: user.to_owned(),
-            contexts: Default::default(),
-        }))
+        .unwrap_or_else(|| empty(user)))
 }
 
 /// The entity tag of a user's preferences (for `If-Match`).
@@ -38,32 +36,77 @@ pub(crate) fn etag_header(p: &Preferences) -> [(header::HeaderName, HeaderValue)
     [(header::ETAG, tag)]
 }
 
+/// How often a write without `If-Match` is re-read and re-applied after losing to a
+/// concurrent one before the API answers 409.
+const WRITE_ATTEMPTS: usize = 5;
+
 /// Loads a user's preferences, checks `If-Match`, applies `change`, validates the result
-/// and stores it (only if it changed). Returns the change's output and the new preferences.
+/// and stores it (only if it changed), conditional on the document read: a concurrent write
+/// is never undone. When the condition fails, a request with `If-Match` gets 412 (what it
+/// read is no longer there); one without is re-read and `change` applied again, up to
+/// [`WRITE_ATTEMPTS`] times, then 409. Returns the change's output and the new preferences.
 pub(crate) async fn modify<T>(
     state: &AppState,
     headers: &HeaderMap,
     user: &str,
-    change: impl FnOnce(&mut Preferences) -> ApiResult<T>,
+    mut change: impl FnMut(&mut Preferences) -> ApiResult<T>,
 ) -> ApiResult<(T, Preferences)> {
-    let mut prefs = load(state, user).await?;
-    if let Some(wanted) = headers.get(header::IF_MATCH) {
-        let wanted = wanted.to_str().unwrap_or_default();
-        if wanted != "*" && !wanted.split(',').any(|t| t.trim() == etag(&prefs)) {
-            return Err(ApiError::new(
-                StatusCode::PRECONDITION_FAILED,
-                "precondition_failed",
-                "the preferences changed since they were read (If-Match); read them again",
-            ));
+    let if_match = headers
+        .get(header::IF_MATCH)
+        .map(|v| v.to_str().unwrap_or_default().to_owned())
+        .filter(|v| v.trim() != "*");
+    for attempt in 0..WRITE_ATTEMPTS {
+        let (mut prefs, old) = match state.prefs().get_versioned(user).await? {
+            Some((prefs, doc)) => (prefs, Some(doc)),
+            None => (empty(user), None),
+        };
+        if let Some(wanted) = &if_match
+            && !wanted.split(',').any(|t| t.trim() == etag(&prefs))
+        {
+            return Err(precondition_failed());
+        }
+        let before = prefs.clone();
+        let out = change(&mut prefs)?;
+        if prefs == before {
+            return Ok((out, prefs));
+        }
+        crate::validate::check_preferences(&prefs, &state.config().limits)?;
+        match state.prefs().put_if(&prefs, old.as_deref()).await {
+            Ok(()) => return Ok((out, prefs)),
+            Err(StoreError::Conflict(_)) if if_match.is_some() => {
+                return Err(precondition_failed());
+            }
+            Err(StoreError::Conflict(_)) => {
+                tracing::info!(
+                    user,
+                    attempt,
+                    "preferences changed meanwhile: applying again"
+                );
+                fmn_store::conflict_pause(attempt).await;
+            }
+            Err(e) => return Err(e.into()),
         }
     }
-    let before = prefs.clone();
-    let out = change(&mut prefs)?;
-    if prefs != before {
-        crate::validate::check_preferences(&prefs, &state.config().limits)?;
-        state.prefs().put(&prefs).await?;
+    Err(ApiError::conflict(format!(
+        "the preferences kept changing during {WRITE_ATTEMPTS} attempts: retry"
+    )))
+}
+
+/// Empty preferences of `user`.
+fn empty(user: &str) -> Preferences {
+    Preferences {
+        user: user.to_owned(),
+        contexts: Default::default(),
     }
-    Ok((out, prefs))
+}
+
+/// 412: the preferences are no longer what the client read.
+fn precondition_failed() -> ApiError {
+    ApiError::new(
+        StatusCode::PRECONDITION_FAILED,
+        "precondition_failed",
+        "the preferences changed since they were read (If-Match); read them again",
+    )
 }
 
 /// The context, or 404.

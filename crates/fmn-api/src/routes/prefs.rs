@@ -68,7 +68,7 @@ pub async fn put_context(
     let ((), prefs) = modify(&state, &headers, user, |prefs| {
         let ctx = prefs.contexts.entry(kind).or_default();
         ctx.enabled = body.enabled;
-        ctx.settings = body.settings.into();
+        ctx.settings = body.settings.clone().into();
         Ok(())
     })
     .await?;
@@ -156,7 +156,7 @@ pub async fn apply_template(
         .ok_or_else(|| ApiError::not_found(format!("no template {name:?}")).at("template"))?;
     let ((), prefs) = modify(&state, &headers, user, |prefs| {
         let ctx = prefs.contexts.entry(kind).or_default();
-        for mut f in template.filters {
+        for mut f in template.filters.clone() {
             f.id = fresh_filter_id(ctx, &f.id);
             ctx.filters.push(f);
         }
@@ -211,7 +211,7 @@ pub async fn create_filter(
             }
         }
         let id = fresh_filter_id(ctx, "");
-        let filter = body.into_filter(id);
+        let filter = body.clone().into_filter(id);
         ctx.filters.push(filter.clone());
         Ok(filter)
     })
@@ -236,7 +236,7 @@ async fn modify_filter(
     state: &AppState,
     headers: &HeaderMap,
     access: &UserAccess,
-    change: impl FnOnce(&mut fmn_rules::Filter) -> ApiResult<()>,
+    mut change: impl FnMut(&mut fmn_rules::Filter) -> ApiResult<()>,
 ) -> ApiResult<(fmn_rules::Filter, Preferences)> {
     let kind = access.context()?;
     let id = access.params().id("filter")?;
@@ -284,8 +284,8 @@ pub async fn patch_filter(
     ApiJson(body): ApiJson<FilterPatch>,
 ) -> ApiResult<impl IntoResponse> {
     let (filter, prefs) = modify_filter(&state, &headers, &access, |f| {
-        if let Some(name) = body.name {
-            f.name = name;
+        if let Some(name) = &body.name {
+            f.name.clone_from(name);
         }
         if let Some(active) = body.active {
             f.active = active;
@@ -293,11 +293,11 @@ pub async fn patch_filter(
         if let Some(oneshot) = body.oneshot {
             f.oneshot = oneshot;
         }
-        if let Some(rules) = body.rules {
-            f.rules = rules.into_iter().map(|r| r.0).collect();
+        if let Some(rules) = &body.rules {
+            f.rules = rules.iter().map(|r| r.0.clone()).collect();
         }
-        if let Some(addresses) = body.addresses {
-            f.addresses = Some(addresses).filter(|a| !a.is_empty());
+        if let Some(addresses) = &body.addresses {
+            f.addresses = Some(addresses.clone()).filter(|a| !a.is_empty());
         }
         Ok(())
     })
@@ -388,7 +388,7 @@ pub async fn add_rule(
     ApiJson(rule): ApiJson<RuleDoc>,
 ) -> ApiResult<impl IntoResponse> {
     let (filter, prefs) = modify_filter(&state, &headers, &access, |f| {
-        f.rules.push(rule.0);
+        f.rules.push(rule.0.clone());
         Ok(())
     })
     .await?;
@@ -420,7 +420,7 @@ pub async fn put_rule(
             .rules
             .get_mut(index)
             .ok_or_else(|| ApiError::not_found(format!("no rule {index}")).at("index"))?;
-        *slot = rule.0;
+        *slot = rule.0.clone();
         Ok(())
     })
     .await?;
@@ -480,7 +480,7 @@ pub async fn import_fmn3(
     let imported =
         fmn_rules::fmn3::import(&rules).map_err(|e| ApiError::invalid("", e.to_string()))?;
     let ((), prefs) = modify(&state, &headers, user, |prefs| {
-        for new in imported {
+        for new in imported.clone() {
             for (kind, ctx) in new.contexts {
                 let target = prefs.contexts.entry(kind).or_default();
                 target.filters = ctx.filters;

@@ -29,6 +29,8 @@ pub async fn list_tokens(
 
 /// Mints a personal token for scripts; the secret is in this response only. Admin rights
 /// are never granted this way (an operator mints admin tokens with `fmn token create`).
+/// A token minted with a personal token expires no later than that token (its
+/// `expires_at` says when): a leaked token cannot make itself permanent.
 #[utoipa::path(post, path = "/api/v1/users/{user}/tokens", tag = "tokens",
     params(("user" = crate::model::UserName, Path)),
     request_body = TokenIn,
@@ -57,6 +59,13 @@ pub async fn create_token(
             "",
             format!("at most {max} live tokens per user: revoke one first"),
         ));
+    }
+    let ttl = match access.token_expires_at() {
+        Some(cap) => ttl.min(cap - crate::auth::now()),
+        None => ttl,
+    };
+    if ttl <= 0 {
+        return Err(ApiError::unauthorized("the token used has expired"));
     }
     let (secret, record) = mint(user, false, body.name, Some(ttl));
     state.tokens().insert(&record).await?;

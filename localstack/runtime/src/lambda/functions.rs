@@ -15,8 +15,14 @@ use futures::future::BoxFuture;
 
 use crate::emulator::deploy::function_environment;
 
-/// An SQS-triggered handler, as the function's `main` would run it.
-pub type Handler = Arc<dyn Fn(SqsEvent) -> BoxFuture<'static, SqsBatchResponse> + Send + Sync>;
+/// An SQS-triggered handler, as the function's `main` would run it: a batch, and the
+/// instant it should be done by (from the function's timeout, as `serve_sqs` takes it from
+/// the Lambda context).
+pub type Handler = Arc<
+    dyn Fn(SqsEvent, Option<std::time::Instant>) -> BoxFuture<'static, SqsBatchResponse>
+        + Send
+        + Sync,
+>;
 
 /// A scheduled handler, as the function's `main` would run it; returns what it did.
 pub type ScheduledHandler =
@@ -125,9 +131,9 @@ fn ownership_sync(vars: &Vars, aws: &AwsConfigs) -> anyhow::Result<Function> {
 /// keeps it.
 pub fn sqs<F: SqsFunction>(function: F) -> Function {
     let function = Arc::new(function);
-    Function::Sqs(Arc::new(move |event| {
+    Function::Sqs(Arc::new(move |event, deadline| {
         let function = function.clone();
-        Box::pin(async move { function.handle(event).await })
+        Box::pin(async move { function.handle_until(event, deadline).await })
     }))
 }
 

@@ -34,6 +34,9 @@ pub struct Mapping {
     pub batching_window: Duration,
     /// The queue's visibility timeout (seconds).
     pub visibility_timeout: i32,
+    /// The function's configured timeout: each invocation gets the deadline Lambda would
+    /// give it (less [`fmn_lambda::DEADLINE_MARGIN`]); `None`: no deadline.
+    pub timeout: Option<Duration>,
 }
 
 /// Reads the event-source mappings of `function` as deployed.
@@ -46,6 +49,14 @@ pub async fn mappings(aws: &aws_config::SdkConfig, function: &str) -> anyhow::Re
         .send()
         .await
         .with_context(|| format!("listing event source mappings of {function}"))?;
+    let timeout = lambda
+        .get_function_configuration()
+        .function_name(function)
+        .send()
+        .await
+        .with_context(|| format!("reading the configuration of {function}"))?
+        .timeout()
+        .map(|t| Duration::from_secs(t.max(1) as u64));
     let mut out = Vec::new();
     for esm in listed.event_source_mappings() {
         let Some(arn) = esm.event_source_arn() else {
@@ -81,6 +92,7 @@ pub async fn mappings(aws: &aws_config::SdkConfig, function: &str) -> anyhow::Re
                 esm.maximum_batching_window_in_seconds().unwrap_or(0).max(0) as u64,
             ),
             visibility_timeout,
+            timeout,
         });
     }
     Ok(out)
@@ -148,8 +160,15 @@ pub async fn poll(
             .into_iter()
             .map(|m| to_event_record(m, &mapping))
             .collect();
+        // The deadline Lambda's context would carry: now plus the function's timeout.
+        let deadline = mapping.timeout.map(|t| {
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            fmn_lambda::deadline_from(now_ms + t.as_millis() as u64)
+        });
         // A panicking handler fails the whole batch, as a crashed Lambda invocation would.
-        let response = tokio::spawn((handler)(event)).await;
+        let response = tokio::spawn((handler)(event, deadline)).await;
         let failed: Vec<String> = match response {
             Ok(r) => r
                 .batch_item_failures
