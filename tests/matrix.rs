@@ -44,12 +44,13 @@ fn new_sender(h: &Harness, synapse: &Synapse, bot: &Account) -> DeployedSender {
         ),
     )
     .with_gate(fmn_digest::Gate::from_table(
-        dynamo,
+        dynamo.clone(),
         h.stack.output("HeldTableName").ok(),
         fmn_digest::FloodLimit::default(),
     ))
     // The jobs here are made by the test, for users without stored preferences.
     .with_addresses(None)
+    .with_history(fmn_store::HistoryLog::new(dynamo, table))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

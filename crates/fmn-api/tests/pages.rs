@@ -283,7 +283,12 @@ async fn codes_order_applications_and_history_work_in_the_pages() {
         .await
         .unwrap();
     assert_eq!(location(&r), format!("{irc}?ok=confirmed"));
-    let page = get(irc).await.unwrap().text().await.unwrap();
+    let page = get(&format!("{irc}?ok=confirmed"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(
         page.contains("Address confirmed.") && page.contains(">confirmed<"),
         "{page}"

@@ -207,7 +207,7 @@ impl HistoryLog {
         }
         // Newest first; within a second, the later append first.
         entries.reverse();
-        entries.sort_by(|a, b| b.at.cmp(&a.at));
+        entries.sort_by_key(|e| std::cmp::Reverse(e.at));
         Ok(entries)
     }
 }
