@@ -40,10 +40,12 @@
 
 mod addresses;
 mod channel;
+mod disable;
 mod item;
 mod pipeline;
 
 pub use addresses::{AddressBook, Unchecked};
 pub use channel::{Channel, SendError, Target};
+pub use disable::{AddressDisabler, disabled_notices};
 pub use item::{Content, Item};
 pub use pipeline::{Pipeline, parse_job};
