@@ -103,10 +103,11 @@ out() { jget "$outputs" "{o['OutputKey']: o['OutputValue'] for o in d}.get('$1',
 for key in IncomingQueueUrl IncomingDeadLetterQueueUrl EmailQueueUrl EmailDeadLetterQueueUrl \
   PreferencesTableName DeliveriesTableName MatcherFunctionName EmailSenderFunctionName \
   IrcQueueUrl IrcDeadLetterQueueUrl IrcSenderFunctionName \
-  MatrixQueueUrl MatrixDeadLetterQueueUrl MatrixSenderFunctionName; do
+  MatrixQueueUrl MatrixDeadLetterQueueUrl MatrixSenderFunctionName \
+  PushQueueUrl PushDeadLetterQueueUrl PushSenderFunctionName; do
   [ -n "$(out "$key")" ] || fail "output $key missing"
 done
-ok "all 8 outputs present"
+ok "all 17 outputs present"
 
 # --- queues: redrive to their own DLQ after 5 receives, 60 s visibility, 14-day DLQ retention
 check_queue() { # QUEUE_OUTPUT DLQ_OUTPUT
@@ -161,7 +162,7 @@ check_function() { # FUNCTION_OUTPUT EXPECTED_SORTED_VARS MEMORY_MB
     || fail "$1: environment is $(jget "$cfg" "sorted(d['Environment']['Variables'])")"
   ok "$1: provided.al2023, 10 s, $3 MB, env $2"
 }
-check_function MatcherFunctionName "FMN_API_TABLE FMN_EMAIL_QUEUE_URL FMN_FEED_QUEUE_URL FMN_IRC_QUEUE_URL FMN_MATRIX_QUEUE_URL FMN_OWNERSHIP_TABLE FMN_PREFERENCES_TABLE FMN_QUARANTINE_QUEUE_URL FMN_WEBHOOK_QUEUE_URL RUST_LOG" 512
+check_function MatcherFunctionName "FMN_API_TABLE FMN_EMAIL_QUEUE_URL FMN_FEED_QUEUE_URL FMN_IRC_QUEUE_URL FMN_MATRIX_QUEUE_URL FMN_OWNERSHIP_TABLE FMN_PREFERENCES_TABLE FMN_PUSH_QUEUE_URL FMN_QUARANTINE_QUEUE_URL FMN_WEBHOOK_QUEUE_URL RUST_LOG" 512
 check_function EmailSenderFunctionName "FMN_API_BASE_URL FMN_DELIVERIES_TABLE FMN_FLOOD_MAX FMN_FLOOD_WINDOW_SECS FMN_HELD_TABLE FMN_LINK_SECRET_SSM_PARAMETER FMN_PREFERENCES_TABLE FMN_SENDER_ADDRESS RUST_LOG" 256
 
 # --- event source mappings: present, disabled, batch size 10, partial batch failures
@@ -183,6 +184,7 @@ check_mapping MatcherFunctionName IncomingQueueUrl 10 1
 check_mapping EmailSenderFunctionName EmailQueueUrl 10 0
 check_mapping IrcSenderFunctionName IrcQueueUrl 10 0
 check_mapping MatrixSenderFunctionName MatrixQueueUrl 10 0
+check_mapping PushSenderFunctionName PushQueueUrl 10 0
 
 # --- alarms: every alarm of the template deployed, notifying the alerts topic
 topic="$(out AlertsTopicArn)"

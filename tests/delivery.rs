@@ -1,6 +1,7 @@
-//! End to end, from a ZeroMQ publish to each of email, webhook and feed: the email in moto's
-//! store with its headers, the webhook request received by a loopback listener (signature
-//! checked; it answers 500 first), the feed read back and parsed as RSS and Atom; a
+//! End to end, from a ZeroMQ publish to each of email, webhook, push and feed: the email in
+//! moto's store with its headers, the webhook request received by a loopback listener
+//! (signature checked; it answers 500 first), the push POSTed to a loopback UnifiedPush
+//! endpoint, the feed read back and parsed as RSS and Atom; a
 //! redelivered job delivers nothing twice; a digest context gets one grouped email from the
 //! digest function. Prints publish-to-delivery latency per context.
 
@@ -58,7 +59,9 @@ fn prefs(webhook_url: &str) -> Vec<Preferences> {
         "webhook": {"addresses": [{"address": webhook_url, "confirmed": true, "secret": SECRET}],
                     "filters": filter("bodhi-hook")},
         "feed": {"addresses": [{"address": "feed", "confirmed": true}],
-                 "filters": filter("bodhi-feed")}
+                 "filters": filter("bodhi-feed")},
+        "push": {"addresses": [{"address": push_url(webhook_url), "confirmed": true}],
+                 "filters": filter("bodhi-push")}
     }});
     let dig = json!({"user": "dig", "contexts": {
         "email": {"addresses": [{"address": "dig@example.org", "confirmed": true}],
@@ -71,19 +74,40 @@ fn prefs(webhook_url: &str) -> Vec<Preferences> {
     ]
 }
 
-/// What the loopback webhook receiver saw: (message id, arrival), after a valid signature.
+/// dora's push endpoint, on the webhook receiver's server (which has no `/v1/health`: a
+/// UnifiedPush distributor that is not ntfy, so pushes carry JSON).
+fn push_url(webhook_url: &str) -> String {
+    webhook_url.replace("/hook", "/push/dora")
+}
+
+/// What the loopback webhook receiver saw: (message id, arrival), after a valid signature;
+/// and the pushes its push endpoint got.
 #[derive(Default)]
 struct Receiver {
     calls: usize,
     delivered: Vec<(String, Instant)>,
     bad_signatures: usize,
+    pushed: Vec<(String, Instant)>,
 }
 
 async fn start_receiver(
     state: Arc<Mutex<Receiver>>,
     stop: tokio_util::sync::CancellationToken,
 ) -> String {
+    let pushes = state.clone();
     let app = axum::Router::new().route(
+        "/push/dora",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let pushes = pushes.clone();
+            async move {
+                let payload: Value = serde_json::from_slice(&body).unwrap_or_default();
+                let id = payload["id"].as_str().unwrap_or_default().to_owned();
+                pushes.lock().unwrap().pushed.push((id, Instant::now()));
+                StatusCode::CREATED
+            }
+        }),
+    );
+    let app = app.route(
         "/hook",
         axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
             let state = state.clone();
@@ -182,6 +206,9 @@ async fn email_webhook_and_feed_each_deliver_once() {
     )
     .await
     .unwrap();
+    h.set_function_env("PushSenderFunctionName", &[("FMN_PUSH_ALLOW_PRIVATE", "1")])
+        .await
+        .unwrap();
     h.start_functions().await.unwrap();
 
     let port = fmn_emulator::free_port().unwrap();
@@ -238,8 +265,11 @@ async fn email_webhook_and_feed_each_deliver_once() {
                 feed_latency.push(published[&item.id].elapsed());
             }
         }
-        let hooks = received.lock().unwrap().delivered.len();
-        if seen_email.len() == 6 && seen_feed.len() == 6 && hooks >= 6 {
+        let (hooks, pushes) = {
+            let r = received.lock().unwrap();
+            (r.delivered.len(), r.pushed.len())
+        };
+        if seen_email.len() == 6 && seen_feed.len() == 6 && hooks >= 6 && pushes >= 6 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -283,6 +313,20 @@ async fn email_webhook_and_feed_each_deliver_once() {
             .collect()
     };
 
+    // Push: each message exactly once.
+    let push_latency: Vec<Duration> = {
+        let r = received.lock().unwrap();
+        let mut ids: Vec<&str> = r.pushed.iter().map(|(id, _)| id.as_str()).collect();
+        ids.sort();
+        let mut want: Vec<&str> = published.keys().map(String::as_str).collect();
+        want.sort();
+        assert_eq!(ids, want, "each push delivered exactly once");
+        r.pushed
+            .iter()
+            .map(|(id, at)| at.duration_since(published[id]))
+            .collect()
+    };
+
     // Feed: six items, valid RSS and Atom.
     let items = feeds.recent("dora", 50).await.unwrap();
     assert_eq!(items.len(), 6);
@@ -308,6 +352,7 @@ async fn email_webhook_and_feed_each_deliver_once() {
         ("EmailQueueUrl", job("email", "dora@example.org")),
         ("WebhookQueueUrl", job("webhook", &hook_url)),
         ("FeedQueueUrl", job("feed", "feed")),
+        ("PushQueueUrl", job("push", &push_url(&hook_url))),
     ] {
         sqs.send_message()
             .queue_url(h.stack.output(output).unwrap())
@@ -326,6 +371,7 @@ async fn email_webhook_and_feed_each_deliver_once() {
         .count();
     assert_eq!(dora_emails, 6, "a redelivered job sent email again");
     assert_eq!(received.lock().unwrap().delivered.len(), 6);
+    assert_eq!(received.lock().unwrap().pushed.len(), 6);
     assert_eq!(feeds.recent("dora", 50).await.unwrap().len(), 6);
 
     // Digest: dig's six notifications were held; the digest function sends them as one
@@ -369,6 +415,7 @@ async fn email_webhook_and_feed_each_deliver_once() {
 
     println!("latency email:   {}", percentiles(email_latency));
     println!("latency webhook: {}", percentiles(hook_latency));
+    println!("latency push:    {}", percentiles(push_latency));
     println!("latency feed:    {}", percentiles(feed_latency));
     stop.cancel();
     h.shutdown().await;

@@ -166,12 +166,13 @@ pub enum ConfigError {
 }
 
 /// Every context, in the order of the `FMN_<CONTEXT>_QUEUE_URL` variables.
-pub const CONTEXTS: [ContextKind; 5] = [
+pub const CONTEXTS: [ContextKind; 6] = [
     ContextKind::Email,
     ContextKind::Irc,
     ContextKind::Matrix,
     ContextKind::Webhook,
     ContextKind::Feed,
+    ContextKind::Push,
 ];
 
 impl ApiConfig {

@@ -87,8 +87,10 @@ impl Params {
     /// The `context` parameter.
     pub fn context(&self) -> Result<ContextKind, ApiError> {
         context_kind(self.get("context")).ok_or_else(|| {
-            ApiError::not_found("no such context: expected email, irc, matrix, webhook or feed")
-                .at("context")
+            ApiError::not_found(
+                "no such context: expected email, irc, matrix, webhook, feed or push",
+            )
+            .at("context")
         })
     }
 

@@ -137,7 +137,7 @@ impl From<SettingsDoc> for ContextSettings {
 /// A delivery address as its owner (or an admin) sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AddressDoc {
-    /// The address (email address, IRC nick, Matrix user id, webhook URL).
+    /// The address (email address, IRC nick, Matrix user id, webhook or push endpoint URL).
     pub address: String,
     /// Whether it was confirmed; nothing is sent to an unconfirmed address.
     pub confirmed: bool,
@@ -293,7 +293,7 @@ pub struct ContextIn {
 pub struct PreferencesDoc {
     /// The account name.
     pub user: String,
-    /// Contexts by name (`email`, `irc`, `matrix`, `webhook`, `feed`).
+    /// Contexts by name (`email`, `irc`, `matrix`, `webhook`, `feed`, `push`).
     pub contexts: BTreeMap<String, ContextDoc>,
 }
 
@@ -314,7 +314,8 @@ impl From<Preferences> for PreferencesDoc {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddressIn {
-    /// Email address, IRC nick, Matrix user id (`@user:server`) or webhook URL.
+    /// Email address, IRC nick, Matrix user id (`@user:server`), webhook URL or push endpoint
+    /// URL.
     #[schema(min_length = 1, max_length = 500)]
     pub address: String,
 }
@@ -380,6 +381,8 @@ pub enum ContextName {
     Webhook,
     /// RSS/Atom feed.
     Feed,
+    /// UnifiedPush endpoint (ntfy topic or any distributor's).
+    Push,
 }
 
 impl From<ContextName> for ContextKind {
@@ -390,6 +393,7 @@ impl From<ContextName> for ContextKind {
             ContextName::Matrix => ContextKind::Matrix,
             ContextName::Webhook => ContextKind::Webhook,
             ContextName::Feed => ContextKind::Feed,
+            ContextName::Push => ContextKind::Push,
         }
     }
 }

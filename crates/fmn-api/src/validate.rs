@@ -103,7 +103,7 @@ pub fn check_address(field: &str, kind: ContextKind, a: &str) -> Result<(), ApiE
                 return bad("not a Matrix user id (@user:server)");
             }
         }
-        ContextKind::Webhook => {
+        ContextKind::Webhook | ContextKind::Push => {
             let rest = a
                 .strip_prefix("https://")
                 .or_else(|| a.strip_prefix("http://"));
@@ -429,6 +429,7 @@ mod tests {
             (ContextKind::Irc, "alice_"),
             (ContextKind::Matrix, "@alice:fedora.im"),
             (ContextKind::Webhook, "https://ntfy.sh/alice"),
+            (ContextKind::Push, "https://ntfy.sh/upAbC123?up=1"),
         ];
         for (k, a) in ok {
             assert!(check_address("a", k, a).is_ok(), "{a}");
@@ -442,6 +443,7 @@ mod tests {
             (ContextKind::Matrix, "alice:fedora.im"),
             (ContextKind::Webhook, "ftp://x"),
             (ContextKind::Webhook, "https://"),
+            (ContextKind::Push, "ntfy.sh/alice"),
             (ContextKind::Feed, "anything"),
         ];
         for (k, a) in bad {

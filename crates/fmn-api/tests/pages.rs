@@ -433,3 +433,81 @@ async fn codes_order_applications_and_history_work_in_the_pages() {
     assert_eq!(get("/users/bob/history").await.unwrap().status(), 403);
     api.stop().await;
 }
+
+/// Issue 15: a phone (a push endpoint) is added on its context page and confirmed with the
+/// code pushed to it, as IRC nicks are.
+#[tokio::test]
+async fn a_phone_is_added_and_confirmed_with_the_pushed_code() {
+    let api = start_api(|_| {}).await;
+    let base = api.base.clone();
+    let http = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap();
+    let (secret, csrf) = ("a-session-secret-of-alice", "csrf-of-alice");
+    api.state
+        .sessions()
+        .create(&fmn_store::SessionRecord {
+            hash: fmn_api::auth::hash_secret(secret),
+            user: "alice".into(),
+            admin: false,
+            csrf: csrf.into(),
+            expires_at: 4_000_000_000,
+        })
+        .await
+        .unwrap();
+    let cookie = format!("fmn_session={secret}");
+    let post = |path: String, body: String| {
+        http.post(format!("{base}{path}"))
+            .header("cookie", &cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    let page = "/users/alice/contexts/push";
+    let endpoint = "https://ntfy.sh/alice-phone";
+    let encoded = "https%3A%2F%2Fntfy.sh%2Falice-phone";
+    let r = post(
+        format!("{page}/addresses"),
+        format!("address={encoded}&csrf={csrf}"),
+    )
+    .await
+    .unwrap();
+    assert!(
+        r.status().is_redirection() || r.status() == 200,
+        "{}",
+        r.status()
+    );
+    let job = support::confirmation(api.job(&api.push_queue).await);
+    assert_eq!(job.address, endpoint);
+    let code = job.code.expect("a code, pushed to the phone");
+    let html = http
+        .get(format!("{base}{page}"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Phone (push)"), "{html}");
+    assert!(html.contains(&format!("Code sent to {endpoint}")), "{html}");
+    let r = post(
+        format!("{page}/addresses/{encoded}/confirm"),
+        format!("code={code}&csrf={csrf}"),
+    )
+    .await
+    .unwrap();
+    assert!(
+        r.status().is_redirection() || r.status() == 200,
+        "{}",
+        r.status()
+    );
+    let t = api.token("alice", false, None).await;
+    let (_, addresses) = api
+        .get("/api/v1/users/alice/contexts/push/addresses", &t)
+        .await;
+    assert_eq!(addresses[0]["address"], endpoint);
+    assert_eq!(addresses[0]["confirmed"], true);
+    api.stop().await;
+}

@@ -88,6 +88,7 @@ impl<'a> Item<'a> {
                     usernames: Default::default(),
                     packages: Default::default(),
                     timestamp: Some(n.created_at as f64),
+                    severity: None,
                 },
                 user: n.user.clone(),
                 context: n.context,

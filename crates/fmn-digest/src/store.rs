@@ -178,6 +178,7 @@ impl Batch {
                 usernames: Default::default(),
                 packages: Default::default(),
                 timestamp: Some(now_ms() as f64 / 1000.0),
+                severity: None,
             },
             user: self.user.clone(),
             context: self.context,

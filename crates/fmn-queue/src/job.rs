@@ -32,6 +32,10 @@ pub struct MessageDigest {
     /// Seconds since the epoch, when known.
     #[serde(default)]
     pub timestamp: Option<f64>,
+    /// The message's severity (push notifications set their priority from it); absent in
+    /// jobs queued before it was carried, and in fmn's own notices and digests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<fmn_messages::Severity>,
 }
 
 impl From<&Message> for MessageDigest {
@@ -46,6 +50,7 @@ impl From<&Message> for MessageDigest {
             usernames: m.usernames.clone(),
             packages: m.artifacts.rpms.clone(),
             timestamp: m.timestamp,
+            severity: Some(m.severity),
         }
     }
 }

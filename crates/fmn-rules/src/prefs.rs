@@ -89,16 +89,19 @@ pub enum ContextKind {
     Webhook,
     /// RSS/Atom feed.
     Feed,
+    /// UnifiedPush POST to a phone's (or desktop's) push endpoint, e.g. an ntfy topic.
+    Push,
 }
 
 impl ContextKind {
     /// Every context kind.
-    pub const ALL: [ContextKind; 5] = [
+    pub const ALL: [ContextKind; 6] = [
         Self::Email,
         Self::Irc,
         Self::Matrix,
         Self::Webhook,
         Self::Feed,
+        Self::Push,
     ];
 
     /// The lowercase name (`"email"`).
@@ -109,6 +112,7 @@ impl ContextKind {
             Self::Matrix => "matrix",
             Self::Webhook => "webhook",
             Self::Feed => "feed",
+            Self::Push => "push",
         }
     }
 }

@@ -65,17 +65,11 @@ pub struct WebhookClient {
 impl WebhookClient {
     /// A client; `allow_private` lets it reach private, loopback and link-local addresses.
     pub fn new(allow_private: bool, retry: RetryPolicy) -> Result<Self, PostError> {
-        let http = reqwest::Client::builder()
-            .dns_resolver(Arc::new(GuardedResolver { allow_private }))
-            // A proxy would resolve the name itself, past the guard.
-            .no_proxy()
-            // A redirect could point anywhere; receivers must answer where they are.
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(retry.timeout.min(Duration::from_secs(5)))
-            .timeout(retry.timeout)
-            .user_agent(concat!("fmn-webhook/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| PostError::Transport(fmn_queue::error_chain(&e)))?;
+        let http = guarded_client(
+            allow_private,
+            retry.timeout,
+            concat!("fmn-webhook/", env!("CARGO_PKG_VERSION")),
+        )?;
         Ok(WebhookClient {
             http,
             allow_private,
@@ -93,21 +87,7 @@ impl WebhookClient {
     /// POSTs `payload` to `url`, signed with `secret`, retrying server errors, rate limits
     /// and transport failures with backoff up to the policy's attempts.
     pub async fn post(&self, url: &str, secret: &[u8], payload: &Payload) -> Result<(), PostError> {
-        let target = check_target_with(url, self.allow_private, &self.extra_ports)?;
-        if !self.allow_private
-            && let Some(host) = target.host_str()
-        {
-            // A clear answer up front; the resolver checks again when connecting.
-            let port = target.port_or_known_default().unwrap_or(443);
-            if let Ok(addrs) = tokio::net::lookup_host((host, port)).await
-                && let Some(bad) = addrs.into_iter().find(|a| !allowed_ip(a.ip()))
-            {
-                return Err(PostError::Refused(format!(
-                    "{url}: resolves to {}, a private, loopback or link-local address",
-                    bad.ip()
-                )));
-            }
-        }
+        let target = check_resolved_target(url, self.allow_private, &self.extra_ports).await?;
         let body = serde_json::to_vec(payload).map_err(|e| PostError::Transport(e.to_string()))?;
         let mut backoff = self.retry.first_backoff;
         let mut last = PostError::Transport("not attempted".into());
@@ -147,11 +127,10 @@ impl WebhookClient {
                     }
                 }
                 Err(e) => {
-                    let text = fmn_queue::error_chain(&e);
-                    if text.contains("private, loopback or link-local") {
-                        return Err(PostError::Refused(format!("{url}: {text}")));
+                    last = transport_error(url, &e);
+                    if last.is_permanent() {
+                        return Err(last);
                     }
-                    last = PostError::Transport(text);
                 }
             }
             tracing::debug!(url, attempt, error = %last, "webhook attempt failed");
@@ -161,5 +140,59 @@ impl WebhookClient {
             }
         }
         Err(last)
+    }
+}
+
+/// An HTTP client whose resolver is the target guard (every address a name resolves to must
+/// be allowed, checked at connect time), with no proxy (it would resolve past the guard) and
+/// no redirects (they could point anywhere). Shared by every sender that POSTs to a URL a
+/// user gave (webhooks, UnifiedPush).
+pub fn guarded_client(
+    allow_private: bool,
+    timeout: Duration,
+    user_agent: &str,
+) -> Result<reqwest::Client, PostError> {
+    reqwest::Client::builder()
+        .dns_resolver(Arc::new(GuardedResolver { allow_private }))
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(timeout.min(Duration::from_secs(5)))
+        .timeout(timeout)
+        .user_agent(user_agent)
+        .build()
+        .map_err(|e| PostError::Transport(fmn_queue::error_chain(&e)))
+}
+
+/// [`check_target_with`], and when private targets are refused, a clear refusal up front
+/// if the host resolves to one (the [`guarded_client`]'s resolver checks again when
+/// connecting).
+pub async fn check_resolved_target(
+    url: &str,
+    allow_private: bool,
+    extra_ports: &[u16],
+) -> Result<url::Url, PostError> {
+    let target = check_target_with(url, allow_private, extra_ports)?;
+    if !allow_private && let Some(host) = target.host_str() {
+        let port = target.port_or_known_default().unwrap_or(443);
+        if let Ok(addrs) = tokio::net::lookup_host((host, port)).await
+            && let Some(bad) = addrs.into_iter().find(|a| !allowed_ip(a.ip()))
+        {
+            return Err(PostError::Refused(format!(
+                "{url}: resolves to {}, a private, loopback or link-local address",
+                bad.ip()
+            )));
+        }
+    }
+    Ok(target)
+}
+
+/// A failed request as a [`PostError`]: a refusal by the guard's resolver is permanent,
+/// anything else a transport error.
+pub fn transport_error(url: &str, e: &reqwest::Error) -> PostError {
+    let text = fmn_queue::error_chain(e);
+    if text.contains("private, loopback or link-local") {
+        PostError::Refused(format!("{url}: {text}"))
+    } else {
+        PostError::Transport(text)
     }
 }

@@ -24,7 +24,9 @@ mod client;
 mod guard;
 mod payload;
 
-pub use client::{PostError, RetryPolicy, WebhookClient};
+pub use client::{
+    PostError, RetryPolicy, WebhookClient, check_resolved_target, guarded_client, transport_error,
+};
 pub use guard::{DEFAULT_PORTS, allowed_ip, check_target, check_target_with};
 pub use payload::{Payload, sign, verify};
 

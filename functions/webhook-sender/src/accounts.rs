@@ -5,9 +5,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use aws_sdk_dynamodb::types::AttributeValue;
-use fmn_queue::{ContextJob, NoticeJob, Outgoing, Queue as _, SqsQueue};
+use fmn_delivery::AddressDisabler;
+use fmn_queue::{NoticeJob, SqsQueue};
 use fmn_rules::{ContextKind, Preferences};
-use fmn_store::{PreferenceTable, StoreError};
+use fmn_store::PreferenceTable;
 
 use crate::Config;
 
@@ -49,8 +50,7 @@ pub struct DeployedAccounts {
     deliveries_table: String,
     dynamo: aws_sdk_dynamodb::Client,
     prefs: PreferenceTable,
-    email_queue: Option<SqsQueue>,
-    feed_queue: Option<SqsQueue>,
+    disabler: AddressDisabler,
 }
 
 fn now() -> u64 {
@@ -64,43 +64,10 @@ fn failures_key(user: &str, address: &str) -> String {
     format!("webhook-failures|{user}|{address}")
 }
 
-/// The notices telling the owner (`prefs`) that their webhook `address` was disabled: an
-/// email to their first confirmed email address if they have one, and a feed item (used
-/// when no email can be sent), in that order of preference.
+/// The notices telling the owner (`prefs`) that their webhook `address` was disabled
+/// ([`fmn_delivery::disabled_notices`], shared with the other senders that disable).
 pub fn notices(prefs: &Preferences, address: &str, reason: &str, now: u64) -> Vec<NoticeJob> {
-    let text = format!(
-        "fmn stopped sending to your webhook {address}: {reason}. Fix it, then enable it \
-         again in your webhook settings."
-    );
-    let notice = |context: ContextKind, addresses: Vec<String>, title: String| NoticeJob {
-        id: format!("webhook-disabled:{address}:{now}"),
-        user: prefs.user.clone(),
-        context,
-        addresses,
-        topic: "fmn.webhook.disabled".into(),
-        title,
-        text: text.clone(),
-        created_at: now as i64,
-    };
-    let email_to = prefs
-        .contexts
-        .get(&ContextKind::Email)
-        .and_then(|c| c.addresses.iter().find(|a| a.deliverable()))
-        .map(|a| a.address.clone());
-    let mut out = Vec::new();
-    if let Some(to) = email_to {
-        out.push(notice(
-            ContextKind::Email,
-            vec![to],
-            "fmn: your webhook was disabled".into(),
-        ));
-    }
-    out.push(notice(
-        ContextKind::Feed,
-        vec!["feed".into()],
-        format!("Your webhook {address} was disabled"),
-    ));
-    out
+    fmn_delivery::disabled_notices(prefs, ContextKind::Webhook, address, reason, now)
 }
 
 impl DeployedAccounts {
@@ -109,44 +76,17 @@ impl DeployedAccounts {
         let dynamo = aws_sdk_dynamodb::Client::new(aws);
         let sqs = aws_sdk_sqs::Client::new(aws);
         let queue = |url: &Option<String>| url.as_ref().map(|u| SqsQueue::new(sqs.clone(), u));
+        let prefs = PreferenceTable::new(dynamo.clone(), &config.preferences_table);
         DeployedAccounts {
             deliveries_table: config.deliveries_table.clone(),
-            prefs: PreferenceTable::new(dynamo.clone(), &config.preferences_table),
-            email_queue: queue(&config.email_queue_url),
-            feed_queue: queue(&config.feed_queue_url),
+            disabler: AddressDisabler::new(
+                prefs.clone(),
+                queue(&config.email_queue_url),
+                queue(&config.feed_queue_url),
+            ),
+            prefs,
             dynamo,
         }
-    }
-
-    /// Puts the first notice there is a queue for on it: the owner hears about it like
-    /// about any notification.
-    async fn tell_owner(&self, prefs: &Preferences, address: &str, reason: &str) {
-        for notice in notices(prefs, address, reason, now()) {
-            let queue = match notice.context {
-                ContextKind::Email => &self.email_queue,
-                _ => &self.feed_queue,
-            };
-            let Some(queue) = queue else { continue };
-            let context = notice.context;
-            let body = match serde_json::to_string(&ContextJob::Notice { notice }) {
-                Ok(body) => body,
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not write the notice");
-                    continue;
-                }
-            };
-            match queue.send_all(vec![Outgoing::new(body)]).await {
-                Ok(()) => {
-                    tracing::warn!(user = %prefs.user, address, reason,
-                        context = context.as_str(), "owner told: webhook disabled");
-                    return;
-                }
-                Err(e) => {
-                    tracing::warn!(user = %prefs.user, error = %e, "could not queue the notice")
-                }
-            }
-        }
-        tracing::warn!(user = %prefs.user, address, reason, "webhook disabled; owner not told");
     }
 }
 
@@ -204,29 +144,9 @@ impl Accounts for DeployedAccounts {
     }
 
     async fn disable(&self, user: &str, address: &str, reason: &str) -> anyhow::Result<()> {
-        // Conditional on the document read, re-read on a conflict: never undoes a concurrent
-        // change (an unsubscribe, another address's removal).
-        let disabled = self
-            .prefs
-            .update(user, 5, |prefs| {
-                let a = prefs
-                    .contexts
-                    .get_mut(&ContextKind::Webhook)
-                    .and_then(|c| c.addresses.iter_mut().find(|a| a.address == address))
-                    .filter(|a| a.disabled.is_none())?;
-                a.disabled = Some(reason.to_owned());
-                Some(())
-            })
-            .await
-            .map_err(|e| match e {
-                StoreError::Conflict(_) => anyhow::anyhow!(
-                    "preferences of {user} kept changing; webhook {address} not disabled yet"
-                ),
-                e => e.into(),
-            })?;
-        if let Some(((), new)) = disabled {
-            self.tell_owner(&new, address, reason).await;
-        }
-        Ok(())
+        Ok(self
+            .disabler
+            .disable(ContextKind::Webhook, user, address, reason)
+            .await?)
     }
 }

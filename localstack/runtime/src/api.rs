@@ -20,6 +20,7 @@ pub fn config(stack: &crate::Stack) -> anyhow::Result<fmn_api::ApiConfig> {
         (ContextKind::Irc, "IrcQueueUrl"),
         (ContextKind::Matrix, "MatrixQueueUrl"),
         (ContextKind::Webhook, "WebhookQueueUrl"),
+        (ContextKind::Push, "PushQueueUrl"),
     ] {
         if let Ok(url) = stack.output(output) {
             config.context_queues.insert(kind, url.to_owned());

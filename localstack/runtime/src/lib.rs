@@ -16,7 +16,8 @@
 //!   EventBridge schedule.
 //! - [`standins`]: local stand-ins for the services outside AWS: [`standins::irc`] (ngircd
 //!   and an IRC watcher client), [`standins::matrix`] (Synapse and a recipient's client),
-//!   [`standins::webhook`] (a loopback receiver that checks signatures),
+//!   [`standins::webhook`] (a loopback receiver that checks signatures), [`standins::ntfy`]
+//!   (an ntfy server stand-in that prints pushes),
 //!   [`standins::files`] (dist-git's maintainer data) and [`standins::oidc`] (a development
 //!   OpenID provider the web app signs in with).
 //!

@@ -78,6 +78,10 @@ struct UpArgs {
     /// `http://127.0.0.1:9141/hook`).
     #[arg(long, default_value_t = 9141)]
     webhook_port: u16,
+    /// Port of the demo ntfy server stand-in on 127.0.0.1 (the demo preferences name
+    /// `http://127.0.0.1:9142/ralph-phone`).
+    #[arg(long, default_value_t = 9142)]
+    ntfy_port: u16,
     /// Where a LocalStack is looked for; when one answers there, it is used instead of
     /// the embedded moto server (SES v2 stays on moto).
     #[arg(
@@ -144,6 +148,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         irc_watch,
         matrix_port,
         webhook_port,
+        ntfy_port,
         localstack_url,
     } = args;
     let root = fmn_local::repo_root();
@@ -200,6 +205,8 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     let (hook_url, mut hooks) =
         fmn_local::standins::webhook::serve(webhook_port, WEBHOOK_DEMO_SECRET.into(), stop.clone())
             .await?;
+    // Pushes go to a loopback stand-in for an ntfy server, speaking ntfy's HTTP.
+    let (ntfy_url, mut pushes) = fmn_local::standins::ntfy::serve(ntfy_port, stop.clone()).await?;
     let matrix_token =
         deploy::put_secret(&aws, &stack, "matrix-access-token", &bot.access_token).await?;
     let deployed = deploy::deploy_with(
@@ -222,6 +229,12 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         &aws,
         deployed.output("WebhookSenderFunctionName")?,
         &[("FMN_WEBHOOK_ALLOW_PRIVATE", "1")],
+    )
+    .await?;
+    fmn_local::emulator::deploy::set_function_environment(
+        &aws,
+        deployed.output("PushSenderFunctionName")?,
+        &[("FMN_PUSH_ALLOW_PRIVATE", "1")],
     )
     .await?;
     // SES identities live where SES does.
@@ -300,6 +313,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
          Matrix: Synapse at {matrix_url}; notifications to {ralph_id} are printed below (or log \
          in with a Matrix client as ralph / {MATRIX_DEMO_PASSWORD})\n\
          Webhooks: received at {hook_url} and printed below with their signature check\n\
+         Pushes: an ntfy stand-in at {ntfy_url} (topics are its paths) prints them below\n\
          Feed of ralph: {feed}\n",
         matrix_url = synapse.url,
         ralph_id = ralph.user_id,
@@ -316,6 +330,18 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
                 } else {
                     "BAD SIGNATURE"
                 }
+            );
+        }
+    });
+    tasks.spawn(async move {
+        while let Some(p) = pushes.recv().await {
+            println!(
+                "📱 push to {}: [{} p{}] {} (click: {})",
+                p.topic,
+                p.title,
+                p.priority,
+                p.message.lines().next().unwrap_or_default(),
+                if p.click.is_empty() { "-" } else { &p.click }
             );
         }
     });

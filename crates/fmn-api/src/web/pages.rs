@@ -23,6 +23,7 @@ pub(crate) fn label(kind: ContextKind) -> &'static str {
         ContextKind::Matrix => "Matrix",
         ContextKind::Webhook => "Webhook",
         ContextKind::Feed => "Feed",
+        ContextKind::Push => "Phone (push)",
     }
 }
 
@@ -315,6 +316,9 @@ async fn context_view(
                 ContextKind::Matrix => "A Matrix user id, e.g. @you:fedora.im",
                 ContextKind::Webhook => "An https URL that receives signed JSON",
                 ContextKind::Feed => "",
+                ContextKind::Push => {
+                    "Your UnifiedPush endpoint or ntfy topic URL, e.g. https://ntfy.sh/your-topic"
+                }
             },
             ctx,
             addresses,

@@ -35,6 +35,9 @@ pub struct Api {
     server: tokio::task::JoinHandle<()>,
     pub email_queue: String,
     pub irc_queue: String,
+    /// The push context's queue (the pages test confirms a phone through it).
+    #[allow(dead_code)]
+    pub push_queue: String,
     /// The test's table names.
     pub prefs_table: String,
     pub api_table: String,
@@ -80,7 +83,7 @@ async fn queue(aws: &aws_config::SdkConfig, name: &str) -> String {
         .unwrap()
 }
 
-/// The API's tables (the template's keys) and two context queues, named for this test alone
+/// The API's tables (the template's keys) and three context queues, named for this test alone
 /// on the shared moto server, and the API serving on 127.0.0.1.
 pub async fn start_api(tweak: impl FnOnce(&mut ApiConfig)) -> Api {
     static TESTS: AtomicUsize = AtomicUsize::new(0);
@@ -97,6 +100,7 @@ pub async fn start_api(tweak: impl FnOnce(&mut ApiConfig)) -> Api {
     }
     let email_queue = queue(&aws, &name("email")).await;
     let irc_queue = queue(&aws, &name("irc")).await;
+    let push_queue = queue(&aws, &name("push")).await;
     let mut config = ApiConfig::new(&name("prefs"), &name("api"), LINK_SECRET);
     config.feed_table = Some(name("feed"));
     config.ownership_table = Some(name("owners"));
@@ -106,6 +110,9 @@ pub async fn start_api(tweak: impl FnOnce(&mut ApiConfig)) -> Api {
     config
         .context_queues
         .insert(ContextKind::Irc, irc_queue.clone());
+    config
+        .context_queues
+        .insert(ContextKind::Push, push_queue.clone());
     tweak(&mut config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -126,6 +133,7 @@ pub async fn start_api(tweak: impl FnOnce(&mut ApiConfig)) -> Api {
         server,
         email_queue,
         irc_queue,
+        push_queue,
         prefs_table: name("prefs"),
         api_table: name("api"),
         owners_table: name("owners"),

@@ -76,6 +76,7 @@ pub const FUNCTIONS: &[(&str, Constructor)] = &[
     ("IrcSenderFunctionName", irc_sender),
     ("MatrixSenderFunctionName", matrix_sender),
     ("WebhookSenderFunctionName", webhook_sender),
+    ("PushSenderFunctionName", push_sender),
     ("FeedWriterFunctionName", feed_writer),
     ("DigestFunctionName", digest),
     ("OwnershipSyncFunctionName", ownership_sync),
@@ -106,6 +107,11 @@ fn matrix_sender(vars: &Vars, aws: &AwsConfigs) -> anyhow::Result<Function> {
 fn webhook_sender(vars: &Vars, aws: &AwsConfigs) -> anyhow::Result<Function> {
     let config = fmn_webhook_sender_fn::Config::from_vars(vars)?;
     Ok(sqs(fmn_webhook_sender_fn::deployed(&aws.aws, &config)?))
+}
+
+fn push_sender(vars: &Vars, aws: &AwsConfigs) -> anyhow::Result<Function> {
+    let config = fmn_push_sender_fn::Config::from_vars(vars)?;
+    Ok(sqs(fmn_push_sender_fn::deployed(&aws.aws, &config)?))
 }
 
 fn feed_writer(vars: &Vars, aws: &AwsConfigs) -> anyhow::Result<Function> {

@@ -3,5 +3,6 @@
 pub mod files;
 pub mod irc;
 pub mod matrix;
+pub mod ntfy;
 pub mod oidc;
 pub mod webhook;
