@@ -25,7 +25,7 @@ mod tokens;
 pub use confirmations::{ConfirmOutcome, ConfirmationStore, PendingConfirmation};
 pub use deliveries::{Claim, DeliveryTable};
 pub use delivery_log::{
-    Delivered, DeliveryError, DeliveryLog, MemoryDeliveryLog, SendResult, deliver_once,
+    Delivered, DeliveryError, DeliveryLog, MemoryDeliveryLog, SendResult, deliver_all, deliver_once,
 };
 pub use dynamo::{error_text as dynamo_error_text, is_condition_failure};
 pub use ownership::{OwnershipTable, Replaced, Snapshot, snapshot_id};
