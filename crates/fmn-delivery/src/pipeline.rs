@@ -481,4 +481,59 @@ mod tests {
         assert!(failed_ids(&response).is_empty());
         assert_eq!(*sender.channel().0.lock().unwrap(), ["a"]);
     }
+
+    /// Delivery records in memory that count the batch calls.
+    #[derive(Default)]
+    struct CountingLog {
+        inner: fmn_store::MemoryDeliveryLog,
+        claim_calls: std::sync::atomic::AtomicUsize,
+        mark_calls: std::sync::atomic::AtomicUsize,
+    }
+
+    impl DeliveryLog for CountingLog {
+        async fn claim(&self, key: &str) -> Result<fmn_store::Claim, fmn_store::StoreError> {
+            self.inner.claim(key).await
+        }
+        async fn mark_sent(&self, key: &str) -> Result<(), fmn_store::StoreError> {
+            self.inner.mark_sent(key).await
+        }
+        async fn release(&self, key: &str) -> Result<(), fmn_store::StoreError> {
+            self.inner.release(key).await
+        }
+        async fn claim_all(
+            &self,
+            keys: &[String],
+        ) -> Vec<Result<fmn_store::Claim, fmn_store::StoreError>> {
+            self.claim_calls
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            futures::future::join_all(keys.iter().map(|k| self.inner.claim(k))).await
+        }
+        async fn mark_all_sent(&self, keys: &[String]) -> Result<(), fmn_store::StoreError> {
+            self.mark_calls
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            for key in keys {
+                self.inner.mark_sent(key).await?;
+            }
+            Ok(())
+        }
+    }
+
+    /// Issue 18: before, every address of every record made its own claim and mark; now a
+    /// batch claims once and marks once, and a job twice in the batch is sent once.
+    #[tokio::test]
+    async fn a_batch_claims_once_and_marks_once() {
+        let sender = Pipeline::new(Wire::default(), CountingLog::default());
+        let (one, two) = (job(&["a", "b"]), job(&["c"]));
+        let response = sender
+            .handle(sqs_event(&[one.as_str(), two.as_str(), one.as_str()]))
+            .await;
+        assert!(failed_ids(&response).is_empty(), "{response:?}");
+        let mut sent = sender.channel().0.lock().unwrap().clone();
+        sent.sort();
+        assert_eq!(sent, ["a", "b", "c"]);
+        let calls =
+            |c: &std::sync::atomic::AtomicUsize| c.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(calls(&sender.deliveries.claim_calls), 1);
+        assert_eq!(calls(&sender.deliveries.mark_calls), 1);
+    }
 }
