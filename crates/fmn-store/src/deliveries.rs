@@ -164,8 +164,14 @@ impl DeliveryTable {
                         pending = again;
                     }
                     Err(TxFailure::Error(e)) => {
-                        for i in pending.drain(..) {
-                            out[base + i] = Some(Err(StoreError::Dynamo(e.clone())));
+                        // Not a cancellation with reasons (an emulator without them, a
+                        // transport error): each key on its own, as `claim` does.
+                        tracing::debug!(error = %e, "claim transaction failed; claiming one by one");
+                        let keys: Vec<&String> = pending.iter().map(|i| &chunk[*i]).collect();
+                        let claims =
+                            futures::future::join_all(keys.iter().map(|k| self.claim(k))).await;
+                        for (i, claim) in pending.drain(..).zip(claims) {
+                            out[base + i] = Some(claim);
                         }
                     }
                 }
