@@ -667,3 +667,47 @@ async fn a_flood_becomes_one_summary() {
     }
     h.shutdown().await;
 }
+
+/// Issue 18: a batch's delivery keys are claimed in one transaction and marked in one batch
+/// write, against moto's DynamoDB: the transaction's cancellation reasons tell the keys sent
+/// before and the ones another attempt holds from those this attempt now owns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_of_claims_says_which_were_sent_and_which_are_held() {
+    use fmn_store::Claim;
+    let h = Harness::deploy(&[])
+        .await
+        .expect("emulator and stack (run localstack/bootstrap.sh)");
+    let table = fmn_store::DeliveryTable::new(
+        aws_sdk_dynamodb::Client::new(&h.aws),
+        h.stack.output("DeliveriesTableName").unwrap(),
+    );
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let key = |k: &str| format!("{run}|{k}");
+    assert_eq!(table.claim(&key("sent")).await.unwrap(), Claim::Acquired);
+    table.mark_sent(&key("sent")).await.unwrap();
+    assert_eq!(table.claim(&key("held")).await.unwrap(), Claim::Acquired);
+    let keys: Vec<String> = ["new", "sent", "held", "other"].map(key).to_vec();
+    let claims: Vec<Claim> = table
+        .claim_all(&keys)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        claims,
+        [
+            Claim::Acquired,
+            Claim::AlreadySent,
+            Claim::InProgress,
+            Claim::Acquired
+        ]
+    );
+    let owned = [key("new"), key("other")];
+    table.mark_all_sent(&owned).await.unwrap();
+    for claim in table.claim_all(&owned).await {
+        assert_eq!(claim.unwrap(), Claim::AlreadySent);
+    }
+}

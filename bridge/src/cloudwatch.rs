@@ -3,7 +3,8 @@
 //!
 //! Every interval (a minute by default) one `PutMetricData` call carries, without dimensions:
 //! `BridgeReceived`, `BridgeForwarded`, `BridgeQuarantined` and `BridgeSqsRefusals` (counts
-//! since the previous call) and `BridgeSpoolDepth` (the spool's messages now). Zeros are
+//! since the previous call), `BridgeAwsRequests` (AWS requests the bridge made since the
+//! previous call, counted by `fmn_calls`) and `BridgeSpoolDepth` (the spool's messages now). Zeros are
 //! published too: a quiet bus reads as zero received, a dead bridge as missing data, and the
 //! silence alarm treats both as trouble.
 
@@ -27,6 +28,8 @@ pub const FORWARDED: &str = "BridgeForwarded";
 pub const QUARANTINED: &str = "BridgeQuarantined";
 /// Batches SQS refused.
 pub const SQS_REFUSALS: &str = "BridgeSqsRefusals";
+/// AWS requests the bridge made (every attempt; `fmn_calls`).
+pub const AWS_REQUESTS: &str = "BridgeAwsRequests";
 /// Messages waiting in the spool.
 pub const SPOOL_DEPTH: &str = "BridgeSpoolDepth";
 
@@ -37,6 +40,7 @@ struct Totals {
     forwarded: u64,
     quarantined: u64,
     refusals: u64,
+    aws_requests: u64,
 }
 
 impl Totals {
@@ -49,6 +53,7 @@ impl Totals {
             forwarded: metrics.sqs_out(),
             quarantined: sum(|m| m.quarantined.load(Relaxed)),
             refusals: metrics.sqs_refusals.load(Relaxed),
+            aws_requests: fmn_calls::snapshot().total(),
         }
     }
 }
@@ -86,6 +91,10 @@ impl Publisher {
             (FORWARDED, delta(now.forwarded, self.last.forwarded)),
             (QUARANTINED, delta(now.quarantined, self.last.quarantined)),
             (SQS_REFUSALS, delta(now.refusals, self.last.refusals)),
+            (
+                AWS_REQUESTS,
+                delta(now.aws_requests, self.last.aws_requests),
+            ),
             (SPOOL_DEPTH, self.metrics.spool_depth.load(Relaxed) as f64),
         ];
         self.last = now;

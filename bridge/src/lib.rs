@@ -139,9 +139,9 @@ impl Bridge {
 
     /// A bridge with SQS and S3 clients from one AWS configuration.
     pub fn from_aws(config: Config, aws: &aws_config::SdkConfig) -> Self {
-        Bridge::new(config, aws_sdk_sqs::Client::new(aws))
-            .with_s3(aws_sdk_s3::Client::new(aws))
-            .with_cloudwatch(aws_sdk_cloudwatch::Client::new(aws))
+        Bridge::new(config, fmn_calls::client!(aws_sdk_sqs, aws))
+            .with_s3(fmn_calls::client!(aws_sdk_s3, aws))
+            .with_cloudwatch(fmn_calls::client!(aws_sdk_cloudwatch, aws))
     }
 
     /// Uses `cloudwatch` to publish health metrics in `Config::cloudwatch_namespace`.

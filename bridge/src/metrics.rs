@@ -129,6 +129,7 @@ impl Metrics {
             "spool_depth": self.spool_depth.load(Relaxed),
             "offloaded": self.offloaded.load(Relaxed),
             "sqs_refusals": self.sqs_refusals.load(Relaxed),
+            "aws_requests": fmn_calls::snapshot().by_operation(),
             "last_message_age_seconds": self.last_message_age(),
         })
     }
@@ -230,6 +231,20 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
+            );
+        }
+        // Issue 18: every AWS request the bridge's clients made (`fmn_calls`).
+        let name = "fmn_bridge_aws_requests_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} AWS requests made (each attempt), by service and operation.\n\
+             # TYPE {name} counter"
+        );
+        for (op, v) in fmn_calls::snapshot().by_operation() {
+            let (service, operation) = op.split_once('.').unwrap_or((op.as_str(), ""));
+            let _ = writeln!(
+                out,
+                "{name}{{service=\"{service}\",operation=\"{operation}\"}} {v}"
             );
         }
         let name = "fmn_bridge_last_message_age_seconds";

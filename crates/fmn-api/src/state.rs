@@ -37,8 +37,8 @@ struct Inner {
 impl AppState {
     /// The state for `config`, with clients built from an AWS configuration.
     pub fn new(aws: &aws_config::SdkConfig, config: ApiConfig) -> Self {
-        let dynamo = aws_sdk_dynamodb::Client::new(aws);
-        let sqs = aws_sdk_sqs::Client::new(aws);
+        let dynamo = fmn_calls::client!(aws_sdk_dynamodb, aws);
+        let sqs = fmn_calls::client!(aws_sdk_sqs, aws);
         let queues = config
             .context_queues
             .iter()

@@ -114,43 +114,232 @@ where
 
     /// [`Pipeline::handle`], giving up at `deadline` on the sends still waiting (their
     /// records fail and SQS retries them): a hanging target never times the invocation out.
+    ///
+    /// The batch moves through the steps together (issue 18), so its DynamoDB calls are
+    /// per batch, not per notification: parse every record; check every notification's
+    /// addresses in one look-up ([`AddressBook::deliverable_many`]); pass each through the
+    /// gate; then claim every delivery key, send, and mark the sent ones, in
+    /// [`fmn_store::deliver_all`]. A record fails exactly when one of its own steps did.
     pub async fn handle_until(
         &self,
         event: SqsEvent,
         deadline: Option<std::time::Instant>,
     ) -> SqsBatchResponse {
-        fmn_queue::process_batch(event, |record| async move {
-            let mut job = parse_job(&record)?;
-            if let ContextJob::Notification(n) = &mut job
-                && let Some(now) =
-                    (self.book.deliverable(&n.user, n.context).await).map_err(RecordError)?
-            {
-                let before = n.addresses.len();
-                n.addresses.retain(|a| now.contains(a));
-                if n.addresses.len() < before {
-                    tracing::info!(user = %n.user, dropped = before - n.addresses.len(),
-                        "addresses no longer deliverable since matching: not sent to");
+        let parsed = fmn_queue::map_batch(event, |record| async move { parse_job(&record) }).await;
+        let mut ids = Vec::with_capacity(parsed.len());
+        let mut failures: Vec<Vec<String>> = Vec::with_capacity(parsed.len());
+        let mut jobs: Vec<Option<ContextJob>> = Vec::with_capacity(parsed.len());
+        for (id, job) in parsed {
+            ids.push(id);
+            match job {
+                Ok(job) => {
+                    jobs.push(Some(job));
+                    failures.push(Vec::new());
                 }
-                if n.addresses.is_empty() {
-                    return Ok(());
+                Err(e) => {
+                    jobs.push(None);
+                    failures.push(vec![e.0]);
                 }
             }
-            if let ContextJob::Notification(n) = &job {
-                // Only notifications are held: a confirmation or a notice is wanted now.
-                match self.gate.admit(n).await {
-                    Ok(Admission::Held) => {
+        }
+        self.check_addresses(&mut jobs, &mut failures).await;
+        self.pass_gate(&mut jobs, &mut failures).await;
+        self.deliver_batch(&jobs, &mut failures, deadline).await;
+        fmn_queue::batch_response(ids.into_iter().zip(failures).map(|(id, f)| {
+            let result = if f.is_empty() {
+                Ok(())
+            } else {
+                Err(RecordError(f.join("; ")))
+            };
+            (id, result)
+        }))
+    }
+
+    /// Drops the addresses of notifications that are no longer deliverable (one look-up for
+    /// the batch); a notification left without any is done.
+    async fn check_addresses(&self, jobs: &mut [Option<ContextJob>], failures: &mut [Vec<String>]) {
+        let wanted: Vec<(usize, (String, fmn_rules::ContextKind))> = jobs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, job)| match job {
+                Some(ContextJob::Notification(n)) => Some((i, (n.user.clone(), n.context))),
+                _ => None,
+            })
+            .collect();
+        if wanted.is_empty() {
+            return;
+        }
+        let keys: Vec<(String, fmn_rules::ContextKind)> =
+            wanted.iter().map(|(_, k)| k.clone()).collect();
+        let answers = self.book.deliverable_many(&keys).await;
+        for ((i, _), answer) in wanted.into_iter().zip(answers) {
+            let Some(ContextJob::Notification(n)) = &mut jobs[i] else {
+                continue;
+            };
+            match answer {
+                Err(e) => {
+                    failures[i].push(e);
+                    jobs[i] = None;
+                }
+                Ok(None) => {}
+                Ok(Some(now)) => {
+                    let before = n.addresses.len();
+                    n.addresses.retain(|a| now.contains(a));
+                    if n.addresses.len() < before {
+                        tracing::info!(user = %n.user, id = %n.message.id,
+                            dropped = before - n.addresses.len(),
+                            "addresses no longer deliverable since matching: not sent to");
+                    }
+                    if n.addresses.is_empty() {
+                        jobs[i] = None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Holds notifications for digests and floods (only notifications: a confirmation or a
+    /// notice is wanted now); a held one is done.
+    async fn pass_gate(&self, jobs: &mut [Option<ContextJob>], failures: &mut [Vec<String>]) {
+        let admissions = futures::future::join_all(jobs.iter().map(|job| async move {
+            match job {
+                Some(ContextJob::Notification(n)) => Some(self.gate.admit(n).await),
+                _ => None,
+            }
+        }))
+        .await;
+        for (i, admission) in admissions.into_iter().enumerate() {
+            match admission {
+                None | Some(Ok(Admission::Send)) => {}
+                Some(Ok(Admission::Held)) => {
+                    if let Some(ContextJob::Notification(n)) = &jobs[i] {
                         tracing::info!(user = %n.user, id = %n.message.id, "held for a digest");
                         self.remember(history::entry(n, fmn_store::HistoryState::Held, None))
                             .await;
-                        return Ok(());
                     }
-                    Ok(Admission::Send) => {}
-                    Err(e) => return Err(RecordError(e.to_string())),
+                    jobs[i] = None;
+                }
+                Some(Err(e)) => {
+                    failures[i].push(e.to_string());
+                    jobs[i] = None;
                 }
             }
-            self.deliver_until(&Item::from_job(&job), deadline).await
+        }
+    }
+
+    /// Delivers every remaining job to each of its addresses, once: one claim and one mark
+    /// for the whole batch ([`fmn_store::deliver_all`]), each item rendered once, every send
+    /// at once and given up at `deadline`.
+    async fn deliver_batch(
+        &self,
+        jobs: &[Option<ContextJob>],
+        failures: &mut [Vec<String>],
+        deadline: Option<std::time::Instant>,
+    ) {
+        let mut items: Vec<Option<Item<'_>>> = Vec::with_capacity(jobs.len());
+        for (i, job) in jobs.iter().enumerate() {
+            let item = job.as_ref().map(Item::from_job);
+            match item.map(|item| self.channel.accepts(&item)) {
+                Some(Err(e)) => {
+                    failures[i].push(e);
+                    items.push(None);
+                }
+                _ => items.push(item),
+            }
+        }
+        // (record, address, key); a key twice in one batch (a job redelivered into the same
+        // batch) is delivered once and its outcome given to both records.
+        let mut deliveries: Vec<(usize, String)> = Vec::new();
+        let mut keys: Vec<String> = Vec::new();
+        let mut owners: Vec<Vec<usize>> = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let Some(item) = item else { continue };
+            for address in item.addresses() {
+                let key = item.delivery_key(&address);
+                match keys.iter().position(|k| *k == key) {
+                    Some(k) => owners[k].push(i),
+                    None => {
+                        keys.push(key);
+                        owners.push(vec![i]);
+                        deliveries.push((i, address));
+                    }
+                }
+            }
+        }
+        if keys.is_empty() {
+            return;
+        }
+        let messages: Vec<Option<C::Message>> = items
+            .iter()
+            .map(|item| item.as_ref().map(|item| self.channel.render(item)))
+            .collect();
+        let (items, messages, deliveries, keys_ref) = (&items, &messages, &deliveries, &keys);
+        let outcomes = fmn_store::deliver_all(&self.deliveries, &keys, |k| async move {
+            let (i, address) = &deliveries[k];
+            let (Some(item), Some(message)) = (&items[*i], &messages[*i]) else {
+                return SendResult::Temporary("nothing to send".into());
+            };
+            let target = Target {
+                item,
+                address,
+                key: &keys_ref[k],
+            };
+            let send = self.channel.send(&target, message);
+            let sent = match deadline {
+                Some(at) => match tokio::time::timeout_at(at.into(), send).await {
+                    Ok(sent) => sent,
+                    Err(_) => {
+                        tracing::warn!(
+                            key = keys_ref[k],
+                            "{} not sent before the deadline",
+                            C::NAME
+                        );
+                        return SendResult::Abandoned(
+                            "not finished before the invocation's deadline".into(),
+                        );
+                    }
+                },
+                None => send.await,
+            };
+            match sent {
+                Ok(()) => {
+                    tracing::info!(key = keys_ref[k], kind = item.kind(), "{} sent", C::NAME);
+                    SendResult::Sent
+                }
+                Err(SendError::Permanent(e)) => SendResult::Undeliverable(e),
+                Err(SendError::Temporary(e)) => SendResult::Temporary(e),
+                Err(SendError::Gone(e)) => SendResult::Skipped(e),
+            }
         })
-        .await
+        .await;
+        // Each item's history entry: the outcomes of its own addresses.
+        let mut per_item: Vec<Vec<(String, Outcome)>> = items.iter().map(|_| Vec::new()).collect();
+        for (k, outcome) in outcomes.iter().enumerate() {
+            let (first, address) = &deliveries[k];
+            per_item[*first].push((address.clone(), Outcome::of(outcome)));
+        }
+        for (item, outcomes) in items.iter().zip(&per_item) {
+            if let (Some(item), false) = (item, outcomes.is_empty()) {
+                if let Some(entry) = history::delivered(item, outcomes) {
+                    self.remember(entry).await;
+                }
+            }
+        }
+        for (k, outcome) in outcomes.into_iter().enumerate() {
+            if let Err(e) = outcome {
+                let address = &deliveries[k].1;
+                for i in &owners[k] {
+                    failures[*i].push(format!("{address}: {e}"));
+                }
+            }
+        }
+    }
+
+    /// Records a history entry; a failure is logged, never the delivery's.
+    async fn remember(&self, entry: fmn_store::HistoryEntry) {
+        if let Err(e) = self.history.record(&entry).await {
+            tracing::warn!(user = %entry.user, error = %e, "history not recorded");
+        }
     }
 
     /// Delivers `item` once to each of its addresses; fails (to be retried) if any address
@@ -208,13 +397,6 @@ where
             Ok(())
         } else {
             Err(RecordError(failures.join("; ")))
-        }
-    }
-
-    /// Records a history entry; a failure is logged, never the delivery's.
-    async fn remember(&self, entry: fmn_store::HistoryEntry) {
-        if let Err(e) = self.history.record(&entry).await {
-            tracing::warn!(user = %entry.user, error = %e, "history not recorded");
         }
     }
 
@@ -354,6 +536,61 @@ mod tests {
         let response = sender.handle(sqs_event(&[job(&["a", "b"]).as_str()])).await;
         assert!(failed_ids(&response).is_empty());
         assert_eq!(*sender.channel().0.lock().unwrap(), ["a"]);
+    }
+
+    /// Delivery records in memory that count the batch calls.
+    #[derive(Default)]
+    struct CountingLog {
+        inner: fmn_store::MemoryDeliveryLog,
+        claim_calls: std::sync::atomic::AtomicUsize,
+        mark_calls: std::sync::atomic::AtomicUsize,
+    }
+
+    impl DeliveryLog for CountingLog {
+        async fn claim(&self, key: &str) -> Result<fmn_store::Claim, fmn_store::StoreError> {
+            self.inner.claim(key).await
+        }
+        async fn mark_sent(&self, key: &str) -> Result<(), fmn_store::StoreError> {
+            self.inner.mark_sent(key).await
+        }
+        async fn release(&self, key: &str) -> Result<(), fmn_store::StoreError> {
+            self.inner.release(key).await
+        }
+        async fn claim_all(
+            &self,
+            keys: &[String],
+        ) -> Vec<Result<fmn_store::Claim, fmn_store::StoreError>> {
+            self.claim_calls
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            futures::future::join_all(keys.iter().map(|k| self.inner.claim(k))).await
+        }
+        async fn mark_all_sent(&self, keys: &[String]) -> Result<(), fmn_store::StoreError> {
+            self.mark_calls
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            for key in keys {
+                self.inner.mark_sent(key).await?;
+            }
+            Ok(())
+        }
+    }
+
+    /// Issue 18: before, every address of every record made its own claim and mark; now a
+    /// batch claims once and marks once, and a job twice in the batch is sent once.
+    #[tokio::test]
+    async fn a_batch_claims_once_and_marks_once() {
+        let sender = Pipeline::new(Wire::default(), CountingLog::default());
+        let (one, two) = (job(&["a", "b"]), job(&["c"]));
+        let response = sender
+            .handle(sqs_event(&[one.as_str(), two.as_str(), one.as_str()]))
+            .await;
+        assert!(failed_ids(&response).is_empty(), "{response:?}");
+        let mut sent = sender.channel().0.lock().unwrap().clone();
+        sent.sort();
+        assert_eq!(sent, ["a", "b", "c"]);
+        let calls =
+            |c: &std::sync::atomic::AtomicUsize| c.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(calls(&sender.deliveries.claim_calls), 1);
+        assert_eq!(calls(&sender.deliveries.mark_calls), 1);
     }
 
     #[tokio::test]

@@ -158,13 +158,31 @@ pub fn init_tracing() {
         .init();
 }
 
+/// Logs one invocation's summary: its records, the failed ones, and the AWS requests it
+/// made by operation (`fmn_calls`; on Lambda a process serves one invocation at a time, so
+/// the difference of two snapshots is this invocation's).
+pub fn log_invocation(records: usize, failed: usize, before: &fmn_calls::Counts) {
+    let calls = fmn_calls::snapshot().since(before);
+    tracing::info!(
+        records,
+        failed,
+        aws_requests = calls.total(),
+        calls = %calls,
+        "invocation done"
+    );
+}
+
 /// Serves `function` for SQS batches until Lambda stops the environment; the state is built
 /// once and kept across warm invocations.
 pub async fn serve_sqs<F: SqsFunction>(function: F) -> Result<(), lambda_runtime::Error> {
     let function = &function;
     let service = service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let deadline = deadline_from(event.context.deadline);
-        Ok::<_, lambda_runtime::Error>(function.handle_until(event.payload, Some(deadline)).await)
+        let records = event.payload.records.len();
+        let before = fmn_calls::snapshot();
+        let response = function.handle_until(event.payload, Some(deadline)).await;
+        log_invocation(records, response.batch_item_failures.len(), &before);
+        Ok::<_, lambda_runtime::Error>(response)
     });
     // Boxed: the runtime's future around a handler's is deep (the matcher's hot loop), and
     // `main`'s future would otherwise embed it whole, past the compiler's query depth.
@@ -179,7 +197,10 @@ pub async fn serve_scheduled<F: ScheduledFunction>(
 ) -> Result<(), lambda_runtime::Error> {
     let function = &function;
     let service = service_fn(move |_event: LambdaEvent<serde_json::Value>| async move {
-        let outcome = function.run_once().await?;
+        let before = fmn_calls::snapshot();
+        let outcome = function.run_once().await;
+        log_invocation(0, usize::from(outcome.is_err()), &before);
+        let outcome = outcome?;
         Ok::<_, lambda_runtime::Error>(serde_json::json!({ "outcome": outcome }))
     });
     let run: Pin<Box<dyn Future<Output = Result<(), lambda_runtime::Error>> + '_>> =

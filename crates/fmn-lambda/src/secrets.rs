@@ -37,7 +37,7 @@ impl Vars {
     /// The process environment with its secrets read from SSM (see the module doc): what
     /// every function's `main` reads its configuration from.
     pub async fn load(aws: &aws_config::SdkConfig) -> Result<Vars, ConfigError> {
-        resolve(Vars::from_env(), &aws_sdk_ssm::Client::new(aws)).await
+        resolve(Vars::from_env(), &fmn_calls::client!(aws_sdk_ssm, aws)).await
     }
 }
 

@@ -27,7 +27,22 @@ where
     F: Fn(SqsMessage) -> Fut,
     Fut: Future<Output = Result<(), RecordError>>,
 {
-    let results = futures::future::join_all(event.records.into_iter().map(|record| {
+    batch_response(map_batch(event, handle).await)
+}
+
+/// The first half of [`process_batch`], for handlers that finish a batch together (the
+/// matcher sends the jobs of all its records in shared calls): runs `handle` on every
+/// record concurrently, in the same spans and catching panics the same way, and answers
+/// each record's id with its result, in the batch's order.
+pub async fn map_batch<T, F, Fut>(
+    event: SqsEvent,
+    handle: F,
+) -> Vec<(String, Result<T, RecordError>)>
+where
+    F: Fn(SqsMessage) -> Fut,
+    Fut: Future<Output = Result<T, RecordError>>,
+{
+    futures::future::join_all(event.records.into_iter().map(|record| {
         let id = record.message_id.clone().unwrap_or_default();
         let bus_id = crate::wire::attribute(&record, crate::BUS_ID_ATTRIBUTE).map(str::to_owned);
         let span = tracing::info_span!(
@@ -54,7 +69,14 @@ where
         }
         .instrument(span)
     }))
-    .await;
+    .await
+}
+
+/// The second half of [`process_batch`]: the partial batch response naming every record
+/// whose result is an error (each logged).
+pub fn batch_response(
+    results: impl IntoIterator<Item = (String, Result<(), RecordError>)>,
+) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
     for (id, result) in results {
         if let Err(e) = result {

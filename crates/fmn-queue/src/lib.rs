@@ -18,7 +18,7 @@ mod sqs;
 pub mod test_util;
 pub mod wire;
 
-pub use batch::{RecordError, process_batch, record_bus_id};
+pub use batch::{RecordError, batch_response, map_batch, process_batch, record_bus_id};
 pub use job::{ConfirmationJob, ContextJob, MessageDigest, NoticeJob, NotificationJob};
 pub use sqs::{Outgoing, Queue, QueueError, SqsQueue, error_chain};
 

@@ -145,7 +145,9 @@ impl Resolver {
 
     /// Resolves through an S3 client built from `conf` (an `&aws_config::SdkConfig` will do).
     pub fn from_conf(conf: impl Into<aws_sdk_s3::Config>) -> Self {
-        Resolver::new(aws_sdk_s3::Client::from_conf(conf.into()))
+        let conf: aws_sdk_s3::Config = conf.into();
+        let conf = conf.to_builder().interceptor(fmn_calls::CountCalls).build();
+        Resolver::new(aws_sdk_s3::Client::from_conf(conf))
     }
 
     /// The body itself, or, for a pointer, the stored body.

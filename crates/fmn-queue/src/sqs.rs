@@ -50,6 +50,29 @@ pub trait Queue {
         &self,
         messages: Vec<Outgoing>,
     ) -> impl Future<Output = Result<(), QueueError>> + Send;
+
+    /// Sends every message and answers which were not accepted: each one's index in
+    /// `messages` and why, so that a caller sending for several owners at once (the matcher,
+    /// for the records of a batch) fails exactly the owners of those. By default all or
+    /// nothing, through [`Queue::send_all`].
+    fn send_each(
+        &self,
+        messages: Vec<Outgoing>,
+    ) -> impl Future<Output = Vec<(usize, String)>> + Send
+    where
+        Self: Sync,
+    {
+        async move {
+            let n = messages.len();
+            match self.send_all(messages).await {
+                Ok(()) => Vec::new(),
+                Err(e) => {
+                    let why = e.to_string();
+                    (0..n).map(|i| (i, why.clone())).collect()
+                }
+            }
+        }
+    }
 }
 
 /// An SQS queue, sent to in batches of ten with retries and backoff on failed entries;
@@ -83,6 +106,16 @@ impl SqsQueue {
     }
 
     async fn send_batch(&self, batch: &[Outgoing]) -> Result<(), QueueError> {
+        let failed = self.send_batch_each(batch).await;
+        match failed.first() {
+            None => Ok(()),
+            Some((_, why)) => Err(self.error(why.clone(), failed.len())),
+        }
+    }
+
+    /// Sends one batch (within SQS's limits) with retries; answers the entries not
+    /// accepted in the end, by index in `batch`, with the last error.
+    async fn send_batch_each(&self, batch: &[Outgoing]) -> Vec<(usize, String)> {
         let mut pending: HashMap<String, &Outgoing> = batch
             .iter()
             .enumerate()
@@ -94,23 +127,17 @@ impl SqsQueue {
                 tokio::time::sleep(Duration::from_millis(100 * 2u64.pow(attempt))).await;
             }
             let mut request = self.client.send_message_batch().queue_url(&self.url);
+            let mut broken = None;
             for (id, m) in &pending {
-                let mut entry = SendMessageBatchRequestEntry::builder()
-                    .id(id)
-                    .message_body(&m.body);
-                for (name, value) in &m.attributes {
-                    let attribute = MessageAttributeValue::builder()
-                        .data_type("String")
-                        .string_value(value)
-                        .build()
-                        .map_err(|e| self.error(e.to_string(), pending.len()))?;
-                    entry = entry.message_attributes(name, attribute);
+                match entry(id, m) {
+                    Ok(entry) => request = request.entries(entry),
+                    Err(e) => broken = Some(e.to_string()),
                 }
-                request = request.entries(
-                    entry
-                        .build()
-                        .map_err(|e| self.error(e.to_string(), pending.len()))?,
-                );
+            }
+            if let Some(e) = broken {
+                // An entry that cannot be built never will be: no retry.
+                last_error = e;
+                break;
             }
             match request.send().await {
                 Ok(out) => {
@@ -122,14 +149,20 @@ impl SqsQueue {
                             format!("{}: {}", f.code, f.message.clone().unwrap_or_default());
                     }
                     if pending.is_empty() {
-                        return Ok(());
+                        return Vec::new();
                     }
                 }
                 Err(e) => last_error = error_chain(&e),
             }
             tracing::debug!(queue = %self.url, attempt, error = %last_error, "send_message_batch incomplete");
         }
-        Err(self.error(last_error, pending.len()))
+        let mut failed: Vec<(usize, String)> = pending
+            .keys()
+            .filter_map(|id| id.parse().ok())
+            .map(|i| (i, last_error.clone()))
+            .collect();
+        failed.sort();
+        failed
     }
 
     fn error(&self, message: String, failed: usize) -> QueueError {
@@ -139,6 +172,24 @@ impl SqsQueue {
             failed,
         }
     }
+}
+
+/// One batch entry with the message's string attributes.
+fn entry(
+    id: &str,
+    m: &Outgoing,
+) -> Result<SendMessageBatchRequestEntry, aws_sdk_sqs::error::BuildError> {
+    let mut entry = SendMessageBatchRequestEntry::builder()
+        .id(id)
+        .message_body(&m.body);
+    for (name, value) in &m.attributes {
+        let attribute = MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(value)
+            .build()?;
+        entry = entry.message_attributes(name, attribute);
+    }
+    entry.build()
 }
 
 /// SQS's limits on one `SendMessageBatch`: ten entries, 256 KiB of payload in all.
@@ -184,6 +235,26 @@ impl Queue for SqsQueue {
             self.send_batch(batch).await?;
         }
         Ok(())
+    }
+
+    async fn send_each(&self, messages: Vec<Outgoing>) -> Vec<(usize, String)> {
+        let messages: Vec<Outgoing> = messages.into_iter().map(Outgoing::sqs_safe).collect();
+        // Full batches, a few at a time: one record's jobs share calls with the others'.
+        let mut starts = Vec::new();
+        let mut offset = 0;
+        for batch in batches(&messages) {
+            starts.push((offset, batch));
+            offset += batch.len();
+        }
+        let mut failed = Vec::new();
+        for group in starts.chunks(4) {
+            let sent =
+                futures::future::join_all(group.iter().map(|(_, b)| self.send_batch_each(b))).await;
+            for ((offset, _), refused) in group.iter().zip(sent) {
+                failed.extend(refused.into_iter().map(|(i, why)| (offset + i, why)));
+            }
+        }
+        failed
     }
 }
 

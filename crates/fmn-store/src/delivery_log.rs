@@ -14,6 +14,32 @@ pub trait DeliveryLog {
     fn mark_sent(&self, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Gives a claim up after a failed send.
     fn release(&self, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Claims every one of `keys` (distinct), answering in order. By default one
+    /// [`DeliveryLog::claim`] each, concurrently; the table claims a batch in one call.
+    fn claim_all(
+        &self,
+        keys: &[String],
+    ) -> impl Future<Output = Vec<Result<Claim, StoreError>>> + Send
+    where
+        Self: Sync,
+    {
+        futures::future::join_all(keys.iter().map(|k| self.claim(k)))
+    }
+
+    /// Records every one of `keys` as sent. By default one [`DeliveryLog::mark_sent`] each;
+    /// the table marks a batch in one call.
+    fn mark_all_sent(&self, keys: &[String]) -> impl Future<Output = Result<(), StoreError>> + Send
+    where
+        Self: Sync,
+    {
+        async move {
+            for key in keys {
+                self.mark_sent(key).await?;
+            }
+            Ok(())
+        }
+    }
 }
 
 impl DeliveryLog for DeliveryTable {
@@ -25,6 +51,12 @@ impl DeliveryLog for DeliveryTable {
     }
     async fn release(&self, key: &str) -> Result<(), StoreError> {
         DeliveryTable::release(self, key).await
+    }
+    async fn claim_all(&self, keys: &[String]) -> Vec<Result<Claim, StoreError>> {
+        DeliveryTable::claim_all(self, keys).await
+    }
+    async fn mark_all_sent(&self, keys: &[String]) -> Result<(), StoreError> {
+        DeliveryTable::mark_all_sent(self, keys).await
     }
 }
 
@@ -81,6 +113,10 @@ pub enum SendResult {
     /// Nothing was sent and nothing is to be sent now (the address is gone or disabled):
     /// the claim is given up and the job succeeds.
     Skipped(String),
+    /// The send did not finish before the invocation's deadline and was dropped: it may
+    /// have reached the receiver, so the claim is kept (its lease runs out by itself) and
+    /// the job fails, to be retried.
+    Abandoned(String),
 }
 
 /// How [`deliver_once`] ended without an error.
@@ -155,6 +191,113 @@ where
             release(log, key).await;
             tracing::info!(key, reason, "skipped");
             Ok(Delivered::Skipped(reason))
+        }
+        SendResult::Abandoned(reason) => Err(DeliveryError::Temporary(reason)),
+    }
+}
+
+/// [`deliver_once`] for a batch of distinct `keys` with as few calls to the log as it
+/// allows: every key is claimed together ([`DeliveryLog::claim_all`]), `send(i)` runs for
+/// each key `i` this attempt owns (concurrently), and the sent ones are marked together
+/// ([`DeliveryLog::mark_all_sent`], retried; when it still fails, each key is remembered
+/// as in [`deliver_once`]). Claims given up (temporary failures, skips) are released one
+/// by one: those are rare. Answers each key's outcome in order.
+///
+/// Why two calls per batch is the floor: the claim must be durable before the send (or two
+/// attempts could both send) and the mark after it (or an attempt after the claim's lease
+/// could not tell "sent" from "died before sending"), and a send cannot be undone; both
+/// writes cover the whole batch at once.
+pub async fn deliver_all<L, F, Fut>(
+    log: &L,
+    keys: &[String],
+    send: F,
+) -> Vec<Result<Delivered, DeliveryError>>
+where
+    L: DeliveryLog + Sync + ?Sized,
+    F: Fn(usize) -> Fut,
+    Fut: Future<Output = SendResult>,
+{
+    let mut out: Vec<Option<Result<Delivered, DeliveryError>>> =
+        keys.iter().map(|_| None).collect();
+    let mut to_claim = Vec::new();
+    for (i, key) in keys.iter().enumerate() {
+        if sent_unmarked(key, false) {
+            tracing::info!(
+                key,
+                "sent before (its mark failed); skipping redelivered job"
+            );
+            out[i] = Some(Ok(Delivered::AlreadySent));
+        } else {
+            to_claim.push(i);
+        }
+    }
+    let claim_keys: Vec<String> = to_claim.iter().map(|i| keys[*i].clone()).collect();
+    let claims = log.claim_all(&claim_keys).await;
+    let mut owned = Vec::new();
+    for (i, claim) in to_claim.into_iter().zip(claims) {
+        match claim {
+            Ok(Claim::Acquired) => owned.push(i),
+            Ok(Claim::AlreadySent) => {
+                tracing::info!(key = keys[i], "already sent; skipping redelivered job");
+                out[i] = Some(Ok(Delivered::AlreadySent));
+            }
+            Ok(Claim::InProgress) => out[i] = Some(Err(DeliveryError::InProgress)),
+            Err(e) => out[i] = Some(Err(e.into())),
+        }
+    }
+    let results = futures::future::join_all(owned.iter().map(|i| send(*i))).await;
+    let mut to_mark = Vec::new();
+    let mut to_release = Vec::new();
+    for (i, result) in owned.into_iter().zip(results) {
+        let key = &keys[i];
+        out[i] = Some(match result {
+            SendResult::Sent => {
+                to_mark.push(key.clone());
+                Ok(Delivered::Sent)
+            }
+            SendResult::Undeliverable(reason) => {
+                tracing::warn!(key, reason, "undeliverable; not retried");
+                to_mark.push(key.clone());
+                Ok(Delivered::Undeliverable(reason))
+            }
+            SendResult::Temporary(reason) => {
+                to_release.push(key.as_str());
+                Err(DeliveryError::Temporary(reason))
+            }
+            SendResult::Skipped(reason) => {
+                tracing::info!(key, reason, "skipped");
+                to_release.push(key.as_str());
+                Ok(Delivered::Skipped(reason))
+            }
+            SendResult::Abandoned(reason) => Err(DeliveryError::Temporary(reason)),
+        });
+    }
+    if !to_mark.is_empty() {
+        mark_all(log, &to_mark).await;
+    }
+    futures::future::join_all(to_release.into_iter().map(|key| release(log, key))).await;
+    out.into_iter()
+        .map(|r| r.unwrap_or(Err(DeliveryError::Temporary("not attempted".into()))))
+        .collect()
+}
+
+/// [`mark`] for a batch: the sends cannot be undone, so a failing mark never fails them.
+async fn mark_all<L: DeliveryLog + Sync + ?Sized>(log: &L, keys: &[String]) {
+    let mut backoff = std::time::Duration::from_millis(50);
+    for attempt in 1..=MARK_ATTEMPTS {
+        match log.mark_all_sent(keys).await {
+            Ok(()) => return,
+            Err(e) if attempt == MARK_ATTEMPTS => {
+                tracing::error!(keys = keys.len(), error = %e, "sent, but the sent marks failed");
+                for key in keys {
+                    sent_unmarked(key, true);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, attempt, "sent marks failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff *= 4;
+            }
         }
     }
 }

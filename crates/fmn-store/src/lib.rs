@@ -30,7 +30,7 @@ pub use confirmations::{
 };
 pub use deliveries::{Claim, DeliveryTable};
 pub use delivery_log::{
-    Delivered, DeliveryError, DeliveryLog, MemoryDeliveryLog, SendResult, deliver_once,
+    Delivered, DeliveryError, DeliveryLog, MemoryDeliveryLog, SendResult, deliver_all, deliver_once,
 };
 pub use dynamo::{error_text as dynamo_error_text, is_condition_failure};
 pub use history::{FiredFilter, HistoryEntry, HistoryLog, HistoryState};

@@ -28,7 +28,7 @@ const BATCH_ATTEMPTS: usize = 8;
 #[derive(Debug, Clone)]
 pub struct OwnershipTable {
     client: Client,
-    table: String,
+    pub(crate) table: String,
 }
 
 /// The live snapshot's description.
@@ -98,7 +98,7 @@ fn chunk_key(id: &str, i: usize) -> HashMap<String, AttributeValue> {
     ])
 }
 
-fn current_key() -> HashMap<String, AttributeValue> {
+pub(crate) fn current_key() -> HashMap<String, AttributeValue> {
     HashMap::from([
         ("pk".to_owned(), s("CURRENT")),
         ("sk".to_owned(), s("CURRENT")),
@@ -274,7 +274,9 @@ impl OwnershipTable {
     }
 }
 
-fn parse_current(item: &HashMap<String, AttributeValue>) -> Result<Snapshot, StoreError> {
+pub(crate) fn parse_current(
+    item: &HashMap<String, AttributeValue>,
+) -> Result<Snapshot, StoreError> {
     let corrupt = |problem: &str| StoreError::Corrupt {
         key: "CURRENT".into(),
         problem: problem.into(),

@@ -458,6 +458,111 @@ impl PreferenceTable {
         out.item.as_ref().map(parse).transpose()
     }
 
+    /// Several users' preferences with consistent `BatchGetItem` reads (100 users a call;
+    /// unprocessed keys are asked again): each user's, `None` when they have none, or the
+    /// error that kept it from being read.
+    pub async fn get_many(
+        &self,
+        users: &[String],
+    ) -> Result<HashMap<String, Result<Option<Preferences>, StoreError>>, StoreError> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let mut out: HashMap<String, Result<Option<Preferences>, StoreError>> =
+            users.iter().map(|u| (u.clone(), Ok(None))).collect();
+        for chunk in users.chunks(100) {
+            let mut wanted = KeysAndAttributes::builder().consistent_read(true);
+            for user in chunk {
+                wanted = wanted.keys(HashMap::from([
+                    ("pk".to_owned(), AttributeValue::S(user_key(user))),
+                    ("sk".to_owned(), AttributeValue::S(PREFS_SK.into())),
+                ]));
+            }
+            let mut request = Some(wanted.build().map_err(StoreError::dynamo)?);
+            for attempt in 0..4 {
+                let Some(wanted) = request.take() else { break };
+                if attempt > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+                }
+                let got = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, wanted)
+                    .send()
+                    .await
+                    .map_err(StoreError::dynamo)?;
+                let items = got.responses.and_then(|mut r| r.remove(&self.table));
+                for item in items.unwrap_or_default() {
+                    let Some(AttributeValue::S(pk)) = item.get("pk") else {
+                        continue;
+                    };
+                    let Some(user) = pk.strip_prefix("USER#") else {
+                        continue;
+                    };
+                    out.insert(user.to_owned(), parse(&item).map(Some));
+                }
+                request = got
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .filter(|k| !k.keys().is_empty());
+            }
+            if request.is_some() {
+                return Err(StoreError::Dynamo("preferences left unprocessed".into()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The version stamp ([`PreferenceTable::version`]) and, when `ownership` is given, its
+    /// live snapshot ([`crate::OwnershipTable::current`]) in one consistent `BatchGetItem`
+    /// across both tables: what the matcher checks once per batch.
+    pub async fn stamps(
+        &self,
+        ownership: Option<&crate::OwnershipTable>,
+    ) -> Result<(u64, Option<crate::Snapshot>), StoreError> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let Some(ownership) = ownership else {
+            return Ok((self.version().await?, None));
+        };
+        let version_key = HashMap::from([
+            ("pk".to_owned(), AttributeValue::S("META".into())),
+            ("sk".to_owned(), AttributeValue::S("VERSION".into())),
+        ]);
+        let mut request = self.client.batch_get_item().request_items(
+            &self.table,
+            KeysAndAttributes::builder()
+                .keys(version_key)
+                .consistent_read(true)
+                .build()
+                .map_err(StoreError::dynamo)?,
+        );
+        request = request.request_items(
+            &ownership.table,
+            KeysAndAttributes::builder()
+                .keys(crate::ownership::current_key())
+                .consistent_read(true)
+                .build()
+                .map_err(StoreError::dynamo)?,
+        );
+        let out = request.send().await.map_err(StoreError::dynamo)?;
+        if out.unprocessed_keys.as_ref().is_some_and(|u| !u.is_empty()) {
+            // Throttled: read them one by one instead.
+            return Ok((self.version().await?, ownership.current().await?));
+        }
+        let mut responses = out.responses.unwrap_or_default();
+        let version = (responses.remove(&self.table).unwrap_or_default().first())
+            .and_then(|item| match item.get("version") {
+                Some(AttributeValue::N(n)) => n.parse().ok(),
+                _ => None,
+            })
+            .unwrap_or(0);
+        let snapshot = (responses
+            .remove(&ownership.table)
+            .unwrap_or_default()
+            .first())
+        .map(crate::ownership::parse_current)
+        .transpose()?;
+        Ok((version, snapshot))
+    }
+
     /// The version stamp: changes whenever any user's preferences change.
     pub async fn version(&self) -> Result<u64, StoreError> {
         let out = self

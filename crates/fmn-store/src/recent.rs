@@ -64,6 +64,69 @@ impl RecentMessages {
         Ok(true)
     }
 
+    /// Appends several messages (a matcher batch's) in `BatchWriteItem` calls of up to 25
+    /// items, retrying unprocessed items twice; a message logged twice in one call is
+    /// written once. Returns how many were kept (too large ones are not).
+    pub async fn record_all(&self, messages: &[Message]) -> Result<usize, StoreError> {
+        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or_default();
+        let mut seen = std::collections::HashSet::new();
+        let mut writes = Vec::new();
+        for message in messages {
+            if !seen.insert(message.id.as_str()) {
+                continue;
+            }
+            let doc = serde_json::to_string(message).map_err(|e| StoreError::Corrupt {
+                key: message.id.clone(),
+                problem: e.to_string(),
+            })?;
+            if doc.len() > self.max_bytes {
+                continue;
+            }
+            let mut item = key("RECENT", format!("{ms:015}#{}", message.id));
+            item.insert("doc".into(), s(doc));
+            item.insert("expires_at".into(), n(now() + self.retention_secs));
+            let put = PutRequest::builder()
+                .set_item(Some(item))
+                .build()
+                .map_err(StoreError::dynamo)?;
+            writes.push(WriteRequest::builder().put_request(put).build());
+        }
+        let kept = writes.len();
+        for chunk in writes.chunks(25) {
+            let mut pending = chunk.to_vec();
+            for attempt in 0..3 {
+                if attempt > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+                }
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, pending)
+                    .send()
+                    .await
+                    .map_err(StoreError::dynamo)?;
+                pending = out
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.table))
+                    .unwrap_or_default();
+                if pending.is_empty() {
+                    break;
+                }
+            }
+            if !pending.is_empty() {
+                return Err(StoreError::Dynamo(format!(
+                    "{} recent messages left unprocessed",
+                    pending.len()
+                )));
+            }
+        }
+        Ok(kept)
+    }
+
     /// Up to `limit` of the most recent messages still retained, newest first.
     pub async fn recent(&self, limit: usize) -> Result<Vec<Message>, StoreError> {
         let now = now();

@@ -196,9 +196,12 @@ pub fn deployed(
     ses: &aws_config::SdkConfig,
     config: &Config,
 ) -> DeployedDigests {
-    let dynamo = aws_sdk_dynamodb::Client::new(aws);
-    let sqs = aws_sdk_sqs::Client::new(aws);
-    let mailer = fmn_email::SesMailer::new(aws_sdk_sesv2::Client::new(ses), &config.sender_address);
+    let dynamo = fmn_calls::client!(aws_sdk_dynamodb, aws);
+    let sqs = fmn_calls::client!(aws_sdk_sqs, aws);
+    let mailer = fmn_email::SesMailer::new(
+        fmn_calls::client!(aws_sdk_sesv2, ses),
+        &config.sender_address,
+    );
     Digests::new(
         HeldStore::new(dynamo.clone(), &config.held_table),
         Pipeline::new(

@@ -84,7 +84,7 @@ pub fn deployed(
     ses: &aws_config::SdkConfig,
     config: &Config,
 ) -> DeployedSender {
-    let dynamo = aws_sdk_dynamodb::Client::new(aws);
+    let dynamo = fmn_calls::client!(aws_sdk_dynamodb, aws);
     let gate =
         fmn_digest::Gate::from_table(dynamo.clone(), config.held_table.as_deref(), config.flood);
     let book = (config.preferences_table.as_ref())
@@ -92,7 +92,10 @@ pub fn deployed(
     let history = fmn_store::HistoryLog::new(dynamo.clone(), &config.deliveries_table);
     sender(
         fmn_store::DeliveryTable::new(dynamo, &config.deliveries_table),
-        fmn_email::SesMailer::new(aws_sdk_sesv2::Client::new(ses), &config.sender_address),
+        fmn_email::SesMailer::new(
+            fmn_calls::client!(aws_sdk_sesv2, ses),
+            &config.sender_address,
+        ),
         config.links.clone(),
     )
     .with_gate(gate)

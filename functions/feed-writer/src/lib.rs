@@ -131,7 +131,7 @@ pub type DeployedWriter = FeedWriter<fmn_feed::FeedStore>;
 /// Builds the deployed writer.
 pub fn deployed(aws: &aws_config::SdkConfig, config: &Config) -> DeployedWriter {
     FeedWriter::new(fmn_feed::FeedStore::new(
-        aws_sdk_dynamodb::Client::new(aws),
+        fmn_calls::client!(aws_sdk_dynamodb, aws),
         &config.feed_table,
     ))
 }

@@ -111,7 +111,7 @@ pub type DeployedSender = IrcSender<
 
 /// Builds the deployed sender from an AWS configuration and [`Config`].
 pub fn deployed(aws: &aws_config::SdkConfig, config: &Config) -> DeployedSender {
-    let dynamo = aws_sdk_dynamodb::Client::new(aws);
+    let dynamo = fmn_calls::client!(aws_sdk_dynamodb, aws);
     sender(
         fmn_store::DeliveryTable::new(dynamo.clone(), &config.deliveries_table),
         IrcClient::new(config.irc.clone()),

@@ -19,6 +19,14 @@ pub trait PreferenceSource {
     fn version(&self) -> impl Future<Output = anyhow::Result<u64>> + Send;
     /// Every user's preferences.
     fn load_all(&self) -> impl Future<Output = anyhow::Result<Vec<Preferences>>> + Send;
+    /// [`PreferenceSource::version`] and [`PreferenceSource::ownership_id`] together (the
+    /// deployed source reads both in one call).
+    fn stamps(&self) -> impl Future<Output = anyhow::Result<(u64, Option<String>)>> + Send
+    where
+        Self: Sync,
+    {
+        async move { Ok((self.version().await?, self.ownership_id().await?)) }
+    }
     /// One user's preferences.
     fn get(&self, user: &str) -> impl Future<Output = anyhow::Result<Option<Preferences>>> + Send;
     /// Users whose preferences changed at or after `since_ms` (epoch ms); `None` when more
@@ -28,10 +36,11 @@ pub trait PreferenceSource {
         since_ms: u128,
         limit: usize,
     ) -> impl Future<Output = anyhow::Result<Option<Vec<String>>>> + Send;
-    /// Records a normalised message in the recent-messages log the API previews against.
+    /// Records a batch's normalised messages in the recent-messages log the API previews
+    /// against.
     fn record_recent(
         &self,
-        message: &fmn_messages::Message,
+        messages: &[fmn_messages::Message],
     ) -> impl Future<Output = anyhow::Result<()>> + Send;
     /// Deactivates a oneshot filter for bus message `message_id`; `true` for the one caller
     /// that did it, and again for a retry of that same message.
@@ -70,6 +79,10 @@ impl PreferenceSource for Tables {
     async fn version(&self) -> anyhow::Result<u64> {
         Ok(self.preferences.version().await?)
     }
+    async fn stamps(&self) -> anyhow::Result<(u64, Option<String>)> {
+        let (version, snapshot) = self.preferences.stamps(self.ownership.as_ref()).await?;
+        Ok((version, snapshot.map(|s| s.id)))
+    }
     async fn load_all(&self) -> anyhow::Result<Vec<Preferences>> {
         let (all, unreadable) = self.preferences.load_all_readable().await?;
         for e in &unreadable {
@@ -78,9 +91,11 @@ impl PreferenceSource for Tables {
         }
         Ok(all)
     }
-    async fn record_recent(&self, message: &fmn_messages::Message) -> anyhow::Result<()> {
-        if let Some(recent) = &self.recent {
-            recent.record(message).await?;
+    async fn record_recent(&self, messages: &[fmn_messages::Message]) -> anyhow::Result<()> {
+        if let Some(recent) = &self.recent
+            && !messages.is_empty()
+        {
+            recent.record_all(messages).await?;
         }
         Ok(())
     }
@@ -305,7 +320,9 @@ impl<P: PreferenceSource + Sync, Q: Queue + Sync> MatcherFn<P, Q> {
                 }
             },
         };
-        fmn_queue::process_batch(event, |record| self.handle_record(&view, record)).await
+        // Each record is matched on its own; their jobs then leave together (`send`).
+        let prepared = fmn_queue::map_batch(event, |record| self.prepare(&view, record)).await;
+        self.send_prepared(prepared).await
     }
 
     /// The last good view and its age, if it is younger than `max_stale`.
@@ -322,14 +339,14 @@ impl<P: PreferenceSource + Sync, Q: Queue + Sync> MatcherFn<P, Q> {
         })
     }
 
-    /// Brings the compiled view up to date: two consistent reads per batch when nothing
+    /// Brings the compiled view up to date: one consistent read per batch when nothing
     /// changed; when preferences changed, only the users in the change log are re-read and
     /// replaced in the warm index; when the maintainer data changed, the index's ownership
     /// is swapped. Everything is recompiled only on the first batch, after a long sleep or a
     /// burst of changes.
     async fn refresh(&self) -> anyhow::Result<View> {
-        let version = self.prefs.version().await?;
-        let ownership_id = self.prefs.ownership_id().await?;
+        // One read per batch when nothing changed (issue 18).
+        let (version, ownership_id) = self.prefs.stamps().await?;
         let view = |c: &Compiled| View {
             matcher: c.matcher.clone(),
             settings: c.settings.clone(),
@@ -416,7 +433,8 @@ impl<P: PreferenceSource + Sync, Q: Queue + Sync> MatcherFn<P, Q> {
         Ok(view(&compiled))
     }
 
-    async fn handle_record(&self, view: &View, record: SqsMessage) -> Result<(), RecordError> {
+    /// Matches one record: its message (for the recent log), its quarantine or its jobs.
+    async fn prepare(&self, view: &View, record: SqsMessage) -> Result<Prepared, RecordError> {
         // Lambda always says; without it (a hand-made event) the record may be a retry.
         let retry = record
             .attributes
@@ -438,23 +456,19 @@ impl<P: PreferenceSource + Sync, Q: Queue + Sync> MatcherFn<P, Q> {
                 tracing::warn!(reason, "quarantining malformed bus message");
                 let quarantined =
                     Outgoing::new(body).with_attribute(QUARANTINE_REASON_ATTRIBUTE, reason);
-                return self
-                    .quarantine
-                    .send_all(vec![quarantined])
-                    .await
-                    .map_err(|e| RecordError(e.to_string()));
+                return Ok(Prepared {
+                    message: None,
+                    quarantine: Some(quarantined),
+                    jobs: Vec::new(),
+                });
             }
         };
-        // Best effort: a preview missing one message is better than a retried record.
-        if let Err(e) = self.prefs.record_recent(&message).await {
-            tracing::warn!(error = %e, id = %message.id, "cannot log the message for previews");
-        }
         let mut notifications = view.matcher.matches(&message);
         if retry {
             self.add_won_oneshots(view, &message, &mut notifications)
                 .await?;
         }
-        let mut by_context: BTreeMap<ContextKind, Vec<Outgoing>> = BTreeMap::new();
+        let mut jobs = Vec::new();
         for mut notification in notifications {
             let key = (notification.user.clone(), notification.context);
             // A oneshot filter fires once: of concurrent matches, only the one that
@@ -483,31 +497,21 @@ impl<P: PreferenceSource + Sync, Q: Queue + Sync> MatcherFn<P, Q> {
                 job.settings = settings.clone();
             }
             let body = serde_json::to_string(&job).map_err(|e| RecordError(e.to_string()))?;
-            by_context
-                .entry(job.context)
-                .or_default()
-                .push(Outgoing::new(body).with_attribute(fmn_queue::BUS_ID_ATTRIBUTE, &message.id));
+            jobs.push((
+                job.context,
+                Outgoing::new(body).with_attribute(fmn_queue::BUS_ID_ATTRIBUTE, &message.id),
+            ));
         }
-        let jobs = by_context.values().map(Vec::len).sum::<usize>();
-        if jobs > 0 {
-            tracing::info!(id = %message.id, topic = %message.topic, jobs, "matched");
-        } else {
+        if jobs.is_empty() {
             tracing::debug!(id = %message.id, topic = %message.topic, "no one wants it");
+        } else {
+            tracing::info!(id = %message.id, topic = %message.topic, jobs = jobs.len(), "matched");
         }
-        for (context, jobs) in by_context {
-            match self.queues.get(&context) {
-                Some(queue) => queue
-                    .send_all(jobs)
-                    .await
-                    .map_err(|e| RecordError(e.to_string()))?,
-                None => tracing::warn!(
-                    context = context.as_str(),
-                    dropped = jobs.len(),
-                    "no sender deployed for this context"
-                ),
-            }
-        }
-        Ok(())
+        Ok(Prepared {
+            message: Some(message),
+            quarantine: None,
+            jobs,
+        })
     }
 }
 
@@ -516,8 +520,8 @@ pub type DeployedMatcher = MatcherFn<Tables, fmn_queue::SqsQueue>;
 
 /// Builds the deployed matcher from an AWS configuration and [`Config`].
 pub fn deployed(aws: &aws_config::SdkConfig, config: &Config) -> DeployedMatcher {
-    let sqs = aws_sdk_sqs::Client::new(aws);
-    let dynamo = aws_sdk_dynamodb::Client::new(aws);
+    let sqs = fmn_calls::client!(aws_sdk_sqs, aws);
+    let dynamo = fmn_calls::client!(aws_sdk_dynamodb, aws);
     let tables = Tables {
         preferences: fmn_store::PreferenceTable::new(dynamo.clone(), &config.preferences_table),
         ownership: config
@@ -554,5 +558,7 @@ where
 }
 
 mod oneshot;
+mod send;
+use send::Prepared;
 #[cfg(test)]
 mod tests;

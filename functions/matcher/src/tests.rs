@@ -54,7 +54,7 @@ impl PreferenceSource for MemoryPrefs {
     async fn changed_since(&self, _: u128, _: usize) -> anyhow::Result<Option<Vec<String>>> {
         Ok(Some(std::mem::take(&mut *self.changed.lock().unwrap())))
     }
-    async fn record_recent(&self, _: &fmn_messages::Message) -> anyhow::Result<()> {
+    async fn record_recent(&self, _: &[fmn_messages::Message]) -> anyhow::Result<()> {
         Ok(())
     }
     /// As the table does: deactivates the filter in the stored preferences, recording the
@@ -113,11 +113,32 @@ impl PreferenceSource for MemoryPrefs {
     }
 }
 
-/// A queue that keeps what it is sent, and refuses while `down`.
+/// A queue that keeps what it is sent, and refuses while `down` (`.1`) and messages whose
+/// body contains `.2`; counts its calls (`.3`).
 #[derive(Default)]
-struct MemoryQueue(Mutex<Vec<Outgoing>>, std::sync::atomic::AtomicBool);
+struct MemoryQueue(
+    Mutex<Vec<Outgoing>>,
+    std::sync::atomic::AtomicBool,
+    Mutex<Option<String>>,
+    std::sync::atomic::AtomicUsize,
+);
 
 impl Queue for MemoryQueue {
+    async fn send_each(&self, messages: Vec<Outgoing>) -> Vec<(usize, String)> {
+        self.3.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let refuse = self.2.lock().unwrap().clone();
+        let mut refused = Vec::new();
+        for (i, m) in messages.into_iter().enumerate() {
+            let down = self.1.load(std::sync::atomic::Ordering::SeqCst);
+            if down || refuse.as_ref().is_some_and(|r| m.body.contains(r.as_str())) {
+                refused.push((i, "refused".to_owned()));
+            } else {
+                self.0.lock().unwrap().push(m);
+            }
+        }
+        refused
+    }
+
     async fn send_all(&self, messages: Vec<Outgoing>) -> Result<(), QueueError> {
         if self.1.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(QueueError {
@@ -250,4 +271,31 @@ async fn a_oneshot_whose_job_was_not_queued_fires_on_the_retry() {
     let other = ANITYA.replace("0528648e", "2528648e");
     m.handle(sqs_event(&[other.as_str()])).await;
     assert_eq!(email_jobs(&m).len(), 1);
+}
+
+/// Issue 18: before, each record sent its own jobs (a call per record and context); now the
+/// batch's jobs share calls, and a refused job still fails only its own record.
+#[tokio::test]
+async fn a_batch_shares_its_sends_and_a_refused_job_fails_only_its_record() {
+    let source = MemoryPrefs::default();
+    source.put(prefs("alice", false));
+    let m = matcher(source);
+    let second = ANITYA.replace("0528648e", "3528648e");
+    let third = ANITYA.replace("0528648e", "4528648e");
+    let email = &m.queues[&ContextKind::Email];
+    *email.2.lock().unwrap() = Some("3528648e".to_owned());
+    let response = m
+        .handle(sqs_event(&[ANITYA, second.as_str(), third.as_str()]))
+        .await;
+    assert_eq!(
+        failed_ids(&response),
+        ["r1"],
+        "only the refused job's record"
+    );
+    assert_eq!(email_jobs(&m).len(), 2);
+    assert_eq!(
+        email.3.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one send for the whole batch"
+    );
 }

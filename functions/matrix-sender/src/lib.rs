@@ -110,7 +110,7 @@ pub fn deployed(
     aws: &aws_config::SdkConfig,
     config: &Config,
 ) -> Result<DeployedSender, fmn_matrix::MatrixError> {
-    let dynamo = aws_sdk_dynamodb::Client::new(aws);
+    let dynamo = fmn_calls::client!(aws_sdk_dynamodb, aws);
     Ok(sender(
         fmn_store::DeliveryTable::new(dynamo.clone(), &config.deliveries_table),
         DirectMessenger::new(

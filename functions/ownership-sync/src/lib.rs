@@ -194,7 +194,7 @@ pub fn deployed(
     aws: &aws_config::SdkConfig,
     config: &Config,
 ) -> Result<OwnershipSync, reqwest::Error> {
-    let table = OwnershipTable::new(aws_sdk_dynamodb::Client::new(aws), &config.table);
+    let table = OwnershipTable::new(fmn_calls::client!(aws_sdk_dynamodb, aws), &config.table);
     OwnershipSync::new(table, config.clone())
 }
 

@@ -73,8 +73,8 @@ pub fn notices(prefs: &Preferences, address: &str, reason: &str, now: u64) -> Ve
 impl DeployedAccounts {
     /// From the function's configuration.
     pub fn new(aws: &aws_config::SdkConfig, config: &Config) -> Self {
-        let dynamo = aws_sdk_dynamodb::Client::new(aws);
-        let sqs = aws_sdk_sqs::Client::new(aws);
+        let dynamo = fmn_calls::client!(aws_sdk_dynamodb, aws);
+        let sqs = fmn_calls::client!(aws_sdk_sqs, aws);
         let queue = |url: &Option<String>| url.as_ref().map(|u| SqsQueue::new(sqs.clone(), u));
         let prefs = PreferenceTable::new(dynamo.clone(), &config.preferences_table);
         DeployedAccounts {

@@ -207,7 +207,7 @@ pub fn deployed(aws: &aws_config::SdkConfig, config: &Config) -> anyhow::Result<
     let client =
         fmn_webhook::WebhookClient::new(config.allow_private, fmn_webhook::RetryPolicy::default())?
             .with_ports(config.allow_ports.clone());
-    let dynamo = aws_sdk_dynamodb::Client::new(aws);
+    let dynamo = fmn_calls::client!(aws_sdk_dynamodb, aws);
     let gate =
         fmn_digest::Gate::from_table(dynamo.clone(), config.held_table.as_deref(), config.flood);
     let channel = WebhookChannel::new(

@@ -22,10 +22,12 @@
 //!   OpenID provider the web app signs in with).
 //!
 //! And around them: [`api`], the HTTP API and web app served with `axum::serve` on 127.0.0.1, and
-//! [`demo`], demo data and a ZeroMQ publisher replaying real bus messages; the `fmn-local`
-//! binary (`up`, `emails`) puts everything together.
+//! [`demo`], demo data and a ZeroMQ publisher replaying real bus messages, and [`bench`],
+//! the throughput benchmark (`up --bench N`); the `fmn-local` binary (`up`, `emails`) puts
+//! everything together.
 
 pub mod api;
+pub mod bench;
 pub mod demo;
 pub mod emulator;
 pub mod lambda;

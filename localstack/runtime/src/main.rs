@@ -90,6 +90,11 @@ struct UpArgs {
         default_value = "http://127.0.0.1:4566"
     )]
     localstack_url: String,
+    /// Instead of the demo traffic: the throughput benchmark with this many bus messages
+    /// (the emulator's raw rate, then the pipeline, with AWS requests counted), then exit.
+    /// The flood limit and digests are set out of the way for it.
+    #[arg(long)]
+    bench: Option<usize>,
 }
 
 #[tokio::main]
@@ -150,6 +155,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         webhook_port,
         ntfy_port,
         localstack_url,
+        bench,
     } = args;
     let root = fmn_local::repo_root();
     let stop = CancellationToken::new();
@@ -209,21 +215,19 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     let (ntfy_url, mut pushes) = fmn_local::standins::ntfy::serve(ntfy_port, stop.clone()).await?;
     let matrix_token =
         deploy::put_secret(&aws, &stack, "matrix-access-token", &bot.access_token).await?;
-    let deployed = deploy::deploy_with(
-        &aws,
-        &template,
-        &stack,
-        demo::SENDER,
-        &[
-            ("OwnershipSourceUrl", &owners_url),
-            ("IrcServer", "127.0.0.1"),
-            ("IrcPort", &irc_port_text),
-            ("IrcTls", "false"),
-            ("MatrixHomeserverUrl", &synapse.url),
-            ("MatrixAccessTokenParameter", &matrix_token),
-        ],
-    )
-    .await?;
+    let mut parameters = vec![
+        ("OwnershipSourceUrl", owners_url.as_str()),
+        ("IrcServer", "127.0.0.1"),
+        ("IrcPort", irc_port_text.as_str()),
+        ("IrcTls", "false"),
+        ("MatrixHomeserverUrl", synapse.url.as_str()),
+        ("MatrixAccessTokenParameter", matrix_token.as_str()),
+    ];
+    if bench.is_some() {
+        // The bench measures throughput: no flood limit holds its notifications back.
+        parameters.push(("FloodMax", fmn_local::bench::FLOOD_MAX));
+    }
+    let deployed = deploy::deploy_with(&aws, &template, &stack, demo::SENDER, &parameters).await?;
     // The demo webhook receiver is on loopback, which the sender refuses unless told.
     fmn_local::emulator::deploy::set_function_environment(
         &aws,
@@ -245,7 +249,14 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         aws_sdk_dynamodb::Client::new(&aws),
         deployed.output("PreferencesTableName")?,
     );
-    let demo_prefs = fmn_rules::Preferences::read_file(&prefs_path)?;
+    let mut demo_prefs = fmn_rules::Preferences::read_file(&prefs_path)?;
+    if bench.is_some() {
+        // Nothing is held for a digest during the bench.
+        for context in demo_prefs.iter_mut().flat_map(|p| p.contexts.values_mut()) {
+            context.settings.digest_interval_secs = None;
+            context.settings.digest_count = None;
+        }
+    }
     for prefs in &demo_prefs {
         table.put(prefs).await?;
     }
@@ -261,6 +272,18 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         ses: ses.clone(),
     };
     let mut tasks = runtime::start(&configs, &deployed, stop.clone()).await?;
+    let messages = messages.unwrap_or_else(|| root.join("localstack/demo/messages.jsonl"));
+    if let Some(n) = bench {
+        let sample = demo::read_messages(&messages)?;
+        let report = fmn_local::bench::run(&aws, &deployed, &sample, n).await;
+        stop.cancel();
+        while tasks.join_next().await.is_some() {}
+        ircd.stop().await;
+        synapse.stop().await;
+        moto.stop().await;
+        println!("\n{}", report?);
+        return Ok(());
+    }
     // The HTTP API, and a token for the demo user `alice` to try it with.
     let mut api_config = fmn_local::api::config(&deployed)?;
     issuer.configure(&mut api_config);
@@ -281,9 +304,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             tracing::error!(error = %e, "bridge stopped");
         }
     });
-    let sample = demo::read_messages(
-        &messages.unwrap_or_else(|| root.join("localstack/demo/messages.jsonl")),
-    )?;
+    let sample = demo::read_messages(&messages)?;
     let publisher_stop = stop.clone();
     tasks.spawn(async move {
         let interval = Duration::from_millis(interval_ms);

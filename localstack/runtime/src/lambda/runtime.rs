@@ -168,7 +168,10 @@ pub async fn poll(
             fmn_lambda::deadline_from(now_ms + t.as_millis() as u64)
         });
         // A panicking handler fails the whole batch, as a crashed Lambda invocation would.
-        let response = tokio::spawn((handler)(event, deadline)).await;
+        // Its AWS requests are counted under the function's name (`fmn_calls`).
+        let invoked = std::time::Instant::now();
+        let response =
+            tokio::spawn(fmn_calls::scope(mapping.function.clone(), (handler)(event, deadline))).await;
         let failed: Vec<String> = match response {
             Ok(r) => r
                 .batch_item_failures
@@ -180,6 +183,12 @@ pub async fn poll(
                 receipts.keys().cloned().collect()
             }
         };
+        record_invocation(
+            &mapping.function,
+            receipts.len(),
+            failed.len(),
+            invoked.elapsed(),
+        );
         let done: Vec<_> = receipts
             .iter()
             .filter(|(id, _)| !failed.contains(id))
@@ -200,6 +209,43 @@ pub async fn poll(
             }
         }
     }
+}
+
+/// What the local runtime's invocations of one function came to (for `fmn-local up
+/// --bench`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Invocations {
+    /// Invocations.
+    pub invocations: u64,
+    /// Records handed to them.
+    pub records: u64,
+    /// Records they reported as failed.
+    pub failed: u64,
+    /// Their time in all (what Lambda would bill, give or take the emulator's latency).
+    pub busy: Duration,
+    /// When the last one returned.
+    pub last_done: Option<std::time::Instant>,
+}
+
+static INVOCATIONS: std::sync::Mutex<std::collections::BTreeMap<String, Invocations>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+fn record_invocation(function: &str, records: usize, failed: usize, busy: Duration) {
+    let mut all = INVOCATIONS.lock().unwrap_or_else(|p| p.into_inner());
+    let entry = all.entry(function.to_owned()).or_default();
+    entry.invocations += 1;
+    entry.records += records as u64;
+    entry.failed += failed as u64;
+    entry.busy += busy;
+    entry.last_done = Some(std::time::Instant::now());
+}
+
+/// Every SQS function's invocations so far, by function name.
+pub fn invocations() -> std::collections::BTreeMap<String, Invocations> {
+    INVOCATIONS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
 }
 
 /// Receives up to a batch: one long poll, then, once something arrived, more until the

@@ -83,7 +83,7 @@ pub async fn schedules(
 /// Fires `handler` now and then every `schedule.period` until `stop`.
 pub async fn run(schedule: Schedule, handler: ScheduledHandler, stop: CancellationToken) {
     loop {
-        match handler().await {
+        match fmn_calls::scope(schedule.function.as_str(), handler()).await {
             Ok(outcome) => {
                 tracing::info!(function = %schedule.function, rule = %schedule.rule, %outcome, "scheduled run");
             }

@@ -1,0 +1,219 @@
+//! The matcher's cold start at scale (issue 18): a preferences table of N seeded Fedora-like
+//! users (the rules benchmark's generator: ten filters each) in a moto server, then a fresh
+//! matcher's first batch, timed in its parts: fetching the items (a scan), parsing them, and
+//! building the index; and the whole first batch as the function runs it.
+//!
+//! `FMN_COLD_START_USERS=10000,100000 cargo bench -p fmn-matcher-fn --bench cold_start`
+//! (needs the project's `.venv` with moto, which `localstack/bootstrap.sh` creates).
+
+#[path = "../../../crates/fmn-rules/benches/common/mod.rs"]
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, PutRequest,
+    ScalarAttributeType, WriteRequest,
+};
+use fmn_rules::ContextKind;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let sizes: Vec<usize> = std::env::var("FMN_COLD_START_USERS")
+        .unwrap_or_else(|_| "10000".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let moto = fmn_emulator::Moto::start(&root, 5197).await?;
+    let aws = fmn_emulator::config(&moto.endpoint).await;
+    let dynamo = aws_sdk_dynamodb::Client::new(&aws);
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let demo = std::fs::read_to_string(root.join("localstack/demo/messages.jsonl"))?;
+    let batch: Vec<String> = demo.lines().take(10).map(str::to_owned).collect();
+    println!("users | items fetched (scan) | parse | build | first batch (10 messages) in all");
+    for users in sizes {
+        let table = format!("cold-start-{users}");
+        create_table(&dynamo, &table).await?;
+        populate(&dynamo, &table, users).await?;
+
+        // The parts, as the first batch does them.
+        let started = Instant::now();
+        let items = scan(&dynamo, &table).await?;
+        let fetch = started.elapsed();
+        let started = Instant::now();
+        let prefs: Vec<fmn_rules::Preferences> = items
+            .iter()
+            .filter_map(|item| match item.get("doc") {
+                Some(AttributeValue::S(doc)) => serde_json::from_str(doc).ok(),
+                _ => None,
+            })
+            .collect();
+        let parse = started.elapsed();
+        let started = Instant::now();
+        let (matcher, _) = fmn_rules::Matcher::build_lenient(prefs, Default::default());
+        let build = started.elapsed();
+        drop(matcher);
+
+        // The whole first batch of a fresh matcher (scan, parse, build, match, send).
+        let queue = sqs
+            .create_queue()
+            .queue_name(format!("cold-start-email-{users}"))
+            .send()
+            .await?
+            .queue_url
+            .unwrap_or_default();
+        let tables = fmn_matcher_fn::Tables {
+            preferences: fmn_store::PreferenceTable::new(dynamo.clone(), &table),
+            ownership: None,
+            recent: None,
+        };
+        let queues = BTreeMap::from([(
+            ContextKind::Email,
+            fmn_queue::SqsQueue::new(sqs.clone(), &queue),
+        )]);
+        let function = fmn_matcher_fn::MatcherFn::new(
+            tables,
+            fmn_queue::SqsQueue::new(sqs.clone(), &queue),
+            queues,
+        );
+        let started = Instant::now();
+        let response = function.handle(event(&batch)).await;
+        let first = started.elapsed();
+        anyhow::ensure!(response.batch_item_failures.is_empty(), "records failed");
+        println!(
+            "{users} | {} in {:.2} s | {:.2} s | {:.2} s | {:.2} s",
+            items.len(),
+            fetch.as_secs_f64(),
+            parse.as_secs_f64(),
+            build.as_secs_f64(),
+            first.as_secs_f64()
+        );
+    }
+    moto.stop().await;
+    Ok(())
+}
+
+async fn create_table(dynamo: &aws_sdk_dynamodb::Client, table: &str) -> anyhow::Result<()> {
+    let attribute = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+    };
+    let key = |name: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+    };
+    dynamo
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute("pk")?)
+        .attribute_definitions(attribute("sk")?)
+        .key_schema(key("pk", KeyType::Hash)?)
+        .key_schema(key("sk", KeyType::Range)?)
+        .send()
+        .await?;
+    Ok(())
+}
+
+/// `users` seeded users' preferences, as `PreferenceTable::put` stores them, written with
+/// `BatchWriteItem` a few calls at a time; the version stamp last.
+async fn populate(
+    dynamo: &aws_sdk_dynamodb::Client,
+    table: &str,
+    users: usize,
+) -> anyhow::Result<()> {
+    let pop = common::Population::for_filters(users * 10);
+    let mut rng = common::Rng(0x18c0_1d57);
+    let mut writes = Vec::with_capacity(users);
+    for u in 0..users {
+        let prefs = pop.prefs(u, &mut rng);
+        let item = HashMap::from([
+            (
+                "pk".to_owned(),
+                AttributeValue::S(format!("USER#{}", prefs.user)),
+            ),
+            ("sk".to_owned(), AttributeValue::S("PREFS".into())),
+            (
+                "doc".to_owned(),
+                AttributeValue::S(serde_json::to_string(&prefs)?),
+            ),
+        ]);
+        let put = PutRequest::builder().set_item(Some(item)).build()?;
+        writes.push(WriteRequest::builder().put_request(put).build());
+    }
+    let started = Instant::now();
+    let chunks: Vec<Vec<WriteRequest>> = writes.chunks(25).map(<[_]>::to_vec).collect();
+    for group in chunks.chunks(8) {
+        let calls = group.iter().map(|chunk| {
+            dynamo
+                .batch_write_item()
+                .request_items(table, chunk.clone())
+                .send()
+        });
+        for out in futures::future::join_all(calls).await {
+            let out = out?;
+            anyhow::ensure!(
+                out.unprocessed_items.is_none_or(|u| u.is_empty()),
+                "moto left items unprocessed"
+            );
+        }
+    }
+    dynamo
+        .put_item()
+        .table_name(table)
+        .item("pk", AttributeValue::S("META".into()))
+        .item("sk", AttributeValue::S("VERSION".into()))
+        .item("version", AttributeValue::N("1".into()))
+        .send()
+        .await?;
+    eprintln!(
+        "{users} users written in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Every item of `table`, page by page, as the matcher's full load reads them.
+async fn scan(
+    dynamo: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> anyhow::Result<Vec<HashMap<String, AttributeValue>>> {
+    let mut out = Vec::new();
+    let mut pages = dynamo
+        .scan()
+        .table_name(table)
+        .consistent_read(true)
+        .into_paginator()
+        .items()
+        .send();
+    while let Some(item) = pages.next().await {
+        out.push(item?);
+    }
+    Ok(out)
+}
+
+/// An SQS event of `bodies`, as Lambda delivers a first receive.
+fn event(bodies: &[String]) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    event.records = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| {
+            let mut record = SqsMessage::default();
+            record.message_id = Some(format!("r{i}"));
+            record.body = Some(body.clone());
+            record
+                .attributes
+                .insert("ApproximateReceiveCount".into(), "1".into());
+            record
+        })
+        .collect();
+    event
+}
