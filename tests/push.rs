@@ -128,7 +128,7 @@ async fn pushes_once_retries_after_429_and_disables_a_gone_endpoint() {
     assert!(handle(job("m3", &endpoint)).await.is_empty());
     let prefs = fmn_store::PreferenceTable::new(
         aws_sdk_dynamodb::Client::new(&h.aws),
-        &out("PreferencesTableName"),
+        out("PreferencesTableName"),
     )
     .get("dora")
     .await
@@ -156,17 +156,18 @@ async fn pushes_once_retries_after_429_and_disables_a_gone_endpoint() {
     // Nothing more goes there: neither the gone job again nor a new one.
     assert!(handle(job("m3", &endpoint)).await.is_empty());
     assert!(handle(job("m4", &endpoint)).await.is_empty());
-    let s = state.lock().unwrap();
-    let ids: Vec<&str> = s
-        .posts
-        .iter()
-        .map(|(_, p)| p["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids, ["m1", "m2", "m2", "m3"]);
-    assert!(s.posts.iter().all(|(path, p)| path == "upDoraPhone"
-        && p["kind"] == "notification"
-        && p["summary"] == "bob's kernel-6.1-1.fc40 completed"));
-    drop(s);
+    {
+        let s = state.lock().unwrap();
+        let ids: Vec<&str> = s
+            .posts
+            .iter()
+            .map(|(_, p)| p["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, ["m1", "m2", "m2", "m3"]);
+        assert!(s.posts.iter().all(|(path, p)| path == "upDoraPhone"
+            && p["kind"] == "notification"
+            && p["summary"] == "bob's kernel-6.1-1.fc40 completed"));
+    }
     stop.cancel();
     h.shutdown().await;
 }

@@ -42,14 +42,14 @@
 
 mod addresses;
 mod channel;
-mod history;
 mod disable;
+mod history;
 mod item;
 mod pipeline;
 
 pub use addresses::{AddressBook, Unchecked};
 pub use channel::{Channel, SendError, Target};
-pub use history::{History, MemoryHistory, NoHistory};
 pub use disable::{AddressDisabler, disabled_notices};
+pub use history::{History, MemoryHistory, NoHistory};
 pub use item::{Content, Item};
 pub use pipeline::{Pipeline, parse_job};

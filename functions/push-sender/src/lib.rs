@@ -171,10 +171,16 @@ impl<P: Pusher + Sync, X: Disable + Sync> Channel for PushChannel<P, X> {
     }
 }
 
-/// The push sender over delivery records `D`, pusher `P`, disabler `X`, gate `G` and
-/// address book `A`.
-pub type PushSender<D, P, X, G = fmn_digest::NoGate, A = fmn_delivery::Unchecked> =
-    Pipeline<PushChannel<P, X>, D, G, A>;
+/// The push sender over delivery records `D`, pusher `P`, disabler `X`, gate `G`,
+/// address book `A` and history `H`.
+pub type PushSender<
+    D,
+    P,
+    X,
+    G = fmn_digest::NoGate,
+    A = fmn_delivery::Unchecked,
+    H = fmn_delivery::NoHistory,
+> = Pipeline<PushChannel<P, X>, D, G, A, H>;
 
 /// The sender as deployed.
 pub type DeployedSender = PushSender<
@@ -183,13 +189,14 @@ pub type DeployedSender = PushSender<
     AddressDisabler,
     Option<fmn_digest::Gate>,
     fmn_store::PreferenceTable,
+    fmn_store::HistoryLog,
 >;
 
 /// Builds the deployed sender.
 pub fn deployed(aws: &aws_config::SdkConfig, config: &Config) -> anyhow::Result<DeployedSender> {
     let client = PushClient::new(config.allow_private, config.allow_ports.clone())?;
-    let dynamo = aws_sdk_dynamodb::Client::new(aws);
-    let sqs = aws_sdk_sqs::Client::new(aws);
+    let dynamo = fmn_calls::client!(aws_sdk_dynamodb, aws);
+    let sqs = fmn_calls::client!(aws_sdk_sqs, aws);
     let queue = |url: &Option<String>| {
         url.as_ref()
             .map(|u| fmn_queue::SqsQueue::new(sqs.clone(), u))
@@ -202,12 +209,14 @@ pub fn deployed(aws: &aws_config::SdkConfig, config: &Config) -> anyhow::Result<
     );
     let gate =
         fmn_digest::Gate::from_table(dynamo.clone(), config.held_table.as_deref(), config.flood);
+    let history = fmn_store::HistoryLog::new(dynamo.clone(), &config.deliveries_table);
     Ok(Pipeline::new(
         PushChannel::new(client, disabler),
         fmn_store::DeliveryTable::new(dynamo, &config.deliveries_table),
     )
     .with_gate(gate)
-    .with_addresses(prefs))
+    .with_addresses(prefs)
+    .with_history(history))
 }
 
 #[cfg(test)]

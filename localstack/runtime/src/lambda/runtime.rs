@@ -170,8 +170,11 @@ pub async fn poll(
         // A panicking handler fails the whole batch, as a crashed Lambda invocation would.
         // Its AWS requests are counted under the function's name (`fmn_calls`).
         let invoked = std::time::Instant::now();
-        let response =
-            tokio::spawn(fmn_calls::scope(mapping.function.clone(), (handler)(event, deadline))).await;
+        let response = tokio::spawn(fmn_calls::scope(
+            mapping.function.clone(),
+            (handler)(event, deadline),
+        ))
+        .await;
         let failed: Vec<String> = match response {
             Ok(r) => r
                 .batch_item_failures
