@@ -144,12 +144,12 @@ class LimitChecks(unittest.TestCase):
     def test_dynamodb_keys_fail_on_a_new_oversized_key_and_on_a_changed_format(self):
         # A new key whose components can exceed the sort key limit, not known as a finding.
         checker = check_limits.Checker({}, b"", ROOT)
-        check_limits.KEYS.append(("api", "sk", "HOOK#{address}", "nowhere.rs", ""))
+        check_limits.KEYS.append(("api", "sk", "HOOK#{address}#{address}#{address}", "nowhere.rs", ""))
         try:
             checker.dynamodb_keys()
         finally:
             check_limits.KEYS.pop()
-        self.assertTrue(any("api.sk HOOK#{address}: up to 2,053 bytes > 1,024" in f
+        self.assertTrue(any("api.sk HOOK#{address}#{address}#{address}: up to 1,507 bytes > 1,024" in f
                             for f in checker.failures), checker.failures)
         # The store's source no longer builds a listed key as listed.
         root = self.tmp / "repo"
