@@ -15,6 +15,8 @@ pub fn config(stack: &crate::Stack) -> anyhow::Result<fmn_api::ApiConfig> {
     );
     config.feed_table = stack.output("FeedTableName").ok().map(str::to_owned);
     config.ownership_table = stack.output("OwnershipTableName").ok().map(str::to_owned);
+    // The senders' delivery history, for the history page (issue 14).
+    config.deliveries_table = stack.output("DeliveriesTableName").ok().map(str::to_owned);
     for (kind, output) in [
         (ContextKind::Email, "EmailQueueUrl"),
         (ContextKind::Irc, "IrcQueueUrl"),
