@@ -444,19 +444,7 @@ async fn a_phone_is_added_and_confirmed_with_the_pushed_code() {
         .redirect(Policy::none())
         .build()
         .unwrap();
-    let (secret, csrf) = ("a-session-secret-of-alice", "csrf-of-alice");
-    api.state
-        .sessions()
-        .create(&fmn_store::SessionRecord {
-            hash: fmn_api::auth::hash_secret(secret),
-            user: "alice".into(),
-            admin: false,
-            csrf: csrf.into(),
-            expires_at: 4_000_000_000,
-        })
-        .await
-        .unwrap();
-    let cookie = format!("fmn_session={secret}");
+    let (cookie, csrf) = session(&api, "alice").await;
     let post = |path: String, body: String| {
         http.post(format!("{base}{path}"))
             .header("cookie", &cookie)
