@@ -70,12 +70,9 @@ fn now() -> i64 {
         .unwrap_or_default()
 }
 
-/// The entry of `job` in state `state`.
-pub(crate) fn entry(
-    job: &NotificationJob,
-    state: HistoryState,
-    reason: Option<String>,
-) -> HistoryEntry {
+/// The history entry of `job` in state `state` (with `reason` when it was not sent), for a
+/// sender outside the [`crate::Pipeline`] (the feed writer).
+pub fn entry(job: &NotificationJob, state: HistoryState, reason: Option<String>) -> HistoryEntry {
     HistoryEntry {
         at: now(),
         user: job.user.clone(),

@@ -50,6 +50,6 @@ mod pipeline;
 pub use addresses::{AddressBook, Unchecked};
 pub use channel::{Channel, SendError, Target};
 pub use disable::{AddressDisabler, disabled_notices};
-pub use history::{History, MemoryHistory, NoHistory};
+pub use history::{History, MemoryHistory, NoHistory, entry as history_entry};
 pub use item::{Content, Item};
 pub use pipeline::{Pipeline, parse_job};

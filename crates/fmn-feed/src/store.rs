@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use crate::FeedItem;
 
@@ -79,13 +79,15 @@ impl FeedStore {
 
     /// Adds `item` to `user`'s feed (replacing an item with the same id, so a redelivered
     /// notification appears once), then drops the oldest items beyond
-    /// [`MAX_ITEMS_PER_USER`] and the expired ones.
-    pub async fn push(&self, user: &str, item: &FeedItem) -> Result<(), FeedError> {
+    /// [`MAX_ITEMS_PER_USER`] and the expired ones. Answers whether the item is new (false
+    /// for a redelivery that replaced itself).
+    pub async fn push(&self, user: &str, item: &FeedItem) -> Result<bool, FeedError> {
         let doc = serde_json::to_string(item).map_err(|e| FeedError::Corrupt {
             key: item.id.clone(),
             problem: e.to_string(),
         })?;
-        self.client
+        let put = self
+            .client
             .put_item()
             .table_name(&self.table)
             .item("pk", AttributeValue::S(user_key(user)))
@@ -96,10 +98,12 @@ impl FeedStore {
                 "expires_at",
                 AttributeValue::N((now() + RETENTION_SECS).to_string()),
             )
+            .return_values(ReturnValue::AllOld)
             .send()
             .await
             .map_err(FeedError::dynamo)?;
-        self.trim(user).await
+        self.trim(user).await?;
+        Ok(put.attributes().is_none_or(|old| old.is_empty()))
     }
 
     async fn items(

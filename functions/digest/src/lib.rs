@@ -9,8 +9,8 @@
 
 use std::collections::BTreeMap;
 
-use fmn_delivery::{Channel, Item, Pipeline};
-use fmn_digest::{Batch, Held, HeldStore};
+use fmn_delivery::{Channel, History, Item, NoHistory, Pipeline, Unchecked};
+use fmn_digest::{Batch, Held, HeldStore, NoGate};
 use fmn_email::{EmailChannel, Links};
 use fmn_lambda::{ConfigError, Vars};
 use fmn_queue::{Outgoing, Queue};
@@ -82,11 +82,13 @@ impl std::fmt::Display for Outcome {
 }
 
 /// The digest function's state: held notifications `H`, the email pipeline over channel
-/// `C` and delivery records `D`, and the other contexts' queues `Q`.
+/// `C`, delivery records `D` and delivery history `L` (an email digest is one history entry;
+/// other contexts' summaries are recorded by their own senders), and the other contexts'
+/// queues `Q`.
 #[derive(Debug)]
-pub struct Digests<H, C, D, Q> {
+pub struct Digests<H, C, D, Q, L = NoHistory> {
     held: H,
-    email: Pipeline<C, D>,
+    email: Pipeline<C, D, NoGate, Unchecked, L>,
     queues: BTreeMap<ContextKind, Q>,
 }
 
@@ -97,16 +99,21 @@ fn now() -> u64 {
         .unwrap_or_default()
 }
 
-impl<H, C, D, Q> Digests<H, C, D, Q>
+impl<H, C, D, Q, L> Digests<H, C, D, Q, L>
 where
     H: Held + Sync,
     C: Channel + Sync,
     D: DeliveryLog + Sync,
     Q: Queue + Sync,
+    L: History + Sync,
 {
     /// The function over `held`, sending email digests through `email` and summaries of
     /// other contexts to `queues`.
-    pub fn new(held: H, email: Pipeline<C, D>, queues: BTreeMap<ContextKind, Q>) -> Self {
+    pub fn new(
+        held: H,
+        email: Pipeline<C, D, NoGate, Unchecked, L>,
+        queues: BTreeMap<ContextKind, Q>,
+    ) -> Self {
         Digests {
             held,
             email,
@@ -170,12 +177,13 @@ where
     }
 }
 
-impl<H, C, D, Q> fmn_lambda::ScheduledFunction for Digests<H, C, D, Q>
+impl<H, C, D, Q, L> fmn_lambda::ScheduledFunction for Digests<H, C, D, Q, L>
 where
     H: Held + Send + Sync + 'static,
     C: Channel + Send + Sync + 'static,
     D: DeliveryLog + Send + Sync + 'static,
     Q: Queue + Send + Sync + 'static,
+    L: History + Send + Sync + 'static,
 {
     async fn run_once(&self) -> anyhow::Result<String> {
         Ok(self.run().await?.to_string())
@@ -188,6 +196,7 @@ pub type DeployedDigests = Digests<
     EmailChannel<fmn_email::SesMailer>,
     fmn_store::DeliveryTable,
     fmn_queue::SqsQueue,
+    fmn_store::HistoryLog,
 >;
 
 /// Builds the deployed function (`ses` for SES v2, which may be another endpoint).
@@ -206,8 +215,9 @@ pub fn deployed(
         HeldStore::new(dynamo.clone(), &config.held_table),
         Pipeline::new(
             EmailChannel::new(mailer, config.links.clone()),
-            fmn_store::DeliveryTable::new(dynamo, &config.deliveries_table),
-        ),
+            fmn_store::DeliveryTable::new(dynamo.clone(), &config.deliveries_table),
+        )
+        .with_history(fmn_store::HistoryLog::new(dynamo, &config.deliveries_table)),
         config
             .context_queues
             .iter()

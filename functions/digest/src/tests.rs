@@ -67,7 +67,13 @@ impl Queue for MemoryQueue {
     }
 }
 
-type TestDigests = Digests<MemoryHeld, EmailChannel<Outbox>, MemoryDeliveryLog, MemoryQueue>;
+type TestDigests = Digests<
+    MemoryHeld,
+    EmailChannel<Outbox>,
+    MemoryDeliveryLog,
+    MemoryQueue,
+    fmn_delivery::MemoryHistory,
+>;
 
 fn batch(context: ContextKind, addresses: &[&str], n: usize) -> Batch {
     let template: NotificationJob = serde_json::from_str(include_str!(
@@ -103,7 +109,8 @@ fn digests(batch: Batch, queues: BTreeMap<ContextKind, MemoryQueue>) -> TestDige
         Pipeline::new(
             EmailChannel::new(Outbox::default(), None),
             MemoryDeliveryLog::default(),
-        ),
+        )
+        .with_history(fmn_delivery::MemoryHistory::default()),
         queues,
     )
 }
@@ -128,6 +135,14 @@ async fn a_run_failing_after_sending_is_resumed_without_sending_twice() {
     );
     assert!(sent[0].1.contains("3 notifications"), "{}", sent[0].1);
     assert_eq!(d.run_at(0).await.unwrap().digests, 0);
+    let history = d.email.history().0.lock().unwrap().clone();
+    assert_eq!(
+        history.len(),
+        1,
+        "the digest is one history entry: {history:?}"
+    );
+    assert_eq!(history[0].message_id, "digest:alice:1");
+    assert_eq!(history[0].state, fmn_store::HistoryState::Sent);
 }
 
 #[tokio::test]
