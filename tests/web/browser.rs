@@ -63,6 +63,78 @@ impl Driver {
     }
 }
 
+/// Checks with axe the page `c` shows with JavaScript off. WebDriver's scripts cannot run
+/// where the page's JavaScript is off, so `auditor`, a session with JavaScript on, shows the
+/// same document as `c` sees it: the page's HTML fetched again with `c`'s cookies, with its
+/// scripts removed (so none runs and the DOM is the server's, as with JavaScript off), written
+/// into a page of the same origin so the same stylesheet applies; axe then runs on that.
+pub(crate) async fn check_page_nojs(
+    c: &Client,
+    auditor: &Client,
+    name: &str,
+    report: &mut Vec<String>,
+) {
+    let url = c.current_url().await.unwrap();
+    let cookies = c.get_all_cookies().await.unwrap();
+    let cookie = cookies
+        .iter()
+        .map(|k| format!("{}={}", k.name(), k.value()))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let html = reqwest::Client::new()
+        .get(url.as_str())
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let html = without_scripts(&html);
+    auditor
+        .goto(&url.origin().ascii_serialization())
+        .await
+        .unwrap();
+    auditor
+        .execute_async(
+            "const [html, done] = arguments;
+             document.open(); document.write(html); document.close();
+             const loaded = () => [...document.querySelectorAll('link[rel=stylesheet]')]
+               .every(l => l.sheet);
+             (function wait(n) { if (loaded() || n === 0) done(loaded()); else
+               setTimeout(() => wait(n - 1), 20); })(250);",
+            vec![Value::String(html)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        text(auditor, "h1").await,
+        text(c, "h1").await,
+        "the auditor shows {name}"
+    );
+    let violations = axe(auditor).await;
+    assert!(
+        violations.is_empty(),
+        "axe on {name} ({url}, as JavaScript off shows it): {violations:#?}"
+    );
+    report.push(format!("{name}: no serious or critical violation"));
+}
+
+/// `html` without its `<script>` elements.
+fn without_scripts(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(start) = rest.find("<script") {
+        out.push_str(&rest[..start]);
+        rest = match rest[start..].find("</script>") {
+            Some(end) => &rest[start + end + "</script>".len()..],
+            None => "",
+        };
+    }
+    out.push_str(rest);
+    out
+}
+
 /// axe-core on the page: the serious and critical violations.
 pub(crate) async fn axe(c: &Client) -> Vec<String> {
     let source = std::fs::read_to_string(
@@ -86,17 +158,8 @@ pub(crate) async fn axe(c: &Client) -> Vec<String> {
     serde_json::from_value(found).unwrap_or_default()
 }
 
-/// Checks the page with axe and keeps a screenshot of it in docs/screenshots/ (pages seen
-/// with JavaScript off, named `…-nojs`, are only recorded: axe needs JavaScript).
+/// Checks the page with axe and keeps a screenshot of it in docs/screenshots/.
 pub(crate) async fn check_page(c: &Client, name: &str, report: &mut Vec<String>) {
-    if name.ends_with("-nojs") {
-        // WebDriver's scripts do not run where the page's JavaScript is off (Chromium's
-        // `scriptEnabled=false`), so axe cannot either: the same pages were checked with it on.
-        report.push(format!(
-            "{name}: seen with JavaScript off (axe needs it on)"
-        ));
-        return;
-    }
     let violations = axe(c).await;
     let url = c.current_url().await.unwrap();
     assert!(
