@@ -313,6 +313,8 @@ async fn fault_soak_delivers_every_notification_once() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let arrived = |seen: &Seen| seen.arrivals.len();
+    // Waits grow with the run: 0.1 s a message on top of each bound.
+    let slack = Duration::from_millis(100 * total as u64);
     let chunk = sent.len().div_ceil(5);
     let parts: Vec<&[Value]> = sent.chunks(chunk).collect();
     // Notifications expected from part `k`.
@@ -332,7 +334,7 @@ async fn fault_soak_delivers_every_notification_once() {
         let keys = expected_of(k);
         let seen = seen.clone();
         async move {
-            until(&seen, Duration::from_secs(90), "a part under way", |s| {
+            until(&seen, Duration::from_secs(90) + slack, "a part under way", |s| {
                 keys.iter().filter(|key| s.arrivals.contains_key(*key)).count() >= keys.len() / 3
             })
             .await
@@ -375,7 +377,7 @@ async fn fault_soak_delivers_every_notification_once() {
     // A record a fault failed comes back after its queue's visibility timeout (70 s here).
     until(
         &seen,
-        Duration::from_secs(150),
+        Duration::from_secs(150) + slack,
         "parts 1-4 delivered",
         |s| so_far.iter().all(|k| s.arrivals.contains_key(k)),
     )
@@ -426,7 +428,7 @@ async fn fault_soak_delivers_every_notification_once() {
     // Everything, and the killed sender's job once more after the lease (docs/delivery.md).
     until(
         &seen,
-        Duration::from_secs(150),
+        Duration::from_secs(150) + slack,
         "every notification, and the killed sender's job again",
         |s| {
             expected.iter().all(|k| s.arrivals.contains_key(k))
