@@ -4,20 +4,20 @@
 //! loopback webhook receiver, all against a moto server with the template deployed) while
 //! faults land mid-stream:
 //!
-//! 1. the bridge killed (its task aborted: unacknowledged deliveries left to the broker,
-//!    nothing flushed), messages published while no bridge runs, and a bridge started again;
-//! 2. RabbitMQ stopped and started again (durable queue, persistent messages);
-//! 3. the emulator unreachable for a few seconds: the network path of every function and of
-//!    the bridge cut at a relay (open connections cut, new ones refused), then restored.
-//!    moto keeps its state in memory, so restarting its process would be a new, empty AWS
-//!    (docs/decisions.md, "The fault soak"); the matcher test
-//!    `a_killed_and_restarted_dynamodb_is_bridged` kills a real emulator process;
-//! 4. the sender killed between send and mark: the receiver takes a message's deliveries and
+//! 1. the sender killed between send and mark: the receiver takes a message's deliveries and
 //!    never answers, and the functions are killed (pollers and their invocations aborted)
-//!    and started afresh, with no warm memory.
+//!    and started afresh, with no warm memory;
+//! 2. the emulator unreachable for 3 s: the network path of every function and of the bridge
+//!    cut at a relay (open connections cut, new ones refused), then restored. moto keeps its
+//!    state in memory, so restarting its process would be a new, empty AWS (docs/decisions.md,
+//!    "The fault soak"); the matcher test `a_killed_and_restarted_dynamodb_is_bridged` kills a
+//!    real emulator process;
+//! 3. the bridge killed (its task aborted: unacknowledged deliveries left to the broker,
+//!    nothing flushed), a part published while no bridge runs, and a bridge started again;
+//! 4. RabbitMQ stopped and started again (durable queue, persistent messages).
 //!
 //! At the receiver every notification arrives, counted by (message, user, context,
-//! address), and none twice but those of step 4: docs/delivery.md ("Once in effect") allows
+//! address), and none twice but those of step 1: docs/delivery.md ("Once in effect") allows
 //! a delivery sent and never marked to be sent once more after the claim's lease (60 s),
 //! since a send cannot be part of a DynamoDB transaction. The soak waits for that
 //! redelivery and asserts it happened exactly once (the job of a killed sender is not lost).
@@ -27,7 +27,7 @@
 //!
 //! The default run (CI) publishes [`CI_MESSAGES`] messages (the corpus repeated, each with
 //! an id of its own, 3 notifications each); `FMN_SOAK_MESSAGES=N` runs another size (see
-//! tests/README.md for the larger run and its counts).
+//! docs/hardening.md for the counts of both).
 
 #![allow(clippy::unwrap_used)] // a test: a panic is a failure with its reason
 
@@ -315,23 +315,20 @@ async fn fault_soak_delivers_every_notification_once() {
     let arrived = |seen: &Seen| seen.arrivals.len();
     // Waits grow with the run: 0.1 s a message on top of each bound.
     let slack = Duration::from_millis(100 * total as u64);
-    let chunk = sent.len().div_ceil(5);
-    let parts: Vec<&[Value]> = sent.chunks(chunk).collect();
-    // Notifications expected from part `k`.
-    let expected_of = |k: usize| {
-        let ids: BTreeSet<&str> = parts[k]
-            .iter()
-            .map(|m| m["id"].as_str().unwrap())
-            .collect();
+    let notifications_of = |messages: &[Value]| {
+        let ids: BTreeSet<&str> = messages.iter().map(|m| m["id"].as_str().unwrap()).collect();
         expected
             .iter()
             .filter(|key| ids.contains(key.0.as_str()))
             .cloned()
             .collect::<BTreeSet<Key>>()
     };
+    // The first message is the victim of step 4; the rest streams in five parts.
+    let (victim, rest) = sent.split_at(1);
+    let parts: Vec<&[Value]> = rest.chunks(rest.len().div_ceil(5)).collect();
     // Waits until a third of part `k`'s notifications arrived.
     let under_way = |k: usize| {
-        let keys = expected_of(k);
+        let keys = notifications_of(parts[k]);
         let seen = seen.clone();
         async move {
             until(&seen, Duration::from_secs(90) + slack, "a part under way", |s| {
@@ -349,62 +346,26 @@ async fn fault_soak_delivers_every_notification_once() {
         ));
     };
 
-    // 1. The bridge killed mid-stream; the next part published while no bridge runs; a new
-    //    bridge on the same durable queue and spool.
-    publish(&broker, parts[0]).await;
-    assert!(under_way(0).await, "part 1 never got under way");
-    bridge.task.abort();
-    let _ = bridge.task.await;
-    fault("bridge killed".into(), &seen);
-    publish(&broker, parts[1]).await;
-    bridge = start_bridge();
-
-    // 2. RabbitMQ restarted while part 2 streams.
-    assert!(under_way(1).await, "part 2 never got under way");
-    broker.stop().await;
-    broker.start().await;
-    fault("RabbitMQ restarted".into(), &seen);
-
-    // 3. The emulator unreachable for 3 s while part 3 streams.
-    publish(&broker, parts[2]).await;
-    assert!(under_way(2).await, "part 3 never got under way");
-    relay.stop();
-    fault("emulator cut off for 3 s".into(), &seen);
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    relay.restart().await.unwrap();
-    publish(&broker, parts[3]).await;
-    let so_far: BTreeSet<Key> = (0..4).flat_map(expected_of).collect();
-    // A record a fault failed comes back after its queue's visibility timeout (70 s here).
-    until(
-        &seen,
-        Duration::from_secs(150) + slack,
-        "parts 1-4 delivered",
-        |s| so_far.iter().all(|k| s.arrivals.contains_key(k)),
-    )
-    .await;
-
-    // 4. The sender killed between send and mark: one message's deliveries are taken and
-    //    never answered; the functions are killed with their invocations and started
-    //    afresh.
-    let (victim, rest) = parts[4].split_at(1);
-    let victim_keys: BTreeSet<Key> = expected
-        .iter()
-        .filter(|k| k.0 == victim[0]["id"].as_str().unwrap())
-        .cloned()
-        .collect();
+    // 1. The sender killed between send and mark (first, so that nothing else is in flight
+    //    when it lands, and waiting for its redelivery overlaps the other faults):
+    //    the victim's deliveries are taken and never answered; the functions are killed with
+    //    their invocations and started afresh.
+    let victim_keys = notifications_of(victim);
     seen.lock().unwrap().holding = Some(Vec::new());
     publish(&broker, victim).await;
-    until(
-        &seen,
-        Duration::from_secs(60),
-        "the victim's deliveries",
-        |s| {
-            s.holding
+    assert!(
+        until(
+            &seen,
+            Duration::from_secs(60),
+            "the victim's deliveries",
+            |s| s
+                .holding
                 .as_ref()
                 .is_some_and(|h| h.len() >= victim_keys.len())
-        },
-    )
-    .await;
+        )
+        .await,
+        "the victim's deliveries never reached the receiver"
+    );
     functions.abort_all();
     while functions.join_next().await.is_some() {}
     functions_stop.cancel();
@@ -424,8 +385,36 @@ async fn fault_soak_delivers_every_notification_once() {
         &seen,
     );
     (functions_stop, functions) = start_functions().await;
-    publish(&broker, rest).await;
+
+    // 2. The emulator unreachable for 3 s while part 1 streams.
+    publish(&broker, parts[0]).await;
+    assert!(under_way(0).await, "part 1 never got under way");
+    relay.stop();
+    fault("emulator cut off for 3 s".into(), &seen);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    relay.restart().await.unwrap();
+
+    // 3. The bridge killed mid-stream; the next part published while no bridge runs; a new
+    //    bridge on the same durable queue and spool.
+    publish(&broker, parts[1]).await;
+    assert!(under_way(1).await, "part 2 never got under way");
+    bridge.task.abort();
+    let _ = bridge.task.await;
+    fault("bridge killed".into(), &seen);
+    publish(&broker, parts[2]).await;
+    bridge = start_bridge();
+
+    // 4. RabbitMQ restarted while part 3 streams; parts 4 and 5 after.
+    assert!(under_way(2).await, "part 3 never got under way");
+    broker.stop().await;
+    broker.start().await;
+    fault("RabbitMQ restarted".into(), &seen);
+    for part in &parts[3..] {
+        publish(&broker, part).await;
+    }
+
     // Everything, and the killed sender's job once more after the lease (docs/delivery.md).
+    // A record a fault failed comes back after its queue's visibility timeout (70 s here).
     until(
         &seen,
         Duration::from_secs(150) + slack,
