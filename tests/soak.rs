@@ -331,9 +331,17 @@ async fn fault_soak_delivers_every_notification_once() {
         let keys = notifications_of(parts[k]);
         let seen = seen.clone();
         async move {
-            until(&seen, Duration::from_secs(90) + slack, "a part under way", |s| {
-                keys.iter().filter(|key| s.arrivals.contains_key(*key)).count() >= keys.len() / 3
-            })
+            until(
+                &seen,
+                Duration::from_secs(90) + slack,
+                "a part under way",
+                |s| {
+                    keys.iter()
+                        .filter(|key| s.arrivals.contains_key(*key))
+                        .count()
+                        >= keys.len() / 3
+                },
+            )
             .await
         }
     };
@@ -461,7 +469,10 @@ async fn fault_soak_delivers_every_notification_once() {
     }
     assert!(missing.is_empty(), "missing: {missing:?}");
     assert!(unexpected.is_empty(), "unexpected: {unexpected:?}");
-    assert_eq!(held, victim_keys, "the receiver held the victim's deliveries");
+    assert_eq!(
+        held, victim_keys,
+        "the receiver held the victim's deliveries"
+    );
     assert_eq!(
         allowed,
         twice.len(),

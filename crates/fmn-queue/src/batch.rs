@@ -204,8 +204,14 @@ mod tests {
                 .to_owned()
         };
         let first = line("handled from the attribute");
-        assert!(first.contains("sqs_id=r1") && first.contains("bus_id=bus-1"), "{first}");
+        assert!(
+            first.contains("sqs_id=r1") && first.contains("bus_id=bus-1"),
+            "{first}"
+        );
         let second = line("handled bus-2");
-        assert!(second.contains("sqs_id=r2") && second.contains("bus_id=bus-2"), "{second}");
+        assert!(
+            second.contains("sqs_id=r2") && second.contains("bus_id=bus-2"),
+            "{second}"
+        );
     }
 }
