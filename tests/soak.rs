@@ -313,8 +313,8 @@ async fn fault_soak_delivers_every_notification_once() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let arrived = |seen: &Seen| seen.arrivals.len();
-    // Waits grow with the run: 0.1 s a message on top of each bound.
-    let slack = Duration::from_millis(100 * total as u64);
+    // Waits grow with the run: 0.3 s a message on top of each bound (a slow machine).
+    let slack = Duration::from_millis(300 * total as u64);
     let notifications_of = |messages: &[Value]| {
         let ids: BTreeSet<&str> = messages.iter().map(|m| m["id"].as_str().unwrap()).collect();
         expected
