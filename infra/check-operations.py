@@ -16,6 +16,9 @@ Checks (each prints what it found, and fails naming the resource that lacks some
                  topic is an output.
   concurrency    every SQS event source mapping has ScalingConfig.MaximumConcurrency; every
                  scheduled function reserves concurrency; the API stage is throttled.
+  matcher-memory the matcher's memory is the MatcherMemorySize parameter, whose default is at
+                 least docs/infra.md's formula (128 MB + filters x bytes per filter x 3, rounded
+                 up to a power of two) for the population and bytes per filter it states.
 
 Exit status: 0 when every check passes, 1 otherwise.
 """
@@ -29,8 +32,10 @@ from pathlib import Path
 
 from cfnlint.decode import decode
 
-CHECKS = ["dead-letters", "functions", "incoming-age", "bridge", "actions", "concurrency"]
+CHECKS = ["dead-letters", "functions", "incoming-age", "bridge", "actions", "concurrency",
+          "matcher-memory"]
 BRIDGE_METRICS_SOURCE = "bridge/src/cloudwatch.rs"
+LIMITS_DOC = "docs/infra.md"
 
 
 def ref(value) -> str | None:
@@ -58,6 +63,7 @@ class Checker:
     def __init__(self, template: dict, root: Path):
         self.resources: dict = template.get("Resources", {})
         self.outputs: dict = template.get("Outputs", {})
+        self.parameters: dict = template.get("Parameters", {})
         self.root = root
         self.failures: list[str] = []
         self.notes: list[str] = []
@@ -174,6 +180,28 @@ class Checker:
                 "ThrottlingRateLimit" in s and "ThrottlingBurstLimit" in s for s in stages):
             self.fail("concurrency", "the API stage sets no ThrottlingRateLimit and ThrottlingBurstLimit")
         self.note("concurrency", f"{len(esms)} mappings, {len(scheduled)} scheduled functions, API stage")
+
+    def matcher_memory(self) -> None:
+        doc = (self.root / LIMITS_DOC).read_text()
+        per_filter = re.search(r"at most (\d+) bytes per filter", doc)
+        population = re.search(r"The default \d+ MB fits ([\d,]+) filters", doc)
+        if not per_filter or not population:
+            self.fail("matcher-memory", f"{LIMITS_DOC} no longer states the bytes per filter and "
+                      "the population the default fits")
+            return
+        filters = int(population.group(1).replace(",", ""))
+        needed = 128 + filters * int(per_filter.group(1)) * 3 / 2**20
+        rounded = 1 << (int(needed) - 1).bit_length()
+        matchers = [n for n, f in self.of_type("AWS::Lambda::Function").items()
+                    if ref(f.get("Properties", {}).get("MemorySize")) == "MatcherMemorySize"]
+        if not matchers:
+            self.fail("matcher-memory", "no function takes its memory from MatcherMemorySize")
+        default = int(self.parameters.get("MatcherMemorySize", {}).get("Default", 0))
+        if default < rounded:
+            self.fail("matcher-memory", f"MatcherMemorySize defaults to {default} MB, below the "
+                      f"{rounded} MB {LIMITS_DOC} gives {filters:,} filters ({needed:.0f} MB)")
+        self.note("matcher-memory", f"{default} MB for {filters:,} filters (formula: {needed:.0f} MB, "
+                  f"{rounded} rounded)")
 
 
 def main(argv: list[str]) -> int:

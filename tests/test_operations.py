@@ -42,7 +42,7 @@ class OperationsChecks(unittest.TestCase):
     def test_the_template_passes_every_check(self):
         out = check(self.text)
         self.assertEqual(out.returncode, 0, out.stderr)
-        self.assertIn("all 6 checks pass", out.stdout)
+        self.assertIn("all 7 checks pass", out.stdout)
 
     def test_a_dead_letter_queue_without_an_alarm_fails(self):
         self.assert_fails(drop_resource(self.text, "EmailDeadLetterAlarm"),
@@ -97,6 +97,17 @@ Outputs:
         overlapping = self.text.replace(
             "      ReservedConcurrentExecutions: !If [ReserveScheduled, 1, !Ref AWS::NoValue]\n", "", 1)
         self.assert_fails(overlapping, "(scheduled) reserves no concurrency", "--only", "concurrency")
+
+    def test_a_matcher_memory_below_the_documented_formula_fails(self):
+        small = self.text.replace(
+            "    Default: 512\n    MinValue: 256\n    MaxValue: 10240\n",
+            "    Default: 256\n    MinValue: 256\n    MaxValue: 10240\n", 1)
+        self.assertNotEqual(small, self.text)
+        self.assert_fails(small, "MatcherMemorySize defaults to 256 MB, below the 512 MB",
+                          "--only", "matcher-memory")
+        fixed = self.text.replace("      MemorySize: !Ref MatcherMemorySize\n", "      MemorySize: 512\n", 1)
+        self.assert_fails(fixed, "no function takes its memory from MatcherMemorySize",
+                          "--only", "matcher-memory")
 
 
 if __name__ == "__main__":

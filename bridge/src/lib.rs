@@ -93,6 +93,17 @@ pub struct Config {
     pub cloudwatch_namespace: Option<String>,
 }
 
+/// A task of the bridge's, aborted when dropped: dropping [`Bridge::run`]'s future (its task
+/// aborted) stops everything it started, as killing the process would, so that a bridge
+/// started again never shares its spool or its health port with a leftover sink or endpoint.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Runs the bridge until `shutdown` is cancelled, then drains and flushes.
 pub async fn run(
     config: Config,
@@ -195,7 +206,9 @@ impl Bridge {
     }
 
     /// Runs until `shutdown` is cancelled: stops the sources, lets the sink send (or spool)
-    /// what they handed over, acknowledges it, and returns once every task has ended.
+    /// what they handed over, acknowledges it, and returns once every task has ended. Dropped
+    /// before that (its task aborted), it stops every task at once, acknowledging nothing
+    /// more: the broker redelivers what was not acknowledged, as after a killed process.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let spool = self.open_spool()?;
         let queue = self.queue();
@@ -211,19 +224,19 @@ impl Bridge {
         let health = match config.metrics_addr {
             Some(addr) => {
                 let listener = health::bind(addr).await?;
-                Some(tokio::spawn(health::serve(
+                Some(AbortOnDrop(tokio::spawn(health::serve(
                     listener,
                     metrics.clone(),
                     health_stop.clone(),
-                )))
+                ))))
             }
             None => None,
         };
         let publisher = match (cloudwatch, &config.cloudwatch_namespace) {
-            (Some(client), Some(namespace)) => Some(tokio::spawn(
+            (Some(client), Some(namespace)) => Some(AbortOnDrop(tokio::spawn(
                 cloudwatch::Publisher::new(client, namespace.clone(), metrics.clone())
                     .run(cloudwatch::INTERVAL, health_stop.clone()),
-            )),
+            ))),
             _ => None,
         };
         let checks = Arc::new(fedmsg::Checks {
@@ -264,13 +277,13 @@ impl Bridge {
             sources.spawn(async move { amqp::consume(amqp, tx, stop, metrics).await });
         }
         drop(tx);
-        let sink = tokio::spawn(sink::forward(
+        let mut sink = AbortOnDrop(tokio::spawn(sink::forward(
             rx,
             queue,
             shutdown.clone(),
             metrics.clone(),
             spool,
-        ));
+        )));
         while let Some(done) = sources.join_next().await {
             match done {
                 Ok(Ok(())) => {}
@@ -279,15 +292,15 @@ impl Bridge {
             }
         }
         // Every sender is gone: the sink drains the channel, flushes and returns.
-        let sunk = sink.await;
+        let sunk = (&mut sink.0).await;
         health_stop.cancel();
-        if let Some(h) = health
-            && let Ok(Err(e)) = h.await
+        if let Some(mut h) = health
+            && let Ok(Err(e)) = (&mut h.0).await
         {
             tracing::warn!(error = %e, "health endpoint failed");
         }
-        if let Some(p) = publisher {
-            let _ = p.await;
+        if let Some(mut p) = publisher {
+            let _ = (&mut p.0).await;
         }
         sunk??;
         Ok(())

@@ -315,4 +315,31 @@ mod tests {
         assert_eq!(metrics.sqs_out(), 26);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
+
+    /// Issue 17 item 14: the bus message id travels on `incoming` as the `bus_id` attribute
+    /// (fedora-messaging's `id`, fedmsg's `msg_id`), where every function's record span
+    /// reads it; without it, the matcher's logs could not be joined to the bridge's.
+    #[test]
+    fn the_bus_id_travels_as_an_attribute() {
+        let attribute = |body: &str| {
+            to_outgoing(&BusMessage {
+                topic: "t".into(),
+                body: body.into(),
+            })
+            .attributes
+            .into_iter()
+            .find(|(name, _)| name == BUS_ID_ATTRIBUTE)
+            .map(|(_, value)| value)
+        };
+        assert_eq!(
+            attribute(r#"{"topic": "t", "headers": {}, "body": {}, "id": "amqp-1"}"#).as_deref(),
+            Some("amqp-1")
+        );
+        assert_eq!(
+            attribute(r#"{"topic": "t", "msg": {}, "msg_id": "2026-fedmsg-2"}"#).as_deref(),
+            Some("2026-fedmsg-2")
+        );
+        assert_eq!(attribute(r#"{"id": null}"#), None);
+        assert_eq!(attribute("not json"), None);
+    }
 }

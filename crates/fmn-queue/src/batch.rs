@@ -154,4 +154,65 @@ mod tests {
         assert_eq!(crate::test_util::failed_ids(&response), ["boom"]);
         assert_eq!(*handled.lock().unwrap(), ["1", "2"]);
     }
+
+    /// Issue 17 item 14: every log line of a record's handler names the bus message, from
+    /// the producer's `bus_id` attribute or from what the handler read in the body. Without
+    /// the `record` span (or with the attribute ignored) the lines carry no id.
+    #[tokio::test]
+    async fn every_log_line_of_a_record_carries_its_bus_id() {
+        #[derive(Clone, Default)]
+        struct Lines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Lines {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let _default = tracing::subscriber::set_default(subscriber);
+
+        let mut tagged = record("r1", "from the attribute");
+        crate::wire::set_attributes(
+            &mut tagged,
+            &[(crate::BUS_ID_ATTRIBUTE.to_owned(), "bus-1".to_owned())],
+        );
+        let mut event = SqsEvent::default();
+        event.records = vec![tagged, record("r2", "bus-2")];
+        let response = process_batch(event, |m| async move {
+            let body = m.body.unwrap_or_default();
+            if body.starts_with("bus-") {
+                record_bus_id(&body);
+            }
+            tracing::info!("handled {body}");
+            Ok(())
+        })
+        .await;
+        assert!(response.batch_item_failures.is_empty());
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        // A `&str` field is written quoted (`bus_id="bus-1"`); the quotes are dropped here.
+        let line = |what: &str| {
+            text.lines()
+                .find(|l| l.contains(what))
+                .unwrap_or_else(|| panic!("no line {what:?} in {text}"))
+                .replace('"', "")
+        };
+        let first = line("handled from the attribute");
+        assert!(
+            first.contains("sqs_id=r1") && first.contains("bus_id=bus-1"),
+            "{first}"
+        );
+        let second = line("handled bus-2");
+        assert!(
+            second.contains("sqs_id=r2") && second.contains("bus_id=bus-2"),
+            "{second}"
+        );
+    }
 }

@@ -168,13 +168,16 @@ pub async fn poll(
             fmn_lambda::deadline_from(now_ms + t.as_millis() as u64)
         });
         // A panicking handler fails the whole batch, as a crashed Lambda invocation would.
-        // Its AWS requests are counted under the function's name (`fmn_calls`).
+        // Its AWS requests are counted under the function's name (`fmn_calls`). A poller
+        // dropped mid-invocation (its task aborted: the runtime killed) kills the invocation
+        // with it, as the end of a Lambda environment does; a cancelled `stop` lets it finish.
         let invoked = std::time::Instant::now();
-        let response = tokio::spawn(fmn_calls::scope(
+        let invocation = tokio::spawn(fmn_calls::scope(
             mapping.function.clone(),
             (handler)(event, deadline),
-        ))
-        .await;
+        ));
+        let _killed_with_the_poller = AbortOnDrop(invocation.abort_handle());
+        let response = invocation.await;
         let failed: Vec<String> = match response {
             Ok(r) => r
                 .batch_item_failures
@@ -211,6 +214,15 @@ pub async fn poll(
                 tracing::warn!(error = %e, "local runtime: delete failed; records will be redelivered");
             }
         }
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
