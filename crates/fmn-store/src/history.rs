@@ -151,7 +151,8 @@ impl HistoryLog {
     /// Appends `entries` (in order) to their users' days, one `UpdateItem` per user and day
     /// (a batch's several notifications to one person are one request); the number of
     /// entries dropped because their day was full. A group that does not fit whole is
-    /// appended one entry at a time, so a day still fills up to its cap exactly.
+    /// appended one entry at a time until the day is full (so it fills up to its cap
+    /// exactly, and a full day costs two requests per group, not one per entry).
     pub async fn record_all(&self, entries: &[HistoryEntry]) -> Result<usize, StoreError> {
         let mut groups: Vec<((&str, i64), Vec<&HistoryEntry>)> = Vec::new();
         for entry in entries {
@@ -168,11 +169,13 @@ impl HistoryLog {
             if self.append(group).await? {
                 return Ok(0);
             }
-            let mut dropped = 0;
-            for entry in group {
-                dropped += usize::from(!self.record(entry).await?);
+            // Not room for all: one at a time until the day is full.
+            for (i, entry) in group.iter().enumerate() {
+                if !self.record(entry).await? {
+                    return Ok(group.len() - i);
+                }
             }
-            Ok::<usize, StoreError>(dropped)
+            Ok::<usize, StoreError>(0)
         }))
         .await;
         done.into_iter().sum()
