@@ -210,6 +210,7 @@ async fn server_down_then_back_delivers_once_through_sqs_redelivery() {
         batching_window: Duration::ZERO,
         visibility_timeout: 2,
         timeout: Some(Duration::from_secs(30)),
+        concurrency: 1,
     };
     let poller = tokio::spawn(runtime::poll(sqs.clone(), mapping, handler, h.stop.clone()));
 

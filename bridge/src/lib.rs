@@ -148,11 +148,13 @@ impl Bridge {
         }
     }
 
-    /// A bridge with SQS and S3 clients from one AWS configuration.
+    /// A bridge with SQS and S3 clients from one AWS configuration. Their requests are
+    /// counted under `bridge` (`fmn_calls`), also those made from the tasks the bridge
+    /// spawns.
     pub fn from_aws(config: Config, aws: &aws_config::SdkConfig) -> Self {
-        Bridge::new(config, fmn_calls::client!(aws_sdk_sqs, aws))
-            .with_s3(fmn_calls::client!(aws_sdk_s3, aws))
-            .with_cloudwatch(fmn_calls::client!(aws_sdk_cloudwatch, aws))
+        Bridge::new(config, fmn_calls::client!(aws_sdk_sqs, aws, "bridge"))
+            .with_s3(fmn_calls::client!(aws_sdk_s3, aws, "bridge"))
+            .with_cloudwatch(fmn_calls::client!(aws_sdk_cloudwatch, aws, "bridge"))
     }
 
     /// Uses `cloudwatch` to publish health metrics in `Config::cloudwatch_namespace`.

@@ -431,6 +431,25 @@ async fn codes_order_applications_and_history_work_in_the_pages() {
         "the overview's last notifications: {overview}"
     );
     assert_eq!(get("/users/bob/history").await.unwrap().status(), 403);
+
+    // Issue 18: a batch's entries for one user and day are one request, and the day's cap
+    // still holds exactly when a group does not fit whole.
+    let max = fmn_store::HistoryLog::MAX_PER_DAY;
+    let carol = |i: usize| fmn_store::HistoryEntry {
+        user: "carol".into(),
+        message_id: format!("c-{i}"),
+        ..entry(now, "email", fmn_store::HistoryState::Sent, None)
+    };
+    let first: Vec<_> = (0..max - 1).map(carol).collect();
+    assert_eq!(log.record_all(&first).await.unwrap(), 0);
+    let more: Vec<_> = (max - 1..max + 2).map(carol).collect();
+    assert_eq!(log.record_all(&more).await.unwrap(), 2, "one of three fits");
+    assert_eq!(log.recent("carol", 1).await.unwrap().len(), max);
+    assert_eq!(
+        log.record_all(&more[..1]).await.unwrap(),
+        1,
+        "the day is full"
+    );
     api.stop().await;
 }
 

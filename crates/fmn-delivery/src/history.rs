@@ -15,6 +15,26 @@ use crate::Item;
 pub trait History {
     /// Records one outcome; an error is logged by the caller, never retried.
     fn record(&self, entry: &HistoryEntry) -> impl Future<Output = Result<(), String>> + Send;
+
+    /// Records a batch's outcomes (by default one at a time, all at once); an error is
+    /// logged by the caller, never retried.
+    fn record_all(
+        &self,
+        entries: &[HistoryEntry],
+    ) -> impl Future<Output = Result<(), String>> + Send
+    where
+        Self: Sync,
+    {
+        async move {
+            let done = futures::future::join_all(entries.iter().map(|e| self.record(e))).await;
+            let errors: Vec<String> = done.into_iter().filter_map(Result::err).collect();
+            if errors.is_empty() {
+                Ok(())
+            } else {
+                Err(errors.join("; "))
+            }
+        }
+    }
 }
 
 /// Keeps no history (unit tests, or a sender without a table).
@@ -38,12 +58,31 @@ impl History for HistoryLog {
             Err(e) => Err(e.to_string()),
         }
     }
+
+    /// One `UpdateItem` per user and day of the batch (issue 18).
+    async fn record_all(&self, entries: &[HistoryEntry]) -> Result<(), String> {
+        match HistoryLog::record_all(self, entries).await {
+            Ok(0) => Ok(()),
+            Ok(dropped) => {
+                tracing::warn!(dropped, "a day's history is full: entries dropped");
+                Ok(())
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
 }
 
 impl<H: History + Sync> History for Option<H> {
     async fn record(&self, entry: &HistoryEntry) -> Result<(), String> {
         match self {
             Some(h) => h.record(entry).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn record_all(&self, entries: &[HistoryEntry]) -> Result<(), String> {
+        match self {
+            Some(h) => h.record_all(entries).await,
             None => Ok(()),
         }
     }

@@ -208,14 +208,14 @@ where
             }
         }))
         .await;
+        let mut held = Vec::new();
         for (i, admission) in admissions.into_iter().enumerate() {
             match admission {
                 None | Some(Ok(Admission::Send)) => {}
                 Some(Ok(Admission::Held)) => {
                     if let Some(ContextJob::Notification(n)) = &jobs[i] {
                         tracing::info!(user = %n.user, id = %n.message.id, "held for a digest");
-                        self.remember(history::entry(n, fmn_store::HistoryState::Held, None))
-                            .await;
+                        held.push(history::entry(n, fmn_store::HistoryState::Held, None));
                     }
                     jobs[i] = None;
                 }
@@ -225,6 +225,7 @@ where
                 }
             }
         }
+        self.remember_all(&held).await;
     }
 
     /// Delivers every remaining job to each of its addresses, once: one claim and one mark
@@ -318,13 +319,13 @@ where
             let (first, address) = &deliveries[k];
             per_item[*first].push((address.clone(), Outcome::of(outcome)));
         }
-        for (item, outcomes) in items.iter().zip(&per_item) {
-            if let (Some(item), false) = (item, outcomes.is_empty()) {
-                if let Some(entry) = history::delivered(item, outcomes) {
-                    self.remember(entry).await;
-                }
-            }
-        }
+        let entries: Vec<fmn_store::HistoryEntry> = (items.iter().zip(&per_item))
+            .filter_map(|(item, outcomes)| match (item, outcomes.is_empty()) {
+                (Some(item), false) => history::delivered(item, outcomes),
+                _ => None,
+            })
+            .collect();
+        self.remember_all(&entries).await;
         for (k, outcome) in outcomes.into_iter().enumerate() {
             if let Err(e) = outcome {
                 let address = &deliveries[k].1;
@@ -332,6 +333,17 @@ where
                     failures[*i].push(format!("{address}: {e}"));
                 }
             }
+        }
+    }
+
+    /// Records a batch's history entries together; a failure is logged, never the
+    /// delivery's.
+    async fn remember_all(&self, entries: &[fmn_store::HistoryEntry]) {
+        if entries.is_empty() {
+            return;
+        }
+        if let Err(e) = self.history.record_all(entries).await {
+            tracing::warn!(entries = entries.len(), error = %e, "history not recorded");
         }
     }
 

@@ -4,7 +4,8 @@
 //! Kept in the deliveries table (the senders already write there, so no sender needs a new
 //! table or grant): one item per user and UTC day, `pk` = `history|<user>|<day number>`,
 //! whose `entries` list grows by one JSON document per notification outcome (one
-//! `UpdateItem` with `list_append`), capped at [`HistoryLog::MAX_PER_DAY`] entries (further
+//! `UpdateItem` with `list_append`; a batch's entries for one user and day in one,
+//! [`HistoryLog::record_all`]), capped at [`HistoryLog::MAX_PER_DAY`] entries (further
 //! ones that day are dropped, and logged) and expiring [`HistoryLog::RETENTION_DAYS`] after
 //! the day ends. So a user holds at most `RETENTION_DAYS + 1` items of at most
 //! `MAX_PER_DAY` entries, whatever their traffic, and reading the history is one
@@ -138,6 +139,82 @@ impl HistoryLog {
             .expression_attribute_values(":new", AttributeValue::L(vec![AttributeValue::S(doc)]))
             .expression_attribute_values(":exp", AttributeValue::N(expires.to_string()))
             .expression_attribute_values(":max", AttributeValue::N(Self::MAX_PER_DAY.to_string()))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e) if crate::is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(StoreError::dynamo(e)),
+        }
+    }
+
+    /// Appends `entries` (in order) to their users' days, one `UpdateItem` per user and day
+    /// (a batch's several notifications to one person are one request); the number of
+    /// entries dropped because their day was full. A group that does not fit whole is
+    /// appended one entry at a time until the day is full (so it fills up to its cap
+    /// exactly, and a full day costs two requests per group, not one per entry).
+    pub async fn record_all(&self, entries: &[HistoryEntry]) -> Result<usize, StoreError> {
+        let mut groups: Vec<((&str, i64), Vec<&HistoryEntry>)> = Vec::new();
+        for entry in entries {
+            let key = (entry.user.as_str(), entry.at.div_euclid(DAY));
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, group)) => group.push(entry),
+                None => groups.push((key, vec![entry])),
+            }
+        }
+        let done = futures::future::join_all(groups.iter().map(|(_, group)| async move {
+            if let [one] = group.as_slice() {
+                return Ok(usize::from(!self.record(one).await?));
+            }
+            if self.append(group).await? {
+                return Ok(0);
+            }
+            // Not room for all: one at a time until the day is full.
+            for (i, entry) in group.iter().enumerate() {
+                if !self.record(entry).await? {
+                    return Ok(group.len() - i);
+                }
+            }
+            Ok::<usize, StoreError>(0)
+        }))
+        .await;
+        done.into_iter().sum()
+    }
+
+    /// Appends `group` (one user's entries of one day) whole, or not at all (`false`: the
+    /// day has no room for all of them).
+    async fn append(&self, group: &[&HistoryEntry]) -> Result<bool, StoreError> {
+        let Some(first) = group.first() else {
+            return Ok(true);
+        };
+        let docs = group
+            .iter()
+            .map(|entry| {
+                serde_json::to_string(entry)
+                    .map(AttributeValue::S)
+                    .map_err(|e| StoreError::Corrupt {
+                        key: entry.message_id.clone(),
+                        problem: e.to_string(),
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let room = Self::MAX_PER_DAY.saturating_sub(group.len()) + 1;
+        let day = first.at.div_euclid(DAY);
+        let expires = (day + 1 + Self::RETENTION_DAYS) * DAY;
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(Self::pk(&first.user, day)))
+            .update_expression(
+                "SET entries = list_append(if_not_exists(entries, :empty), :new), \
+                 expires_at = :exp",
+            )
+            .condition_expression("attribute_not_exists(entries) OR size(entries) < :room")
+            .expression_attribute_values(":empty", AttributeValue::L(Vec::new()))
+            .expression_attribute_values(":new", AttributeValue::L(docs))
+            .expression_attribute_values(":exp", AttributeValue::N(expires.to_string()))
+            .expression_attribute_values(":room", AttributeValue::N(room.to_string()))
             .send()
             .await;
         match out {

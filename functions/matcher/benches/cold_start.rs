@@ -1,7 +1,10 @@
 //! The matcher's cold start at scale (issue 18): a preferences table of N seeded Fedora-like
 //! users (the rules benchmark's generator: ten filters each) in a moto server, then a fresh
-//! matcher's first batch, timed in its parts: fetching the items (a scan), parsing them, and
-//! building the index; and the whole first batch as the function runs it.
+//! matcher's first batch, timed in its parts: fetching the items (a scan of the emulator's
+//! table), then the work after the fetch (parsing them, the users' context settings,
+//! building the index); and the whole first batch as the function runs it, with and
+//! without its fetch (the fetch timed just before it, on the same table). The items' bytes
+//! give the pages a real DynamoDB scan would take (1 MB each).
 //!
 //! `FMN_COLD_START_USERS=10000,100000 cargo bench -p fmn-matcher-fn --bench cold_start`
 //! (needs the project's `.venv` with moto, which `localstack/bootstrap.sh` creates).
@@ -33,7 +36,10 @@ async fn main() -> anyhow::Result<()> {
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let demo = std::fs::read_to_string(root.join("localstack/demo/messages.jsonl"))?;
     let batch: Vec<String> = demo.lines().take(10).map(str::to_owned).collect();
-    println!("users | items fetched (scan) | parse | build | first batch (10 messages) in all");
+    println!(
+        "users | items fetched (scan) | bytes fetched | scan pages (1 MB) | parse | settings | \
+         build | work after the fetch | first batch (10 messages) in all | first batch less the fetch"
+    );
     for users in sizes {
         let table = format!("cold-start-{users}");
         create_table(&dynamo, &table).await?;
@@ -52,10 +58,23 @@ async fn main() -> anyhow::Result<()> {
             })
             .collect();
         let parse = started.elapsed();
+        // The users' context settings the jobs carry, as `refresh` keeps them.
+        let started = Instant::now();
+        let settings: HashMap<String, BTreeMap<ContextKind, fmn_rules::ContextSettings>> = prefs
+            .iter()
+            .map(|p| {
+                let of = (p.contexts.iter()).map(|(kind, c)| (*kind, c.settings.clone()));
+                (p.user.clone(), of.collect())
+            })
+            .collect();
+        let settings_time = started.elapsed();
         let started = Instant::now();
         let (matcher, _) = fmn_rules::Matcher::build_lenient(prefs, Default::default());
         let build = started.elapsed();
-        drop(matcher);
+        drop((matcher, settings));
+        // What DynamoDB would bill and page: the items' sizes (names and values).
+        let bytes: usize = items.iter().map(item_bytes).sum();
+        let pages = bytes.div_ceil(1 << 20);
 
         // The whole first batch of a fresh matcher (scan, parse, build, match, send).
         let queue = sqs
@@ -83,13 +102,19 @@ async fn main() -> anyhow::Result<()> {
         let response = function.handle(event(&batch)).await;
         let first = started.elapsed();
         anyhow::ensure!(response.batch_item_failures.is_empty(), "records failed");
+        let work = parse + settings_time + build;
         println!(
-            "{users} | {} in {:.2} s | {:.2} s | {:.2} s | {:.2} s",
+            "{users} | {} in {:.2} s | {:.1} MB | {pages} | {:.3} s | {:.3} s | {:.3} s | {:.3} s | \
+             {:.2} s | {:.2} s",
             items.len(),
             fetch.as_secs_f64(),
+            bytes as f64 / 1e6,
             parse.as_secs_f64(),
+            settings_time.as_secs_f64(),
             build.as_secs_f64(),
-            first.as_secs_f64()
+            work.as_secs_f64(),
+            first.as_secs_f64(),
+            first.saturating_sub(fetch).as_secs_f64(),
         );
     }
     moto.stop().await;
@@ -197,6 +222,19 @@ async fn scan(
         out.push(item?);
     }
     Ok(out)
+}
+
+/// An item's size as DynamoDB counts it: attribute names plus values (strings as UTF-8).
+fn item_bytes(item: &HashMap<String, AttributeValue>) -> usize {
+    item.iter()
+        .map(|(name, value)| {
+            name.len()
+                + match value {
+                    AttributeValue::S(s) | AttributeValue::N(s) => s.len(),
+                    _ => 8,
+                }
+        })
+        .sum()
 }
 
 /// An SQS event of `bodies`, as Lambda delivers a first receive.

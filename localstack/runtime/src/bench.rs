@@ -38,6 +38,8 @@ pub struct FunctionRun {
     pub seconds: f64,
     /// The AWS requests it made during the run.
     pub calls: fmn_calls::Counts,
+    /// The time those requests took (summed over its concurrent invocations).
+    pub waits: fmn_calls::Waits,
 }
 
 /// What a bench run measured.
@@ -55,6 +57,8 @@ pub struct Report {
     pub functions: Vec<FunctionRun>,
     /// The bridge's requests.
     pub bridge_calls: fmn_calls::Counts,
+    /// Seconds from the first push until every queue was empty.
+    pub drained_seconds: f64,
 }
 
 impl Report {
@@ -107,7 +111,7 @@ impl fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "{:<14} {:>8} {:>7} {:>8} {:>9} {:>9} {:>9} {:>11} {:>11}",
+            "{:<14} {:>8} {:>7} {:>8} {:>9} {:>9} {:>9} {:>11} {:>9} {:>9} {:>10}",
             "function",
             "records",
             "failed",
@@ -116,13 +120,15 @@ impl fmt::Display for Report {
             "records/s",
             "requests",
             "req/record",
-            "ms/batch"
+            "rec/batch",
+            "ms/batch",
+            "AWS ms/b"
         )?;
         for run in &self.functions {
             let i = &run.invocations;
             writeln!(
                 f,
-                "{:<14} {:>8} {:>7} {:>8} {:>9.1} {:>9.0} {:>9} {:>11.2} {:>11.1}",
+                "{:<14} {:>8} {:>7} {:>8} {:>9.1} {:>9.0} {:>9} {:>11.2} {:>9.1} {:>9.1} {:>10.1}",
                 run.role,
                 i.records,
                 i.failed,
@@ -131,7 +137,9 @@ impl fmt::Display for Report {
                 i.records as f64 / run.seconds.max(1e-9),
                 run.calls.total(),
                 run.calls.total() as f64 / i.records.max(1) as f64,
-                i.busy.as_secs_f64() * 1000.0 / i.invocations.max(1) as f64
+                i.records as f64 / i.invocations.max(1) as f64,
+                i.busy.as_secs_f64() * 1000.0 / i.invocations.max(1) as f64,
+                run.waits.total().as_secs_f64() * 1000.0 / i.invocations.max(1) as f64
             )?;
         }
         writeln!(
@@ -153,6 +161,20 @@ impl fmt::Display for Report {
         for run in &self.functions {
             writeln!(f, "  {}: {}", run.role, run.calls)?;
         }
+        // Where the time went: the functions' requests by service, against the run's wall
+        // time (moto serves DynamoDB one request at a time: its requests' time summed over
+        // every function, queueing included, near the wall time means DynamoDB is saturated).
+        let mut waits = fmn_calls::Waits::default();
+        for run in &self.functions {
+            waits.0.extend(run.waits.0.clone());
+        }
+        writeln!(
+            f,
+            "time in AWS requests, every function together: {waits} (run: {:.1} s until every \
+             queue was empty; pollers per mapping: its MaximumConcurrency, at most {})",
+            self.drained_seconds,
+            crate::lambda::runtime::MAX_LOCAL_POLLERS
+        )?;
         Ok(())
     }
 }
@@ -303,6 +325,7 @@ pub async fn run(
     }
 
     let calls_before = fmn_calls::snapshot();
+    let waits_before = fmn_calls::waits();
     let before = invocations();
     println!("bench: {n} messages through bridge → matcher → senders…");
     let started = Instant::now();
@@ -318,8 +341,10 @@ pub async fn run(
     anyhow::ensure!(pushed as usize == n, "the bridge pushed {pushed} of {n}");
     let push_seconds = started.elapsed().as_secs_f64();
     drained(&sqs, &queues, Duration::from_secs(120 + n as u64 / 5)).await?;
+    let drained_seconds = started.elapsed().as_secs_f64();
 
     let calls = fmn_calls::snapshot().since(&calls_before);
+    let waits = fmn_calls::waits().since(&waits_before);
     let after = invocations();
     let mut functions = Vec::new();
     for (role, function) in roles {
@@ -343,6 +368,7 @@ pub async fn run(
             invocations,
             seconds,
             calls: calls.of(|c| c == function),
+            waits: waits.of(|c| c == function),
         });
     }
     let matcher_seconds = (functions.iter())
@@ -355,5 +381,6 @@ pub async fn run(
         matcher_seconds,
         functions,
         bridge_calls: calls.of(|c| c == "bridge"),
+        drained_seconds,
     })
 }

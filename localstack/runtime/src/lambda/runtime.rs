@@ -1,12 +1,16 @@
 //! A local Lambda runtime for SQS-triggered functions.
 //!
-//! For each event-source mapping deployed in the emulator, a poller long-polls the queue,
+//! For each event-source mapping deployed in the emulator, pollers (as many as the mapping's
+//! maximum concurrency, at most [`MAX_LOCAL_POLLERS`]; all but the first only while the
+//! queue has a backlog) long-poll the queue; each
 //! gathers up to the mapping's batch size within its batching window, invokes the handler
 //! in-process with a real `SqsEvent`, and deletes the records the handler did not report as
 //! failed. Failed records become visible again after the queue's visibility timeout, and SQS
 //! itself moves them to the DLQ after `maxReceiveCount` receives, as with Lambda.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -37,7 +41,15 @@ pub struct Mapping {
     /// The function's configured timeout: each invocation gets the deadline Lambda would
     /// give it (less [`fmn_lambda::DEADLINE_MARGIN`]); `None`: no deadline.
     pub timeout: Option<Duration>,
+    /// Pollers feeding the function at once: the mapping's `ScalingConfig.MaximumConcurrency`,
+    /// at most [`MAX_LOCAL_POLLERS`] (Lambda starts an SQS mapping at five concurrent
+    /// batches and scales up to that maximum while the queue has a backlog).
+    pub concurrency: usize,
 }
+
+/// The most pollers (concurrent invocations) the local runtime runs per mapping: Lambda's
+/// starting concurrency for an SQS mapping, and about what one machine's emulator serves.
+pub const MAX_LOCAL_POLLERS: usize = 5;
 
 /// Reads the event-source mappings of `function` as deployed.
 pub async fn mappings(aws: &aws_config::SdkConfig, function: &str) -> anyhow::Result<Vec<Mapping>> {
@@ -93,6 +105,11 @@ pub async fn mappings(aws: &aws_config::SdkConfig, function: &str) -> anyhow::Re
             ),
             visibility_timeout,
             timeout,
+            concurrency: esm
+                .scaling_config()
+                .and_then(|c| c.maximum_concurrency())
+                .map_or(MAX_LOCAL_POLLERS, |n| n.max(1) as usize)
+                .min(MAX_LOCAL_POLLERS),
         });
     }
     Ok(out)
@@ -128,20 +145,44 @@ fn to_event_record(m: aws_sdk_sqs::types::Message, mapping: &Mapping) -> SqsMess
     record
 }
 
-/// Feeds `handler` from `mapping` until `stop` is cancelled.
+/// Feeds `handler` from `mapping` until `stop` is cancelled (one poller).
 pub async fn poll(
     sqs: aws_sdk_sqs::Client,
     mapping: Mapping,
     handler: Handler,
     stop: CancellationToken,
 ) {
-    tracing::info!(function = %mapping.function, queue = %mapping.queue_url,
-        batch_size = mapping.batch_size, "local runtime: polling");
+    poll_scaled(sqs, mapping, handler, stop, 0, Arc::default()).await;
+}
+
+/// The poller `rank` of a mapping's pollers, sharing `backlog` with them: the first always
+/// polls; the others only while the queue has a backlog (the last batch anyone gathered was
+/// full), as Lambda adds concurrent batches when a queue backs up, so a trickle is not
+/// spread over several half-empty batches.
+pub async fn poll_scaled(
+    sqs: aws_sdk_sqs::Client,
+    mapping: Mapping,
+    handler: Handler,
+    stop: CancellationToken,
+    rank: usize,
+    backlog: Arc<AtomicBool>,
+) {
+    tracing::debug!(function = %mapping.function, queue = %mapping.queue_url,
+        batch_size = mapping.batch_size, rank, "local runtime: polling");
     while !stop.is_cancelled() {
+        if rank > 0 && !backlog.load(Ordering::Relaxed) {
+            tokio::select! {
+                () = stop.cancelled() => break,
+                () = tokio::time::sleep(Duration::from_millis(100)) => continue,
+            }
+        }
         let batch = tokio::select! {
             () = stop.cancelled() => break,
             b = gather(&sqs, &mapping) => b,
         };
+        if let Ok(m) = &batch {
+            backlog.store(m.len() >= mapping.batch_size as usize, Ordering::Relaxed);
+        }
         let messages = match batch {
             Ok(m) if m.is_empty() => continue,
             Ok(m) => m,
@@ -311,7 +352,19 @@ pub async fn start(
         match built {
             Function::Sqs(handler) => {
                 for mapping in mappings(&aws.aws, &function).await? {
-                    tasks.spawn(poll(sqs.clone(), mapping, handler.clone(), stop.clone()));
+                    // As Lambda scales a mapping: several batches of one queue at once
+                    // while it has a backlog.
+                    let backlog = Arc::new(AtomicBool::new(false));
+                    for rank in 0..mapping.concurrency {
+                        tasks.spawn(poll_scaled(
+                            sqs.clone(),
+                            mapping.clone(),
+                            handler.clone(),
+                            stop.clone(),
+                            rank,
+                            backlog.clone(),
+                        ));
+                    }
                 }
             }
             Function::Scheduled(handler) => {
