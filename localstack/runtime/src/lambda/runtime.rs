@@ -302,6 +302,8 @@ pub async fn start(
                     tasks.spawn(poll(sqs.clone(), mapping, handler.clone(), stop.clone()));
                 }
             }
+            // Started with the local gateway (`crate::gateway::start`), which invokes it.
+            Function::WebSocket(_) => {}
             Function::Scheduled(handler) => {
                 for schedule in super::schedule::schedules(&aws.aws, &function).await? {
                     tasks.spawn(super::schedule::run(
