@@ -104,10 +104,12 @@ for key in IncomingQueueUrl IncomingDeadLetterQueueUrl EmailQueueUrl EmailDeadLe
   PreferencesTableName DeliveriesTableName MatcherFunctionName EmailSenderFunctionName \
   IrcQueueUrl IrcDeadLetterQueueUrl IrcSenderFunctionName \
   MatrixQueueUrl MatrixDeadLetterQueueUrl MatrixSenderFunctionName \
-  PushQueueUrl PushDeadLetterQueueUrl PushSenderFunctionName; do
+  PushQueueUrl PushDeadLetterQueueUrl PushSenderFunctionName \
+  InboxQueueUrl InboxDeadLetterQueueUrl InboxSenderFunctionName InboxTableName \
+  ConnectionsTableName WebsocketFunctionName WebSocketUrl; do
   [ -n "$(out "$key")" ] || fail "output $key missing"
 done
-ok "all 17 outputs present"
+ok "all 24 outputs present"
 
 # --- queues: redrive to their own DLQ after 5 receives, 60 s visibility, 14-day DLQ retention
 check_queue() { # QUEUE_OUTPUT DLQ_OUTPUT
@@ -126,6 +128,7 @@ check_queue() { # QUEUE_OUTPUT DLQ_OUTPUT
 }
 check_queue IncomingQueueUrl IncomingDeadLetterQueueUrl
 check_queue EmailQueueUrl EmailDeadLetterQueueUrl
+check_queue InboxQueueUrl InboxDeadLetterQueueUrl
 
 # --- tables
 prefs="$(aws dynamodb describe-table --table-name "$(out PreferencesTableName)" --query Table)"
@@ -162,7 +165,9 @@ check_function() { # FUNCTION_OUTPUT EXPECTED_SORTED_VARS MEMORY_MB
     || fail "$1: environment is $(jget "$cfg" "sorted(d['Environment']['Variables'])")"
   ok "$1: provided.al2023, 10 s, $3 MB, env $2"
 }
-check_function MatcherFunctionName "FMN_API_TABLE FMN_EMAIL_QUEUE_URL FMN_FEED_QUEUE_URL FMN_IRC_QUEUE_URL FMN_MATRIX_QUEUE_URL FMN_OWNERSHIP_TABLE FMN_PREFERENCES_TABLE FMN_PUSH_QUEUE_URL FMN_QUARANTINE_QUEUE_URL FMN_WEBHOOK_QUEUE_URL RUST_LOG" 512
+check_function MatcherFunctionName "FMN_API_TABLE FMN_EMAIL_QUEUE_URL FMN_FEED_QUEUE_URL FMN_INBOX_QUEUE_URL FMN_IRC_QUEUE_URL FMN_MATRIX_QUEUE_URL FMN_OWNERSHIP_TABLE FMN_PREFERENCES_TABLE FMN_PUSH_QUEUE_URL FMN_QUARANTINE_QUEUE_URL FMN_WEBHOOK_QUEUE_URL RUST_LOG" 512
+check_function InboxSenderFunctionName "FMN_API_BASE_URL FMN_CONNECTIONS_TABLE FMN_DELIVERIES_TABLE FMN_INBOX_TABLE FMN_SOCKET_ENDPOINT RUST_LOG" 256
+check_function WebsocketFunctionName "FMN_API_BASE_URL FMN_API_TABLE FMN_CONNECTIONS_TABLE RUST_LOG" 128
 check_function EmailSenderFunctionName "FMN_API_BASE_URL FMN_DELIVERIES_TABLE FMN_FLOOD_MAX FMN_FLOOD_WINDOW_SECS FMN_HELD_TABLE FMN_LINK_SECRET_SSM_PARAMETER FMN_PREFERENCES_TABLE FMN_SENDER_ADDRESS RUST_LOG" 256
 
 # --- event source mappings: present, disabled, batch size 10, partial batch failures
@@ -185,6 +190,7 @@ check_mapping EmailSenderFunctionName EmailQueueUrl 10 0
 check_mapping IrcSenderFunctionName IrcQueueUrl 10 0
 check_mapping MatrixSenderFunctionName MatrixQueueUrl 10 0
 check_mapping PushSenderFunctionName PushQueueUrl 10 0
+check_mapping InboxSenderFunctionName InboxQueueUrl 10 0
 
 # --- alarms: every alarm of the template deployed, notifying the alerts topic
 topic="$(out AlertsTopicArn)"

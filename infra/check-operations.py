@@ -179,7 +179,13 @@ class Checker:
         if self.of_type("AWS::ApiGateway::RestApi") and not any(
                 "ThrottlingRateLimit" in s and "ThrottlingBurstLimit" in s for s in stages):
             self.fail("concurrency", "the API stage sets no ThrottlingRateLimit and ThrottlingBurstLimit")
-        self.note("concurrency", f"{len(esms)} mappings, {len(scheduled)} scheduled functions, API stage")
+        # The WebSocket API's stages (the inbox, live): throttled like the REST API's.
+        for name, s in self.of_type("AWS::ApiGatewayV2::Stage").items():
+            route = s.get("Properties", {}).get("DefaultRouteSettings", {})
+            if not ("ThrottlingRateLimit" in route and "ThrottlingBurstLimit" in route):
+                self.fail("concurrency", f"{name} sets no DefaultRouteSettings throttling")
+        self.note("concurrency", f"{len(esms)} mappings, {len(scheduled)} scheduled functions, API stage, "
+                  f"{len(self.of_type('AWS::ApiGatewayV2::Stage'))} WebSocket stage(s)")
 
     def matcher_memory(self) -> None:
         doc = (self.root / LIMITS_DOC).read_text()

@@ -128,6 +128,10 @@ pub struct ApiConfig {
     pub ownership_table: Option<String>,
     /// The deliveries table, whose users' delivery history the history page reads.
     pub deliveries_table: Option<String>,
+    /// The inbox table (`FMN_INBOX_TABLE`), if the inbox context is deployed.
+    pub inbox_table: Option<String>,
+    /// The inbox's WebSocket URL clients connect to (`FMN_INBOX_SOCKET_URL`).
+    pub inbox_socket_url: Option<String>,
     /// Each delivery context's job queue (confirmations go there).
     pub context_queues: BTreeMap<ContextKind, String>,
     /// Bounds.
@@ -148,6 +152,8 @@ impl std::fmt::Debug for ApiConfig {
             .field("feed_table", &self.feed_table)
             .field("ownership_table", &self.ownership_table)
             .field("deliveries_table", &self.deliveries_table)
+            .field("inbox_table", &self.inbox_table)
+            .field("inbox_socket_url", &self.inbox_socket_url)
             .field("context_queues", &self.context_queues)
             .field("web", &self.web)
             .finish_non_exhaustive()
@@ -166,13 +172,14 @@ pub enum ConfigError {
 }
 
 /// Every context, in the order of the `FMN_<CONTEXT>_QUEUE_URL` variables.
-pub const CONTEXTS: [ContextKind; 6] = [
+pub const CONTEXTS: [ContextKind; 7] = [
     ContextKind::Email,
     ContextKind::Irc,
     ContextKind::Matrix,
     ContextKind::Webhook,
     ContextKind::Feed,
     ContextKind::Push,
+    ContextKind::Inbox,
 ];
 
 impl ApiConfig {
@@ -191,6 +198,8 @@ impl ApiConfig {
             feed_table: None,
             ownership_table: None,
             deliveries_table: None,
+            inbox_table: None,
+            inbox_socket_url: None,
             context_queues: BTreeMap::new(),
             limits: Limits::default(),
             web: WebConfig::default(),
@@ -200,7 +209,8 @@ impl ApiConfig {
     /// Reads the configuration from the environment the template sets:
     /// `FMN_PREFERENCES_TABLE`, `FMN_API_TABLE`, `FMN_LINK_SECRET`, `FMN_API_BASE_URL`;
     /// optional `FMN_FEED_TABLE`, `FMN_OWNERSHIP_TABLE`, `FMN_DELIVERIES_TABLE` (the delivery
-    /// history), `FMN_<CONTEXT>_QUEUE_URL`, `FMN_OIDC_ISSUER`,
+    /// history), `FMN_INBOX_TABLE` and `FMN_INBOX_SOCKET_URL` (the inbox and its
+    /// WebSocket), `FMN_<CONTEXT>_QUEUE_URL`, `FMN_OIDC_ISSUER`,
     /// `FMN_OIDC_AUDIENCE`, `FMN_OIDC_USERNAME_CLAIM` (default `preferred_username`),
     /// `FMN_OIDC_GROUPS_CLAIM` (default `groups`), `FMN_ADMIN_GROUPS`, `FMN_ADMIN_USERS`
     /// (comma-separated), `FMN_CONFIRMATION_TTL_SECS` (default 86400), the confirmation
@@ -242,6 +252,8 @@ impl ApiConfig {
         config.feed_table = var("FMN_FEED_TABLE");
         config.ownership_table = var("FMN_OWNERSHIP_TABLE");
         config.deliveries_table = var("FMN_DELIVERIES_TABLE");
+        config.inbox_table = var("FMN_INBOX_TABLE");
+        config.inbox_socket_url = var("FMN_INBOX_SOCKET_URL");
         for kind in CONTEXTS {
             let name = format!("FMN_{}_QUEUE_URL", kind.as_str().to_uppercase());
             if let Some(url) = var(&name) {

@@ -88,7 +88,7 @@ impl Params {
     pub fn context(&self) -> Result<ContextKind, ApiError> {
         context_kind(self.get("context")).ok_or_else(|| {
             ApiError::not_found(
-                "no such context: expected email, irc, matrix, webhook, feed or push",
+                "no such context: expected email, irc, matrix, webhook, feed, push or inbox",
             )
             .at("context")
         })

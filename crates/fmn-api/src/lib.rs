@@ -51,7 +51,7 @@ pub use openapi::{openapi, openapi_json};
 pub use state::AppState;
 pub use templates::{Template, templates};
 
-use routes::{addresses, catalog as cat, history, prefs, preview, public, tokens};
+use routes::{addresses, catalog as cat, history, inbox, prefs, preview, public, tokens};
 
 /// Turns any error response that is not already JSON (axum's own rejections, 405s, a
 /// panic caught below) into the API's error format.
@@ -124,6 +124,13 @@ pub fn router(state: AppState) -> Router {
         .route(&format!("{user}/import/fmn3"), post(prefs::import_fmn3))
         .route(&format!("{user}/preview"), post(preview::preview))
         .route(&format!("{user}/history"), get(history::list_history))
+        .route(&format!("{user}/inbox"), get(inbox::list_inbox))
+        .route(
+            &format!("{user}/inbox/read-all"),
+            post(inbox::mark_all_read),
+        )
+        .route(&format!("{user}/inbox/{{id}}/read"), post(inbox::mark_read))
+        .route("/api/v1/inbox/socket", get(inbox::socket))
         .route(
             &format!("{user}/tokens"),
             get(tokens::list_tokens).post(tokens::create_token),

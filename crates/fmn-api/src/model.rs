@@ -293,7 +293,7 @@ pub struct ContextIn {
 pub struct PreferencesDoc {
     /// The account name.
     pub user: String,
-    /// Contexts by name (`email`, `irc`, `matrix`, `webhook`, `feed`, `push`).
+    /// Contexts by name (`email`, `irc`, `matrix`, `webhook`, `feed`, `push`, `inbox`).
     pub contexts: BTreeMap<String, ContextDoc>,
 }
 
@@ -383,6 +383,8 @@ pub enum ContextName {
     Feed,
     /// UnifiedPush endpoint (ntfy topic or any distributor's).
     Push,
+    /// The web app's inbox (live over a WebSocket).
+    Inbox,
 }
 
 impl From<ContextName> for ContextKind {
@@ -394,6 +396,7 @@ impl From<ContextName> for ContextKind {
             ContextName::Webhook => ContextKind::Webhook,
             ContextName::Feed => ContextKind::Feed,
             ContextName::Push => ContextKind::Push,
+            ContextName::Inbox => ContextKind::Inbox,
         }
     }
 }

@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{addresses, catalog, history, prefs, preview, public, tokens};
+use crate::routes::{addresses, catalog, history, inbox, prefs, preview, public, tokens};
 
 struct Security;
 
@@ -28,7 +28,7 @@ impl Modify for Security {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "fmn", description = "Personal notifications from Fedora's message bus: \
-        preferences, addresses, filters, rules, tokens, previews, feeds. Every error is \
+        preferences, addresses, filters, rules, tokens, previews, feeds, the inbox. Every error is \
         {\"error\", \"message\", \"field\"?}; see docs/api.md for the limits."),
     paths(
         prefs::me, prefs::list_users, prefs::get_preferences, prefs::import_fmn3,
@@ -43,6 +43,7 @@ impl Modify for Security {
         catalog::rules, catalog::applications, catalog::templates, catalog::limits,
         preview::preview,
         history::list_history,
+        inbox::list_inbox, inbox::mark_read, inbox::mark_all_read, inbox::socket,
         public::rss, public::atom, public::unsubscribe_page, public::unsubscribe,
         public::confirm_page, public::confirm,
     ),
@@ -53,6 +54,7 @@ impl Modify for Security {
         (name = "preferences"), (name = "contexts"), (name = "filters"), (name = "addresses"),
         (name = "templates"), (name = "catalog"), (name = "preview"), (name = "tokens"),
         (name = "feeds"), (name = "links"), (name = "users"), (name = "history"),
+        (name = "inbox"),
     )
 )]
 struct ApiDoc;

@@ -27,6 +27,7 @@ struct Inner {
     feeds: Option<fmn_feed::FeedStore>,
     ownership: Option<fmn_store::OwnershipTable>,
     history: Option<fmn_store::HistoryLog>,
+    inbox: Option<fmn_inbox::store::InboxStore>,
     /// The maintainer data last loaded, by snapshot id: loaded again only when it changed.
     owners: tokio::sync::Mutex<Option<(String, Arc<fmn_rules::Ownership>)>>,
     queues: BTreeMap<ContextKind, SqsQueue>,
@@ -63,6 +64,10 @@ impl AppState {
                 .deliveries_table
                 .as_deref()
                 .map(|t| fmn_store::HistoryLog::new(dynamo.clone(), t)),
+            inbox: config
+                .inbox_table
+                .as_deref()
+                .map(|t| fmn_inbox::store::InboxStore::new(dynamo.clone(), t)),
             owners: Default::default(),
             queues,
             links: LinkSigner::new(&config.link_secret),
@@ -120,6 +125,10 @@ impl AppState {
     /// The users' delivery history, if deployed.
     pub(crate) fn history(&self) -> Option<&fmn_store::HistoryLog> {
         self.0.history.as_ref()
+    }
+    /// The users' inboxes, if deployed.
+    pub(crate) fn inbox(&self) -> Option<&fmn_inbox::store::InboxStore> {
+        self.0.inbox.as_ref()
     }
     pub(crate) fn queue(&self, kind: ContextKind) -> Option<&SqsQueue> {
         self.0.queues.get(&kind)

@@ -113,6 +113,7 @@ pub fn check_address(field: &str, kind: ContextKind, a: &str) -> Result<(), ApiE
             }
         }
         ContextKind::Feed => return bad("feed contexts have no addresses"),
+        ContextKind::Inbox => return bad("the inbox is its own address: it takes no others"),
     }
     Ok(())
 }

@@ -48,5 +48,5 @@ pub use matcher::{
 pub use ownership::{Owners, Ownership, OwnershipError};
 pub use prefs::{
     Address, ArtifactRef, Context, ContextKind, ContextSettings, Filter, FilterRef, OWN_FEED,
-    Preferences, PreferencesFileError, Rule, RuleKind,
+    OWN_INBOX, Preferences, PreferencesFileError, Rule, RuleKind,
 };

@@ -91,17 +91,20 @@ pub enum ContextKind {
     Feed,
     /// UnifiedPush POST to a phone's (or desktop's) push endpoint, e.g. an ntfy topic.
     Push,
+    /// The web app's inbox, pushed live over a WebSocket (and to `fmn-desktop`).
+    Inbox,
 }
 
 impl ContextKind {
     /// Every context kind.
-    pub const ALL: [ContextKind; 6] = [
+    pub const ALL: [ContextKind; 7] = [
         Self::Email,
         Self::Irc,
         Self::Matrix,
         Self::Webhook,
         Self::Feed,
         Self::Push,
+        Self::Inbox,
     ];
 
     /// The lowercase name (`"email"`).
@@ -113,6 +116,7 @@ impl ContextKind {
             Self::Webhook => "webhook",
             Self::Feed => "feed",
             Self::Push => "push",
+            Self::Inbox => "inbox",
         }
     }
 }
@@ -141,11 +145,19 @@ pub struct Context {
 /// Where a feed context without addresses delivers: its user's own feed.
 pub const OWN_FEED: &str = "feed";
 
+/// Where an inbox context delivers: its user's one inbox (an implicit address, confirmed by
+/// nature; an inbox context has no addresses of its own).
+pub const OWN_INBOX: &str = "inbox";
+
 impl Context {
     /// The addresses notifications of this context go to: the confirmed, enabled ones. A
     /// `feed` context needs none: without any it delivers to its user's own feed
-    /// ([`OWN_FEED`]).
+    /// ([`OWN_FEED`]); an `inbox` context always delivers to its user's inbox
+    /// ([`OWN_INBOX`]) and to nothing else.
     pub fn deliverable_addresses(&self, kind: ContextKind) -> Vec<&str> {
+        if kind == ContextKind::Inbox {
+            return vec![OWN_INBOX];
+        }
         let confirmed: Vec<&str> = self
             .addresses
             .iter()

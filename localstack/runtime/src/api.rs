@@ -17,6 +17,8 @@ pub fn config(stack: &crate::Stack) -> anyhow::Result<fmn_api::ApiConfig> {
     config.ownership_table = stack.output("OwnershipTableName").ok().map(str::to_owned);
     // The senders' delivery history, for the history page (issue 14).
     config.deliveries_table = stack.output("DeliveriesTableName").ok().map(str::to_owned);
+    // The inbox (its WebSocket URL is the local gateway's, set by whoever starts it).
+    config.inbox_table = stack.output("InboxTableName").ok().map(str::to_owned);
     for (kind, output) in [
         (ContextKind::Email, "EmailQueueUrl"),
         (ContextKind::Irc, "IrcQueueUrl"),

@@ -21,7 +21,9 @@
 //!   [`standins::files`] (dist-git's maintainer data) and [`standins::oidc`] (a development
 //!   OpenID provider the web app signs in with).
 //!
-//! And around them: [`api`], the HTTP API and web app served with `axum::serve` on 127.0.0.1, and
+//! And around them: [`api`], the HTTP API and web app served with `axum::serve` on 127.0.0.1,
+//! [`gateway`], the WebSocket API (API Gateway's protocol and management API, 410 included)
+//! on 127.0.0.1 over the deployed WebSocket function, and
 //! [`demo`], demo data and a ZeroMQ publisher replaying real bus messages, and [`bench`],
 //! the throughput benchmark (`up --bench N`); the `fmn-local` binary (`up`, `emails`) puts
 //! everything together.
@@ -30,6 +32,7 @@ pub mod api;
 pub mod bench;
 pub mod demo;
 pub mod emulator;
+pub mod gateway;
 pub mod lambda;
 pub mod standins;
 

@@ -82,6 +82,10 @@ struct UpArgs {
     /// `http://127.0.0.1:9142/ralph-phone`).
     #[arg(long, default_value_t = 9142)]
     ntfy_port: u16,
+    /// Port of the local WebSocket gateway on 127.0.0.1 (the inbox, live: API Gateway's
+    /// WebSocket protocol and its `@connections` management API).
+    #[arg(long, default_value_t = 8081)]
+    socket_port: u16,
     /// Where a LocalStack is looked for; when one answers there, it is used instead of
     /// the embedded moto server (SES v2 stays on moto).
     #[arg(
@@ -154,6 +158,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         matrix_port,
         webhook_port,
         ntfy_port,
+        socket_port,
         localstack_url,
         bench,
     } = args;
@@ -271,6 +276,26 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         aws: aws.clone(),
         ses: ses.clone(),
     };
+    // The inbox's WebSocket: the local gateway over the deployed WebSocket function; the
+    // inbox sender posts to it through its management API, as to API Gateway's. Both know
+    // the local web app (its origin's session cookie opens a socket; filter links).
+    let web = format!("http://127.0.0.1:{api_port}");
+    fmn_local::emulator::deploy::set_function_environment(
+        &aws,
+        deployed.output("WebsocketFunctionName")?,
+        &[("FMN_API_BASE_URL", web.as_str())],
+    )
+    .await?;
+    let gateway = fmn_local::gateway::start(&configs, &deployed, socket_port, stop.clone()).await?;
+    fmn_local::emulator::deploy::set_function_environment(
+        &aws,
+        deployed.output("InboxSenderFunctionName")?,
+        &[
+            ("FMN_SOCKET_ENDPOINT", gateway.endpoint.as_str()),
+            ("FMN_API_BASE_URL", web.as_str()),
+        ],
+    )
+    .await?;
     let mut tasks = runtime::start(&configs, &deployed, stop.clone()).await?;
     let messages = messages.unwrap_or_else(|| root.join("localstack/demo/messages.jsonl"));
     if let Some(n) = bench {
@@ -287,6 +312,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     // The HTTP API, and a token for the demo user `alice` to try it with.
     let mut api_config = fmn_local::api::config(&deployed)?;
     issuer.configure(&mut api_config);
+    api_config.inbox_socket_url = Some(gateway.url.clone());
     let (api_url, api_state) =
         fmn_local::api::serve(&aws, api_config, api_port, stop.clone()).await?;
     let demo_token = fmn_local::api::mint(&api_state, "alice", false, Some(7 * 24 * 3600)).await?;
@@ -335,7 +361,10 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
          in with a Matrix client as ralph / {MATRIX_DEMO_PASSWORD})\n\
          Webhooks: received at {hook_url} and printed below with their signature check\n\
          Pushes: an ntfy stand-in at {ntfy_url} (topics are its paths) prints them below\n\
+         Inbox: live at {api_url}/users/ralph/inbox (sign in as ralph), over the WebSocket \
+         gateway {socket_url}; ralph's items are printed below as they arrive\n\
          Feed of ralph: {feed}\n",
+        socket_url = gateway.url,
         matrix_url = synapse.url,
         ralph_id = ralph.user_id,
     );
@@ -365,6 +394,16 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
                 if p.click.is_empty() { "-" } else { &p.click }
             );
         }
+    });
+    // ralph's inbox, followed over the gateway like the web app's script follows it.
+    let ralph_token = fmn_local::api::mint(&api_state, "ralph", false, Some(24 * 3600)).await?;
+    let socket_url = gateway.url.clone();
+    let inbox_stop = stop.clone();
+    tasks.spawn(async move {
+        fmn_local::gateway::follow(&socket_url, &ralph_token, inbox_stop, |item| {
+            println!("🔔 inbox of ralph: {} ({})", item.summary, item.topic);
+        })
+        .await;
     });
     let matrix_stop = stop.clone();
     let recipient = fmn_local::standins::matrix::Recipient::new(&synapse.url, ralph.clone());

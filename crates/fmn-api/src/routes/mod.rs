@@ -3,6 +3,7 @@
 pub mod addresses;
 pub mod catalog;
 pub mod history;
+pub mod inbox;
 pub mod prefs;
 pub mod preview;
 pub mod public;

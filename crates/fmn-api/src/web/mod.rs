@@ -18,13 +18,14 @@ mod account;
 mod admin;
 mod filters;
 mod history;
+mod inbox;
 mod pages;
 pub(crate) mod session;
 mod signin;
 mod views;
 
 use axum::Router;
-use axum::extract::{FromRequestParts, Request};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -47,12 +48,19 @@ pub(crate) use views::{Nav, Page, error_page};
 pub(crate) struct Signed {
     pub access: UserAccess,
     pub session: SessionRecord,
+    /// The signed-in user's unread inbox items, where an inbox is deployed.
+    pub unread: Option<u64>,
+    /// The inbox's WebSocket URL, where one is deployed.
+    pub socket: Option<String>,
 }
 
 impl Signed {
     /// The navigation of a page for this session.
     pub fn nav(&self) -> Nav {
-        Nav::of(&self.session)
+        let mut nav = Nav::of(&self.session);
+        nav.unread = self.unread;
+        nav.socket = self.socket.clone();
+        nav
     }
     /// The path of the user's pages.
     pub fn home(&self) -> String {
@@ -87,7 +95,20 @@ impl FromRequestParts<AppState> for Signed {
         let access = UserAccess::from_request_parts(parts, state)
             .await
             .map_err(|e| error_page(Some(Nav::of(&session)), &e).into_response())?;
-        Ok(Signed { access, session })
+        // The bell's count: the signed-in user's own (an admin may be on another's page).
+        let unread = match state.inbox() {
+            Some(_) => crate::routes::inbox::unread(state, &session.user)
+                .await
+                .ok(),
+            None => None,
+        };
+        let socket = state.config().inbox_socket_url.clone();
+        Ok(Signed {
+            access,
+            session,
+            unread,
+            socket,
+        })
     }
 }
 
@@ -146,16 +167,35 @@ impl Form {
     }
 }
 
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
-                   connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
-                   base-uri 'none'";
+/// The pages' Content-Security-Policy; `connect-src` also allows the inbox's WebSocket
+/// (another origin: API Gateway's, or the local gateway's port).
+fn csp(socket: Option<&str>) -> String {
+    let socket = socket
+        .and_then(|s| {
+            let (scheme, rest) = s.split_once("://")?;
+            let host = rest.split('/').next()?;
+            // Only what a CSP source can hold.
+            let ok = |c: char| c.is_ascii_alphanumeric() || ".-:[]".contains(c);
+            (matches!(scheme, "ws" | "wss") && !host.is_empty() && host.chars().all(ok))
+                .then(|| format!(" {scheme}://{host}"))
+        })
+        .unwrap_or_default();
+    format!(
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+         connect-src 'self'{socket}; form-action 'self'; frame-ancestors 'none'; \
+         base-uri 'none'"
+    )
+}
 
 /// Security headers on every page.
-async fn security_headers(request: Request, next: Next) -> Response {
+async fn security_headers(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
+    let policy = csp(state.config().inbox_socket_url.as_deref());
     let h = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&policy) {
+        h.insert("content-security-policy", v);
+    }
     for (name, value) in [
-        ("content-security-policy", CSP),
         ("x-frame-options", "DENY"),
         ("referrer-policy", "same-origin"),
         ("x-content-type-options", "nosniff"),
@@ -198,6 +238,12 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
     let private = Router::new()
         .route(user, get(pages::overview))
         .route(&format!("{user}/history"), get(history::history))
+        .route(&format!("{user}/inbox"), get(inbox::page))
+        .route(
+            &format!("{user}/inbox/read-all"),
+            post(inbox::mark_all_read),
+        )
+        .route(&format!("{user}/inbox/{{id}}/read"), post(inbox::mark_read))
         .route(ctx, get(pages::context_page).post(pages::save_settings))
         .route(
             &format!("{ctx}/templates/{{template}}"),
@@ -226,7 +272,10 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
         )
         .route(&format!("{user}/feed"), post(account::rotate_feed))
         .route("/sign-out", post(signin::sign_out))
-        .route_layer(middleware::from_fn_with_state(state, session::csrf_guard));
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            session::csrf_guard,
+        ));
     let public = Router::new()
         .route("/", get(pages::home))
         .route("/admin", get(admin::admin))
@@ -242,7 +291,7 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
         );
     private
         .merge(public)
-        .route_layer(middleware::from_fn(security_headers))
+        .route_layer(middleware::from_fn_with_state(state, security_headers))
         .route("/static/fmn.css", get(css))
         .route("/static/fmn.js", get(js))
 }

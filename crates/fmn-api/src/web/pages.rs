@@ -24,6 +24,7 @@ pub(crate) fn label(kind: ContextKind) -> &'static str {
         ContextKind::Webhook => "Webhook",
         ContextKind::Feed => "Feed",
         ContextKind::Push => "Phone (push)",
+        ContextKind::Inbox => "Web inbox",
     }
 }
 
@@ -309,13 +310,13 @@ async fn context_view(
             title: label(kind).to_owned(),
             base: format!("/users/{}/contexts/{}", user, kind.as_str()),
             kind: kind.as_str(),
-            has_addresses: kind != ContextKind::Feed,
+            has_addresses: !matches!(kind, ContextKind::Feed | ContextKind::Inbox),
             address_hint: match kind {
                 ContextKind::Email => "An email address, e.g. you@example.org",
                 ContextKind::Irc => "Your IRC nick on the network fmn uses",
                 ContextKind::Matrix => "A Matrix user id, e.g. @you:fedora.im",
                 ContextKind::Webhook => "An https URL that receives signed JSON",
-                ContextKind::Feed => "",
+                ContextKind::Feed | ContextKind::Inbox => "",
                 ContextKind::Push => {
                     "Your UnifiedPush endpoint or ntfy topic URL, e.g. https://ntfy.sh/your-topic"
                 }

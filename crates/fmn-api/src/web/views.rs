@@ -17,15 +17,26 @@ pub(crate) struct Nav {
     pub admin: bool,
     /// The session's CSRF token, for every form of the page.
     pub csrf: String,
+    /// The signed-in user's unread inbox items (the bell), where known.
+    pub unread: Option<u64>,
+    /// The inbox's WebSocket URL, for the script that keeps the bell and the inbox live.
+    pub socket: Option<String>,
 }
 
 impl Nav {
+    /// The unread count the bell shows (0 when unknown).
+    pub fn unread_count(&self) -> u64 {
+        self.unread.unwrap_or_default()
+    }
+
     /// The navigation of a session.
     pub fn of(s: &SessionRecord) -> Nav {
         Nav {
             user: Some(s.user.clone()),
             admin: s.admin,
             csrf: s.csrf.clone(),
+            unread: None,
+            socket: None,
         }
     }
 }

@@ -293,6 +293,20 @@ fn a_feed_context_needs_no_address_but_others_do() {
 }
 
 #[test]
+fn an_inbox_context_delivers_to_its_one_implicit_address() {
+    let m = build_msg("bob", "kernel");
+    let any = json!([{"id": "f", "name": "f", "rules": [{"kind": "topic", "glob": "*"}]}]);
+    // Addresses an inbox context somehow holds are never used: the inbox is the address.
+    let p: Preferences = serde_json::from_value(json!({"user": "alice", "contexts": {
+        "inbox": {"filters": any, "addresses": [{"address": "x", "confirmed": true}]}}}))
+    .unwrap();
+    let got = Matcher::build([p]).unwrap().matches(&m);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].context, ContextKind::Inbox);
+    assert_eq!(got[0].addresses, [crate::OWN_INBOX]);
+}
+
+#[test]
 fn one_notification_per_context_naming_every_filter() {
     let m = build_msg("bob", "kernel");
     let got = hits(

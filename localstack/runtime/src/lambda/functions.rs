@@ -35,6 +35,9 @@ pub enum Function {
     Sqs(Handler),
     /// Fired by EventBridge schedules.
     Scheduled(ScheduledHandler),
+    /// Invoked by the WebSocket API ($connect, $disconnect, routes): the local gateway
+    /// ([`crate::gateway`]) calls it.
+    WebSocket(Arc<fmn_websocket_fn::Socket>),
 }
 
 impl std::fmt::Debug for Function {
@@ -42,6 +45,7 @@ impl std::fmt::Debug for Function {
         f.write_str(match self {
             Function::Sqs(_) => "Function::Sqs",
             Function::Scheduled(_) => "Function::Scheduled",
+            Function::WebSocket(_) => "Function::WebSocket",
         })
     }
 }
@@ -77,6 +81,8 @@ pub const FUNCTIONS: &[(&str, Constructor)] = &[
     ("MatrixSenderFunctionName", matrix_sender),
     ("WebhookSenderFunctionName", webhook_sender),
     ("PushSenderFunctionName", push_sender),
+    ("InboxSenderFunctionName", inbox_sender),
+    ("WebsocketFunctionName", websocket),
     ("FeedWriterFunctionName", feed_writer),
     ("DigestFunctionName", digest),
     ("OwnershipSyncFunctionName", ownership_sync),
@@ -112,6 +118,18 @@ fn webhook_sender(vars: &Vars, aws: &AwsConfigs) -> anyhow::Result<Function> {
 fn push_sender(vars: &Vars, aws: &AwsConfigs) -> anyhow::Result<Function> {
     let config = fmn_push_sender_fn::Config::from_vars(vars)?;
     Ok(sqs(fmn_push_sender_fn::deployed(&aws.aws, &config)?))
+}
+
+fn inbox_sender(vars: &Vars, aws: &AwsConfigs) -> anyhow::Result<Function> {
+    let config = fmn_inbox_sender_fn::Config::from_vars(vars)?;
+    Ok(sqs(fmn_inbox_sender_fn::deployed(&aws.aws, &config)))
+}
+
+fn websocket(vars: &Vars, aws: &AwsConfigs) -> anyhow::Result<Function> {
+    let config = fmn_websocket_fn::Config::from_vars(vars)?;
+    Ok(Function::WebSocket(Arc::new(fmn_websocket_fn::deployed(
+        &aws.aws, &config,
+    ))))
 }
 
 fn feed_writer(vars: &Vars, aws: &AwsConfigs) -> anyhow::Result<Function> {
@@ -197,6 +215,6 @@ pub async fn scheduled_handler(
 ) -> anyhow::Result<ScheduledHandler> {
     match build(aws, stack, output).await? {
         (_, Function::Scheduled(handler)) => Ok(handler),
-        (name, Function::Sqs(_)) => anyhow::bail!("{name} is not a scheduled function"),
+        (name, _) => anyhow::bail!("{name} is not a scheduled function"),
     }
 }

@@ -367,6 +367,8 @@ pub async fn start(
                     }
                 }
             }
+            // Started with the local gateway (`crate::gateway::start`), which invokes it.
+            Function::WebSocket(_) => {}
             Function::Scheduled(handler) => {
                 for schedule in super::schedule::schedules(&aws.aws, &function).await? {
                     tasks.spawn(super::schedule::run(
