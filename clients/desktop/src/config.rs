@@ -120,7 +120,10 @@ impl Config {
         let api_url = api_url
             .map(str::to_owned)
             .or(file.api_url.clone())
-            .context("no api_url: set it in desktop.toml or pass --api-url")?;
+            .with_context(|| {
+                let place = path.map_or("desktop.toml".into(), |p| p.display().to_string());
+                format!("no api_url: write it in {place} or pass --api-url")
+            })?;
         let mut api_url =
             url::Url::parse(&api_url).with_context(|| format!("api_url {api_url}"))?;
         if !matches!(api_url.scheme(), "http" | "https") {
