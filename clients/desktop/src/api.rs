@@ -4,8 +4,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use fmn_inbox::InboxPage;
+use fmn_inbox::SocketInfo;
+
 use crate::config::Token;
-use crate::item::InboxItem;
 
 /// A failure of an API call: refused credentials end the program, the rest is retried.
 #[derive(Debug, thiserror::Error)]
@@ -23,20 +25,6 @@ pub struct Me {
     pub user: String,
     #[serde(default)]
     pub admin: bool,
-}
-
-/// `GET /api/v1/users/{user}/inbox`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct InboxPage {
-    /// Newest first.
-    pub items: Vec<InboxItem>,
-    #[serde(default)]
-    pub unread: u64,
-}
-
-#[derive(Debug, Deserialize)]
-struct Socket {
-    url: String,
 }
 
 /// A client of one deployment's API.
@@ -100,7 +88,7 @@ impl Api {
     /// The WebSocket URL to connect to.
     pub async fn socket_url(&self) -> Result<String, ApiError> {
         Ok(self
-            .get::<Socket>(self.url(&["inbox", "socket"])?)
+            .get::<SocketInfo>(self.url(&["inbox", "socket"])?)
             .await?
             .url)
     }
@@ -118,7 +106,10 @@ impl Api {
             if let Some(after) = after {
                 q.append_pair("after", after);
             }
-            q.append_pair("limit", &limit.clamp(1, 200).to_string());
+            q.append_pair(
+                "limit",
+                &limit.clamp(1, fmn_inbox::MAX_PAGE_LIMIT).to_string(),
+            );
         }
         self.get(url).await
     }

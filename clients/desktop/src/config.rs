@@ -153,13 +153,22 @@ impl Config {
         let state_file = state_file.or_else(default_state_file).context(
             "no place for the state file: set XDG_STATE_HOME or HOME, or pass --state-file",
         )?;
-        let ping_secs = file.ping_secs.unwrap_or(300);
-        if !(1..=540).contains(&ping_secs) {
-            bail!("ping_secs must be 1 to 540 (API Gateway closes a socket idle for 600 s)");
+        // Half API Gateway's idle limit; renewal ten minutes before its cap.
+        let idle = fmn_inbox::IDLE_TIMEOUT_SECS;
+        let cap = fmn_inbox::CONNECTION_MAX_SECS;
+        let ping_secs = file.ping_secs.unwrap_or(idle / 2);
+        if !(1..=idle - 60).contains(&ping_secs) {
+            bail!(
+                "ping_secs must be 1 to {} (API Gateway closes a socket idle for {idle} s)",
+                idle - 60
+            );
         }
-        let reconnect_after_secs = file.reconnect_after_secs.unwrap_or(110 * 60);
-        if !(10..=7000).contains(&reconnect_after_secs) {
-            bail!("reconnect_after_secs must be 10 to 7000 (API Gateway's cap is 7200 s)");
+        let reconnect_after_secs = file.reconnect_after_secs.unwrap_or(cap - 600);
+        if !(10..=cap - 200).contains(&reconnect_after_secs) {
+            bail!(
+                "reconnect_after_secs must be 10 to {} (API Gateway's cap is {cap} s)",
+                cap - 200
+            );
         }
         Ok(Config {
             api_url,

@@ -6,7 +6,8 @@
 
 pub mod api;
 pub mod config;
-pub mod item;
 pub mod popup;
 pub mod run;
 pub mod seen;
+
+pub use fmn_inbox::InboxItem;

@@ -8,8 +8,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use fmn_desktop::api::ApiError;
 use fmn_desktop::config::{Config, TOKEN_ENV, default_config_path};
-use fmn_desktop::item::InboxItem;
 use fmn_desktop::popup::{Display, Popup};
+use fmn_inbox::InboxItem;
 use tokio_util::sync::CancellationToken;
 
 /// The exit status when the API refuses the token or the configuration is wrong (EX_CONFIG):

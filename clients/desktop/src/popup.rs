@@ -15,7 +15,7 @@ use notify_rust::{ActionResponse, Notification, Urgency};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
-use crate::item::InboxItem;
+use fmn_inbox::InboxItem;
 
 /// Popups whose action is watched at once; past this, the oldest one's click does nothing.
 pub const MAX_WATCHED: usize = 64;

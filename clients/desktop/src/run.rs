@@ -9,9 +9,10 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest};
 use tokio_util::sync::CancellationToken;
 
+use fmn_inbox::{ClientFrame, Frame, InboxItem};
+
 use crate::api::{Api, ApiError};
 use crate::config::Config;
-use crate::item::InboxItem;
 use crate::popup::{Display, Popup, web_link};
 use crate::seen::{Cursor, Seen};
 
@@ -60,15 +61,6 @@ enum End {
     Renew,
     /// Closed or failed: reconnect after a backoff.
     Lost(String),
-}
-
-/// A server → client frame.
-#[allow(clippy::large_enum_variant)] // one at a time
-#[derive(Debug, serde::Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-enum Frame {
-    Item { item: InboxItem },
-    Pong,
 }
 
 /// Runs until `stop` (`Ok`) or until the API refuses the token (`Err`).
@@ -284,7 +276,7 @@ async fn serve(
                 if last_heard.elapsed() > period * 2 + Duration::from_secs(5) {
                     return End::Lost("no answer to two pings".into());
                 }
-                let ping = Message::text(r#"{"action":"ping"}"#);
+                let ping = Message::text(ClientFrame::Ping.to_text());
                 if let Err(e) = socket.send(ping).await {
                     return End::Lost(format!("ping: {e}"));
                 }
@@ -297,10 +289,11 @@ async fn serve(
                     Some(Ok(Message::Close(close))) => {
                         return End::Lost(format!("closed by the server: {close:?}"));
                     }
-                    Some(Ok(Message::Text(text))) => match serde_json::from_str::<Frame>(&text) {
-                        Ok(Frame::Item { item }) => show(display, seen, &item).await,
-                        Ok(Frame::Pong) => {}
-                        Err(e) => tracing::debug!("ignored frame ({e}): {}", text.chars().take(200).collect::<String>()),
+                    // A frame of a kind this client does not know (a newer server's) is skipped.
+                    Some(Ok(Message::Text(text))) => match Frame::from_text(&text) {
+                        Some(Frame::Item { item }) => show(display, seen, &item).await,
+                        Some(Frame::Pong) => {}
+                        None => tracing::debug!("ignored frame: {}", text.chars().take(200).collect::<String>()),
                     },
                     Some(Ok(_)) => {}
                 }
@@ -322,21 +315,5 @@ mod tests {
         assert!(waits[11] >= Duration::from_secs(30), "{waits:?}");
         b.reset();
         assert!(b.next_wait() <= Duration::from_secs(1));
-    }
-
-    #[test]
-    fn frames_parse_and_unknown_ones_are_errors_not_panics() {
-        let item = r#"{"type":"item","item":{"id":"01","message_id":"m","topic":"t","summary":"s",
-            "link":null,"filter":null,"filter_url":null,"severity":"info",
-            "created":"2026-12-06T15:00:00Z","read":false}}"#;
-        assert!(matches!(
-            serde_json::from_str::<Frame>(item),
-            Ok(Frame::Item { .. })
-        ));
-        assert!(matches!(
-            serde_json::from_str::<Frame>(r#"{"type":"pong"}"#),
-            Ok(Frame::Pong)
-        ));
-        assert!(serde_json::from_str::<Frame>(r#"{"type":"later"}"#).is_err());
     }
 }

@@ -34,7 +34,17 @@ impl Seen {
         let cursor = match std::fs::read_to_string(file) {
             Ok(text) => match text.trim() {
                 "" => Cursor::Empty,
-                id => Cursor::After(id.to_owned()),
+                id if fmn_inbox::valid_item_id(id) => Cursor::After(id.to_owned()),
+                other => {
+                    // Not an id the API would take as `after`: start afresh rather than
+                    // retry a refused backfill for ever.
+                    tracing::warn!(
+                        file = %file.display(),
+                        "ignoring {:?}: not an inbox item id",
+                        other.chars().take(40).collect::<String>()
+                    );
+                    Cursor::Fresh
+                }
             },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Cursor::Fresh,
             Err(e) => return Err(anyhow::anyhow!("reading {}: {e}", file.display())),
@@ -124,23 +134,30 @@ impl Seen {
 mod tests {
     use super::*;
 
+    fn id(ms: u64) -> String {
+        fmn_inbox::item_id(ms, &format!("m{ms}"), None)
+    }
+
     #[test]
     fn each_id_is_admitted_once_and_the_cursor_survives_a_restart() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("state/last");
         let mut seen = Seen::load(&file).unwrap();
         assert_eq!(seen.cursor(), &Cursor::Fresh);
-        seen.start(Some("0005"));
-        assert!(!seen.admit("0004"), "older than where we started");
-        assert!(seen.admit("0007"));
-        assert!(seen.admit("0006"), "late but not shown yet");
-        assert!(!seen.admit("0007"));
-        assert_eq!(seen.cursor(), &Cursor::After("0007".into()));
+        seen.start(Some(&id(5)));
+        assert!(!seen.admit(&id(4)), "older than where we started");
+        assert!(seen.admit(&id(7)));
+        assert!(seen.admit(&id(6)), "late but not shown yet");
+        assert!(!seen.admit(&id(7)));
+        assert_eq!(seen.cursor(), &Cursor::After(id(7)));
         seen.save().unwrap();
         let mut again = Seen::load(&file).unwrap();
-        assert_eq!(again.cursor(), &Cursor::After("0007".into()));
-        assert!(!again.admit("0007"));
-        assert!(again.admit("0008"));
+        assert_eq!(again.cursor(), &Cursor::After(id(7)));
+        assert!(!again.admit(&id(7)));
+        assert!(again.admit(&id(8)));
+        // A state file that holds no id: a fresh start, not a backfill the API refuses.
+        std::fs::write(&file, "../../etc\n").unwrap();
+        assert_eq!(Seen::load(&file).unwrap().cursor(), &Cursor::Fresh);
     }
 
     #[test]
@@ -152,7 +169,7 @@ mod tests {
         seen.save().unwrap();
         let mut again = Seen::load(&file).unwrap();
         assert_eq!(again.cursor(), &Cursor::Empty);
-        assert!(again.admit("0001"));
+        assert!(again.admit(&id(1)));
     }
 
     #[test]

@@ -14,9 +14,13 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
+fn id(n: u32) -> String {
+    fmn_inbox::item_id(1_765_000_000_000 + u64::from(n), &format!("m{n}"), None)
+}
+
 fn item(n: u32, link: Option<&str>, severity: &str) -> String {
     json!({
-        "id": format!("2026-12-06T15:00:{n:02}Z-{n}"),
+        "id": id(n),
         "message_id": format!("m{n}"),
         "topic": "org.fedoraproject.prod.bodhi.update.comment",
         "summary": format!("dora commented on FEDORA-2026-{n}"),
@@ -84,10 +88,7 @@ async fn each_item_is_one_popup_and_its_action_opens_the_link() {
     assert_eq!(calls[2].urgency, Some(0));
     for n in 1..=3 {
         let line = shown.next_line().await.unwrap().unwrap();
-        assert!(
-            line.starts_with(&format!("2026-12-06T15:00:{n:02}Z-{n} ")),
-            "{line}"
-        );
+        assert!(line.starts_with(&format!("{} ", id(n))), "{line}");
     }
 
     // The user clicks the first popup: its link opens, and popups go on meanwhile. (The
