@@ -71,7 +71,12 @@ pub async fn run(config: Config, display: Display, stop: CancellationToken) -> a
     let mut user: Option<String> = None;
     loop {
         let attempt = connect_and_serve(&config, &api, &display, &mut seen, &mut user, &stop);
-        let (end, lasted) = match attempt.await {
+        // A stop is obeyed while connecting and backfilling too, not only once connected.
+        let outcome = tokio::select! {
+            () = stop.cancelled() => return Ok(()),
+            outcome = attempt => outcome,
+        };
+        let (end, lasted) = match outcome {
             Ok((end, lasted)) => (end, lasted),
             Err(ApiError::Refused(status)) => {
                 return Err(ApiError::Refused(status).into());
