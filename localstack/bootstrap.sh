@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything fmn needs on a fresh Debian machine, idempotently:
 # Debian packages (ngircd, rabbitmq-server, chromium and chromium-driver for the web app's
-# browser tests), axe-core from the npm registry (pinned, under .node/), and a project venv (.venv) with
+# browser tests, dbus-daemon for the desktop popups' tests), axe-core from the npm registry (pinned, under .node/), and a project venv (.venv) with
 # moto[server], cfn-lint, cargo-lambda, awscli, Synapse and schemathesis; LocalStack
 # (localstack-core 4.9.2) in a venv of its own (.venv-localstack: its pins conflict with
 # moto's, see localstack/requirements-localstack.txt); Fedora's schema packages and
@@ -21,6 +21,8 @@ command -v krb5-config >/dev/null 2>&1 || need_apt+=(libkrb5-dev)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
+# dbus-daemon: a private session bus for fmn-desktop's popup tests (clients/desktop/tests).
+command -v dbus-daemon >/dev/null 2>&1 || need_apt+=(dbus-daemon)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "bootstrap: apt-get install ${need_apt[*]}" >&2
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
