@@ -217,9 +217,9 @@ async fn connect(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
-    upgrade: Option<WebSocketUpgrade>,
+    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
-    let Some(upgrade) = upgrade else {
+    let Ok(upgrade) = upgrade else {
         return (StatusCode::UPGRADE_REQUIRED, "a WebSocket endpoint").into_response();
     };
     let id = connection_id();
