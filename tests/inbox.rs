@@ -159,7 +159,7 @@ async fn inbox_items_arrive_live_once_and_reconnecting_clients_catch_up() {
         .json()
         .await
         .unwrap();
-    assert_eq!(page.items, [first.clone()]);
+    assert_eq!(page.items, std::slice::from_ref(&first));
     assert_eq!(page.unread, 1);
     let mut left = connections.of_user("alice").await.unwrap();
     left.sort();
@@ -183,7 +183,7 @@ async fn inbox_items_arrive_live_once_and_reconnecting_clients_catch_up() {
     .json()
     .await
     .unwrap();
-    assert_eq!(missed.items, [second.clone()]);
+    assert_eq!(missed.items, std::slice::from_ref(&second));
     assert_eq!(missed.unread, 2);
 
     // Redelivery of the same job (as SQS may): stored once, posted once.
@@ -246,6 +246,31 @@ async fn inbox_items_arrive_live_once_and_reconnecting_clients_catch_up() {
     assert_eq!(r.status(), 403);
 
     println!("bus message to WebSocket frame: {latency:?}");
+    // The README's latency figures: FMN_INBOX_LATENCY=N more messages, one at a time, from
+    // the incoming queue to the frame on alice's socket.
+    let n: usize = std::env::var("FMN_INBOX_LATENCY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    if n > 0 {
+        let mut took = Vec::with_capacity(n);
+        for k in 0..n {
+            let id = format!("2026-inbox-latency-{k}");
+            let t0 = std::time::Instant::now();
+            publish(&h, &id, "alice").await;
+            assert_eq!(next_item(&mut a1).await.message_id, id);
+            took.push(t0.elapsed());
+            assert_eq!(next_item(&mut a2).await.message_id, id);
+        }
+        took.sort();
+        let p = |q: f64| took[((took.len() - 1) as f64 * q).round() as usize];
+        println!(
+            "inbox latency over {n}: median {:?}, p99 {:?}, max {:?}",
+            p(0.5),
+            p(0.99),
+            took[took.len() - 1]
+        );
+    }
     for ws in [&mut a1, &mut a2, &mut b] {
         let _ = ws.close(None).await;
     }

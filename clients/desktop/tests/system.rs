@@ -11,6 +11,7 @@
 #![allow(clippy::unwrap_used)] // a test: a panic is a failure with its reason
 
 #[path = "support/bus.rs"]
+#[allow(dead_code)] // shared with the popups test
 mod bus;
 
 use std::path::Path;
