@@ -186,11 +186,12 @@ check_mapping() { # FUNCTION_OUTPUT QUEUE_OUTPUT BATCH WINDOW
   ok "$1 <- $2: BatchSize $3, window $4 s, ReportBatchItemFailures, Disabled"
 }
 check_mapping MatcherFunctionName IncomingQueueUrl 10 1
-check_mapping EmailSenderFunctionName EmailQueueUrl 10 0
+check_mapping EmailSenderFunctionName EmailQueueUrl 10 1
 check_mapping IrcSenderFunctionName IrcQueueUrl 10 0
 check_mapping MatrixSenderFunctionName MatrixQueueUrl 10 0
 check_mapping PushSenderFunctionName PushQueueUrl 10 0
 check_mapping InboxSenderFunctionName InboxQueueUrl 10 0
+check_mapping FeedWriterFunctionName FeedQueueUrl 10 1
 
 # --- alarms: every alarm of the template deployed, notifying the alerts topic
 topic="$(out AlertsTopicArn)"

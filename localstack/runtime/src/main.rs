@@ -316,6 +316,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     let (api_url, api_state) =
         fmn_local::api::serve(&aws, api_config, api_port, stop.clone()).await?;
     let demo_token = fmn_local::api::mint(&api_state, "alice", false, Some(7 * 24 * 3600)).await?;
+    let ralph_token = fmn_local::api::mint(&api_state, "ralph", false, Some(24 * 3600)).await?;
     let feed = feed_urls(&api_url, &api_state, "ralph").await?;
     let address = format!("tcp://127.0.0.1:{fedmsg_port}");
     let bridge = fmn_bridge::Config {
@@ -347,6 +348,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
          - preferences:    {}\n\
          - HTTP API:       {api_url}/api/v1 (OpenAPI: {api_url}/api/v1/openapi.json)\n\
          - API token:      {demo_token} (user alice; curl -H \"Authorization: Bearer $TOKEN\" {api_url}/api/v1/me)\n\
+         - desktop popups: FMN_TOKEN={ralph_token} cargo run -q -p fmn-desktop -- --api-url {api_url} (ralph's inbox; clients/desktop/README.md)\n\
          New emails are printed below. Ctrl-C stops everything.\n",
         aws.endpoint_url().unwrap_or_default(),
         moto.endpoint,
@@ -396,7 +398,6 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         }
     });
     // ralph's inbox, followed over the gateway like the web app's script follows it.
-    let ralph_token = fmn_local::api::mint(&api_state, "ralph", false, Some(24 * 3600)).await?;
     let socket_url = gateway.url.clone();
     let inbox_stop = stop.clone();
     tasks.spawn(async move {
