@@ -36,11 +36,11 @@ template="infra/template.yaml"
 # package -> binary; the binary's zip lands in target/lambda/<binary>/bootstrap.zip
 # and is uploaded as <prefix><name>.zip, the key the template expects.
 packages=(fmn-matcher-fn fmn-email-sender-fn fmn-irc-sender-fn fmn-matrix-sender-fn
-  fmn-webhook-sender-fn fmn-push-sender-fn fmn-inbox-sender-fn fmn-websocket-fn fmn-feed-writer-fn fmn-digest-fn fmn-ownership-sync-fn fmn-api-fn)
+  fmn-webhook-sender-fn fmn-push-sender-fn fmn-inbox-sender-fn fmn-websocket-fn fmn-feed-writer-fn fmn-digest-fn fmn-ownership-sync-fn fmn-preferences-snapshot-fn fmn-api-fn)
 binaries=(fmn-matcher fmn-email-sender fmn-irc-sender fmn-matrix-sender
-  fmn-webhook-sender fmn-push-sender fmn-inbox-sender fmn-websocket fmn-feed-writer fmn-digest fmn-ownership-sync fmn-api)
+  fmn-webhook-sender fmn-push-sender fmn-inbox-sender fmn-websocket fmn-feed-writer fmn-digest fmn-ownership-sync fmn-preferences-snapshot fmn-api)
 names=(matcher email-sender irc-sender matrix-sender
-  webhook-sender push-sender inbox-sender websocket feed-writer digest ownership-sync api)
+  webhook-sender push-sender inbox-sender websocket feed-writer digest ownership-sync preferences-snapshot api)
 
 tool() { # NAME: the venv's copy if present, else PATH's
   if [ -x "$root/.venv/bin/$1" ]; then echo "$root/.venv/bin/$1"

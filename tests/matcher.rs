@@ -266,9 +266,18 @@ fn first_delivery(body: &str) -> aws_lambda_events::event::sqs::SqsEvent {
 
 /// Receives (and deletes) every job on the email queue: the users they are for, sorted.
 async fn email_job_users(h: &Harness) -> anyhow::Result<Vec<String>> {
+    let mut users: Vec<String> = (email_jobs(h).await?.into_iter())
+        .map(|job| job.user)
+        .collect();
+    users.sort();
+    Ok(users)
+}
+
+/// The jobs on the email queue, taken off it.
+async fn email_jobs(h: &Harness) -> anyhow::Result<Vec<fmn_queue::NotificationJob>> {
     let sqs = aws_sdk_sqs::Client::new(&h.aws);
     let url = h.stack.output("EmailQueueUrl")?;
-    let mut users = Vec::new();
+    let mut jobs = Vec::new();
     loop {
         let out = sqs
             .receive_message()
@@ -281,8 +290,7 @@ async fn email_job_users(h: &Harness) -> anyhow::Result<Vec<String>> {
             break;
         }
         for m in messages {
-            let job: fmn_queue::NotificationJob = serde_json::from_str(m.body().unwrap_or(""))?;
-            users.push(job.user);
+            jobs.push(serde_json::from_str(m.body().unwrap_or(""))?);
             sqs.delete_message()
                 .queue_url(url)
                 .receipt_handle(m.receipt_handle().unwrap_or(""))
@@ -290,8 +298,7 @@ async fn email_job_users(h: &Harness) -> anyhow::Result<Vec<String>> {
                 .await?;
         }
     }
-    users.sort();
-    Ok(users)
+    Ok(jobs)
 }
 
 /// Issue 17 item 2. Before: one unreadable document (or one with a field from a newer
@@ -338,6 +345,7 @@ async fn unreadable_preferences_are_skipped_and_an_outage_is_bridged() -> anyhow
         ),
         ownership: None,
         recent: None,
+        snapshot: None,
     };
     let sqs = aws_sdk_sqs::Client::new(&h.aws);
     let queue = |name: &str| -> anyhow::Result<fmn_queue::SqsQueue> {
@@ -459,6 +467,7 @@ async fn a_killed_and_restarted_dynamodb_is_bridged() -> anyhow::Result<()> {
             preferences: store(),
             ownership: None,
             recent: None,
+            snapshot: None,
         },
         fmn_queue::SqsQueue::new(sqs.clone(), &urls[1]),
         std::collections::BTreeMap::from([(
@@ -520,4 +529,86 @@ async fn a_killed_and_restarted_dynamodb_is_bridged() -> anyhow::Result<()> {
     assert_eq!(jobs().await?, ["alice", "dave"]);
     db.stop().await;
     Ok(())
+}
+
+/// Issue 18: a cold matcher reads the compiled preferences the snapshot function saved, then
+/// only what changed after it; without a readable snapshot it scans the table, as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cold_matcher_starts_from_the_saved_snapshot_and_what_changed_after_it()
+-> anyhow::Result<()> {
+    use fmn_local::lambda::functions::{AwsConfigs, scheduled_handler};
+    let builds = |user: &str| {
+        prefs(json!({"user": user, "contexts": {"email": {
+            "addresses": [{"address": format!("{user}@example.org"), "confirmed": true}],
+            "settings": {"digest_count": 3},
+            "filters": [{"id": "b", "name": "builds", "rules": [
+                {"kind": "topic", "glob": "*.buildsys.build.state.change"}]}]}}}))
+    };
+    let h = Harness::deploy(&[builds("alice"), builds("bob")]).await?;
+    let aws = AwsConfigs::same(&h.aws);
+    let table = fmn_store::PreferenceTable::new(
+        aws_sdk_dynamodb::Client::new(&h.aws),
+        h.stack.output("PreferencesTableName")?,
+    );
+    let snapshot = scheduled_handler(&aws, &h.stack, "PreferencesSnapshotFunctionName").await?;
+    let saved = snapshot().await?;
+    assert!(saved.contains(", 2 users compiled"), "{saved}");
+    assert!(snapshot().await?.starts_with("snapshot current at"));
+    // After the snapshot: carol arrives, bob leaves.
+    table.put(&builds("carol")).await?;
+    table
+        .put(&prefs(json!({"user": "bob", "contexts": {}})))
+        .await?;
+
+    let calls = cold_first_batch(&aws, &h, "s-1").await?;
+    assert_eq!(calls.get("S3.GetObject"), Some(&1), "{calls:?}");
+    assert_eq!(calls.get("DynamoDB.Scan"), None, "{calls:?}");
+    // The users' settings came with it.
+    let jobs = email_jobs(&h).await?;
+    let mut users: Vec<&str> = jobs.iter().map(|j| j.user.as_str()).collect();
+    users.sort();
+    assert_eq!(users, ["alice", "carol"]);
+    assert!(
+        jobs.iter().all(|j| j.settings.digest_count == Some(3)),
+        "{jobs:?}"
+    );
+
+    // A damaged snapshot: reported, and the table is scanned instead.
+    aws_sdk_s3::Client::new(&h.aws)
+        .put_object()
+        .bucket(h.stack.output("PreferencesSnapshotBucketName")?)
+        .key(fmn_compiled_prefs::snapshot::KEY)
+        .body(b"not a snapshot".to_vec().into())
+        .send()
+        .await?;
+    let calls = cold_first_batch(&aws, &h, "s-2").await?;
+    assert!(
+        calls.get("DynamoDB.Scan").is_some_and(|n| *n >= 1),
+        "{calls:?}"
+    );
+    assert_eq!(email_job_users(&h).await?, ["alice", "carol"]);
+    // The next run replaces it.
+    let saved = snapshot().await?;
+    assert!(saved.contains(", 3 users compiled"), "{saved}");
+    h.shutdown().await;
+    Ok(())
+}
+
+/// A cold matcher, as Lambda starts one, with its first batch (a kernel build): the AWS
+/// requests it made, by operation.
+async fn cold_first_batch(
+    aws: &fmn_local::lambda::functions::AwsConfigs,
+    h: &Harness,
+    id: &str,
+) -> anyhow::Result<std::collections::BTreeMap<String, u64>> {
+    use fmn_local::lambda::functions::{Function, build};
+    let (_, Function::Sqs(matcher)) = build(aws, &h.stack, "MatcherFunctionName").await? else {
+        anyhow::bail!("the matcher is fed from a queue");
+    };
+    let before = fmn_calls::snapshot();
+    let event = first_delivery(&koji_build(id, "x", "kernel"));
+    let response = fmn_calls::scope("cold-matcher", matcher(event, None)).await;
+    anyhow::ensure!(response.batch_item_failures.is_empty(), "{response:?}");
+    let calls = fmn_calls::snapshot().since(&before);
+    Ok(calls.of(|c| c == "cold-matcher").by_operation())
 }

@@ -10,12 +10,13 @@ use fmn_messages::{Message, Severity};
 use crate::ownership::{Owners, Ownership};
 use crate::prefs::RuleKind;
 
-/// A field condition.
-#[derive(Debug, Clone)]
+/// A field condition. (In snapshots, values go as JSON text: the binary encoding cannot
+/// carry self-describing values.)
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) enum FieldTest {
-    Equals(serde_json::Value),
-    OneOf(Vec<serde_json::Value>),
-    Regex(regex::Regex),
+    Equals(#[serde(with = "crate::snapshot::json_text")] serde_json::Value),
+    OneOf(#[serde(with = "crate::snapshot::json_text")] Vec<serde_json::Value>),
+    Regex(#[serde(with = "crate::snapshot::regex_source")] regex::Regex),
 }
 
 impl FieldTest {

@@ -388,3 +388,63 @@ fn updates_equal_a_rebuild() {
     matcher.set_ownership(o2.clone());
     check(&matcher, &all, &o2, &ms, "new ownership");
 }
+
+#[test]
+fn a_matcher_read_from_its_snapshot_matches_as_it_did() {
+    let corpus = corpus();
+    let mut rng = Rng(0x5a7e);
+    let p = pool(&corpus);
+    let o = Arc::new(ownership(&mut rng, &p));
+    let mut all: Vec<Preferences> = p
+        .users
+        .iter()
+        .map(|u| user_prefs(&mut rng, &p, u, 0))
+        .collect();
+    let ms: Vec<Message> = messages(&mut rng, &p, &corpus)
+        .into_iter()
+        .step_by(2)
+        .collect();
+    let mut matcher = Matcher::build_with(all.clone(), o.clone()).unwrap();
+    // Pending updates: the snapshot folds them in.
+    for round in 1..=5 {
+        let prefs = user_prefs(&mut rng, &p, &all[round].user.clone(), round);
+        matcher.upsert_user(&prefs).unwrap();
+        all[round] = prefs;
+    }
+    matcher.remove_user(&all[0].user.clone());
+    all.remove(0);
+    assert!(matcher.stats().pending > 0);
+    let mut bytes = Vec::new();
+    matcher.write_snapshot(&mut bytes).unwrap();
+    bytes.extend_from_slice(b"after");
+    let (mut loaded, rest) = Matcher::read_snapshot(&bytes, o.clone()).unwrap();
+    assert_eq!(rest, b"after");
+    assert_eq!(loaded.stats().filters, matcher.stats().filters);
+    assert_eq!(loaded.stats().pending, 0);
+    check(&loaded, &all, &o, &ms, "read from its snapshot");
+    let at_snapshot = all.clone();
+    // It keeps changing as a built one does.
+    for round in 6..=12 {
+        let i = rng.below(all.len());
+        let prefs = user_prefs(&mut rng, &p, &all[i].user.clone(), round);
+        loaded.upsert_user(&prefs).unwrap();
+        all[i] = prefs;
+    }
+    let user = "newcomer";
+    let prefs = user_prefs(&mut rng, &p, user, 13);
+    loaded.upsert_user(&prefs).unwrap();
+    all.push(prefs);
+    check(&loaded, &all, &o, &ms, "updated after reading");
+    let o2 = Arc::new(ownership(&mut rng, &p));
+    loaded.set_ownership(o2.clone());
+    check(&loaded, &all, &o2, &ms, "new ownership after reading");
+    // A snapshot read with other maintainer data uses that data.
+    let (other, _) = Matcher::read_snapshot(&bytes, o2.clone()).unwrap();
+    check(
+        &other,
+        &at_snapshot,
+        &o2,
+        &ms,
+        "read with other maintainers",
+    );
+}

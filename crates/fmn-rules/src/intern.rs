@@ -131,6 +131,25 @@ impl Interner {
     }
 }
 
+/// Snapshots keep the strings only; the lookup table is rebuilt on load.
+impl serde::Serialize for Interner {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        serde::Serialize::serialize(&(self.first, &self.names), s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Interner {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let (first, names): (Sym, Vec<Box<str>>) = serde::Deserialize::deserialize(d)?;
+        let mut map = FxMap::default();
+        map.reserve(names.len());
+        for (sym, name) in (first..).zip(&names) {
+            map.insert(name.clone(), sym);
+        }
+        Ok(Interner { map, names, first })
+    }
+}
+
 /// A base interner (immutable, shared) with a layer on top that grows.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Layered<'a> {

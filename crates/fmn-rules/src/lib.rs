@@ -40,6 +40,7 @@ mod intern;
 mod matcher;
 mod ownership;
 mod prefs;
+mod snapshot;
 
 pub use explain::{ContextVerdict, FilterVerdict, RuleVerdict, explain};
 pub use matcher::{
@@ -50,3 +51,4 @@ pub use prefs::{
     Address, ArtifactRef, Context, ContextKind, ContextSettings, Filter, FilterRef, OWN_FEED,
     OWN_INBOX, Preferences, PreferencesFileError, Rule, RuleKind,
 };
+pub use snapshot::{SNAPSHOT_FORMAT, SnapshotError};

@@ -6,8 +6,16 @@
 //! without its fetch (the fetch timed just before it, on the same table). The items' bytes
 //! give the pages a real DynamoDB scan would take (1 MB each).
 //!
+//! Then the same first batch from the saved snapshot of the compiled preferences
+//! (`fmn_compiled_prefs::snapshot`), as a deployed matcher starts: the snapshot is compiled
+//! and saved in S3 as the snapshot function saves it, and a fresh matcher fetches it
+//! (`GetObject`) and reads it back, which is the work after its fetch.
+//!
 //! `FMN_COLD_START_USERS=10000,100000 cargo bench -p fmn-matcher-fn --bench cold_start`
-//! (needs the project's `.venv` with moto, which `localstack/bootstrap.sh` creates).
+//! (needs the project's `.venv` with moto, which `localstack/bootstrap.sh` creates). moto
+//! pages a scan by walking the table from its start for every page, so its scan grows with
+//! the square of the table: populations over `FMN_COLD_START_SCAN_MAX` users (default
+//! 10,000) are measured from the snapshot only.
 
 #[path = "../../../crates/fmn-rules/benches/common/mod.rs"]
 mod common;
@@ -20,6 +28,7 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, PutRequest,
     ScalarAttributeType, WriteRequest,
 };
+use fmn_compiled_prefs::snapshot::SnapshotStore;
 use fmn_rules::ContextKind;
 
 #[tokio::main]
@@ -40,10 +49,24 @@ async fn main() -> anyhow::Result<()> {
         "users | items fetched (scan) | bytes fetched | scan pages (1 MB) | parse | settings | \
          build | work after the fetch | first batch (10 messages) in all | first batch less the fetch"
     );
+    let scan_max: usize = std::env::var("FMN_COLD_START_SCAN_MAX")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let s3 = aws_sdk_s3::Client::new(&aws);
+    let bucket = "cold-start-snapshots";
+    s3.create_bucket().bucket(bucket).send().await?;
+    let mut from_snapshot = Vec::new();
     for users in sizes {
         let table = format!("cold-start-{users}");
         create_table(&dynamo, &table).await?;
-        populate(&dynamo, &table, users).await?;
+        let scanned = users <= scan_max;
+        populate(&dynamo, &table, if scanned { users } else { 0 }).await?;
+        from_snapshot
+            .push(snapshot_start(&dynamo, &sqs, &s3, bucket, &table, users, &batch).await?);
+        if !scanned {
+            continue;
+        }
 
         // The parts, as the first batch does them.
         let started = Instant::now();
@@ -88,6 +111,7 @@ async fn main() -> anyhow::Result<()> {
             preferences: fmn_store::PreferenceTable::new(dynamo.clone(), &table),
             ownership: None,
             recent: None,
+            snapshot: None,
         };
         let queues = BTreeMap::from([(
             ContextKind::Email,
@@ -117,6 +141,14 @@ async fn main() -> anyhow::Result<()> {
             first.saturating_sub(fetch).as_secs_f64(),
         );
     }
+    println!(
+        "\nFrom the snapshot:\nusers | filters | snapshot bytes | save (compile, encode, PutObject) | \
+         fetch (GetObject) | read back (work after the fetch) | first batch (10 messages) in all \
+         | first batch less the fetch"
+    );
+    for line in from_snapshot {
+        println!("{line}");
+    }
     moto.stop().await;
     Ok(())
 }
@@ -145,6 +177,85 @@ async fn create_table(dynamo: &aws_sdk_dynamodb::Client, table: &str) -> anyhow:
         .send()
         .await?;
     Ok(())
+}
+
+/// The cold start from the snapshot of `users` seeded users: compiled and saved as the
+/// snapshot function does, then a fresh matcher's first batch; returns the table's line.
+async fn snapshot_start(
+    dynamo: &aws_sdk_dynamodb::Client,
+    sqs: &aws_sdk_sqs::Client,
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    table: &str,
+    users: usize,
+    batch: &[String],
+) -> anyhow::Result<String> {
+    let pop = common::Population::for_filters(users * 10);
+    let mut rng = common::Rng(0x18c0_1d57);
+    let all: Vec<fmn_rules::Preferences> = (0..users).map(|u| pop.prefs(u, &mut rng)).collect();
+    let started = Instant::now();
+    let compiled = fmn_compiled_prefs::CompiledPrefs {
+        version: Some(1),
+        changes_from_ms: fmn_compiled_prefs::now_ms(),
+        settings: std::sync::Arc::new(
+            all.iter()
+                .map(|p| (p.user.clone(), fmn_compiled_prefs::settings_of(p)))
+                .collect(),
+        ),
+        matcher: std::sync::Arc::new(fmn_rules::Matcher::build_lenient(all, Default::default()).0),
+    };
+    let filters = compiled.matcher.stats().filters;
+    let store = SnapshotStore::new(s3.clone(), bucket);
+    let bytes = store.put(&compiled).await?;
+    let save = started.elapsed();
+    drop(compiled);
+
+    // The parts: the fetch, then reading it back.
+    let started = Instant::now();
+    let fetched = store.get().await?.unwrap_or_default();
+    let fetch = started.elapsed();
+    let started = Instant::now();
+    let read = fmn_compiled_prefs::CompiledPrefs::decode(&fetched, Default::default())?;
+    let work = started.elapsed();
+    anyhow::ensure!(read.matcher.stats().filters == filters, "filters lost");
+    drop((read, fetched));
+
+    // The whole first batch of a fresh matcher reading the snapshot.
+    let queue = sqs
+        .create_queue()
+        .queue_name(format!("cold-start-snapshot-{users}"))
+        .send()
+        .await?
+        .queue_url
+        .unwrap_or_default();
+    let tables = fmn_matcher_fn::Tables {
+        preferences: fmn_store::PreferenceTable::new(dynamo.clone(), table),
+        ownership: None,
+        recent: None,
+        snapshot: Some(store),
+    };
+    let queues = BTreeMap::from([(
+        ContextKind::Email,
+        fmn_queue::SqsQueue::new(sqs.clone(), &queue),
+    )]);
+    let function = fmn_matcher_fn::MatcherFn::new(
+        tables,
+        fmn_queue::SqsQueue::new(sqs.clone(), &queue),
+        queues,
+    );
+    let started = Instant::now();
+    let response = function.handle(event(batch)).await;
+    let first = started.elapsed();
+    anyhow::ensure!(response.batch_item_failures.is_empty(), "records failed");
+    Ok(format!(
+        "{users} | {filters} | {:.1} MB | {:.2} s | {:.2} s | {:.3} s | {:.2} s | {:.2} s",
+        bytes as f64 / 1e6,
+        save.as_secs_f64(),
+        fetch.as_secs_f64(),
+        work.as_secs_f64(),
+        first.as_secs_f64(),
+        first.saturating_sub(fetch).as_secs_f64(),
+    ))
 }
 
 /// `users` seeded users' preferences, as `PreferenceTable::put` stores them, written with

@@ -3,14 +3,16 @@
 //! queue. Malformed messages are quarantined with the reason; a failure to reach a queue or
 //! the table fails only that record, which SQS retries.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use fmn_compiled_prefs::snapshot::SnapshotStore;
+use fmn_compiled_prefs::{CompiledPrefs, PreferenceReader, Settings, Update};
 use fmn_lambda::{ConfigError, Vars};
 use fmn_messages::Catalog;
 use fmn_queue::{NotificationJob, Outgoing, QUARANTINE_REASON_ATTRIBUTE, Queue, RecordError};
-use fmn_rules::{ContextKind, ContextSettings, Matcher, Ownership, Preferences};
+use fmn_rules::{ContextKind, Matcher, Ownership, Preferences};
 use tokio::sync::RwLock;
 
 /// Where the matcher reads its state from: preferences and maintainer data.
@@ -62,6 +64,11 @@ pub trait PreferenceSource {
     fn load_ownership(
         &self,
     ) -> impl Future<Output = anyhow::Result<Option<(String, Ownership)>>> + Send;
+    /// The saved snapshot of the compiled preferences
+    /// ([`fmn_compiled_prefs::snapshot`]), if there is one; read on a cold start.
+    fn load_snapshot(&self) -> impl Future<Output = anyhow::Result<Option<Vec<u8>>>> + Send {
+        async { Ok(None) }
+    }
 }
 
 /// The deployed state: the preferences table and, when configured, the ownership table.
@@ -73,6 +80,9 @@ pub struct Tables {
     pub ownership: Option<fmn_store::OwnershipTable>,
     /// The recent-messages log (the API's previews read it).
     pub recent: Option<fmn_store::RecentMessages>,
+    /// The compiled preferences' snapshot a cold start reads (without it, a cold start scans
+    /// the table).
+    pub snapshot: Option<SnapshotStore>,
 }
 
 impl PreferenceSource for Tables {
@@ -84,12 +94,7 @@ impl PreferenceSource for Tables {
         Ok((version, snapshot.map(|s| s.id)))
     }
     async fn load_all(&self) -> anyhow::Result<Vec<Preferences>> {
-        let (all, unreadable) = self.preferences.load_all_readable().await?;
-        for e in &unreadable {
-            // Reported, and skipped: everyone else's preferences still apply.
-            tracing::error!(error = %e, "unreadable preferences document skipped");
-        }
-        Ok(all)
+        PreferenceReader::load_all(&self.preferences).await
     }
     async fn record_recent(&self, messages: &[fmn_messages::Message]) -> anyhow::Result<()> {
         if let Some(recent) = &self.recent
@@ -100,20 +105,20 @@ impl PreferenceSource for Tables {
         Ok(())
     }
     async fn get(&self, user: &str) -> anyhow::Result<Option<Preferences>> {
-        match self.preferences.get(user).await {
-            Err(e @ fmn_store::StoreError::Corrupt { .. }) => {
-                tracing::error!(error = %e, user, "unreadable preferences document skipped");
-                Ok(None)
-            }
-            other => Ok(other?),
-        }
+        PreferenceReader::get(&self.preferences, user).await
     }
     async fn changed_since(
         &self,
         since_ms: u128,
         limit: usize,
     ) -> anyhow::Result<Option<Vec<String>>> {
-        Ok(self.preferences.changed_since(since_ms, limit).await?)
+        PreferenceReader::changed_since(&self.preferences, since_ms, limit).await
+    }
+    async fn load_snapshot(&self) -> anyhow::Result<Option<Vec<u8>>> {
+        match &self.snapshot {
+            Some(store) => Ok(store.get().await?),
+            None => Ok(None),
+        }
     }
     async fn deactivate_filter(
         &self,
@@ -160,6 +165,9 @@ pub struct Config {
     pub ownership_table: Option<String>,
     /// `FMN_API_TABLE` (optional): where recent messages are logged for the API's previews.
     pub recent_table: Option<String>,
+    /// `FMN_PREFERENCES_SNAPSHOT_BUCKET` (optional): where the compiled preferences'
+    /// snapshot is kept; a cold start reads it instead of scanning the table.
+    pub snapshot_bucket: Option<String>,
     /// `FMN_QUARANTINE_QUEUE_URL`: the incoming DLQ.
     pub quarantine_queue_url: String,
     /// `FMN_<CONTEXT>_QUEUE_URL` for each context that has a sender.
@@ -187,6 +195,7 @@ impl Config {
             preferences_table: vars.required("FMN_PREFERENCES_TABLE")?,
             ownership_table: vars.get("FMN_OWNERSHIP_TABLE"),
             recent_table: vars.get("FMN_API_TABLE"),
+            snapshot_bucket: vars.get("FMN_PREFERENCES_SNAPSHOT_BUCKET"),
             quarantine_queue_url: vars.required("FMN_QUARANTINE_QUEUE_URL")?,
             context_queues,
             max_stale: std::time::Duration::from_secs(vars.parse_or(
@@ -204,31 +213,13 @@ impl Config {
 
 /// A warm, compiled view of every preference and the maintainer data, kept up to date from
 /// the change log between batches.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Compiled {
-    /// The preferences' version stamp this view reflects.
-    version: Option<u64>,
-    /// Changes logged at or after this time (epoch ms) may not be applied yet.
-    changes_from_ms: u128,
+    prefs: CompiledPrefs,
     ownership_id: Option<String>,
     ownership: Arc<Ownership>,
-    matcher: Arc<Matcher>,
-    settings: Arc<Settings>,
     /// When the view was last brought up to date (none: never).
     refreshed_at: Option<std::time::Instant>,
-}
-
-/// Each user's context settings (jobs carry them to the senders).
-type Settings = HashMap<String, Arc<BTreeMap<ContextKind, ContextSettings>>>;
-
-fn settings_of(prefs: &Preferences) -> Arc<BTreeMap<ContextKind, ContextSettings>> {
-    Arc::new(
-        prefs
-            .contexts
-            .iter()
-            .map(|(kind, context)| (*kind, context.settings.clone()))
-            .collect(),
-    )
 }
 
 /// The compiled state one batch is matched against.
@@ -239,19 +230,36 @@ struct View {
     ownership: Arc<Ownership>,
 }
 
+impl Compiled {
+    fn view(&self) -> View {
+        View {
+            matcher: self.prefs.matcher.clone(),
+            settings: self.prefs.settings.clone(),
+            ownership: self.ownership.clone(),
+        }
+    }
+}
+
 /// How long the last good view is used while the preferences cannot be read, by default.
 pub const DEFAULT_MAX_STALE_SECONDS: u64 = 900;
 
-/// How far back the change log is read again, for writers' clock skew.
-const CHANGE_SKEW_MS: u128 = 10_000;
-/// More changed users than this since the last batch: recompile everything instead.
-const MAX_INCREMENTAL_USERS: usize = 500;
+/// The preference source as [`CompiledPrefs::update_to`] reads it.
+struct Reader<'a, P>(&'a P);
 
-fn now_ms() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis()
+impl<P: PreferenceSource + Sync> PreferenceReader for Reader<'_, P> {
+    async fn load_all(&self) -> anyhow::Result<Vec<Preferences>> {
+        self.0.load_all().await
+    }
+    async fn get(&self, user: &str) -> anyhow::Result<Option<Preferences>> {
+        self.0.get(user).await
+    }
+    async fn changed_since(
+        &self,
+        since_ms: u128,
+        limit: usize,
+    ) -> anyhow::Result<Option<Vec<String>>> {
+        self.0.changed_since(since_ms, limit).await
+    }
 }
 
 /// The matcher function's state: clients, and the compiled preferences kept warm across
@@ -278,15 +286,7 @@ impl<P: PreferenceSource + Sync, Q: Queue + Sync> MatcherFn<P, Q> {
             queues,
             catalog: Catalog::builtin(),
             pointers: fmn_queue::oversize::Resolver::default(),
-            compiled: RwLock::new(Compiled {
-                version: None,
-                changes_from_ms: 0,
-                ownership_id: None,
-                ownership: Arc::default(),
-                matcher: Arc::default(),
-                settings: Arc::default(),
-                refreshed_at: None,
-            }),
+            compiled: RwLock::new(Compiled::default()),
             max_stale: std::time::Duration::from_secs(DEFAULT_MAX_STALE_SECONDS),
         }
     }
@@ -329,14 +329,7 @@ impl<P: PreferenceSource + Sync, Q: Queue + Sync> MatcherFn<P, Q> {
     async fn stale_view(&self) -> Option<(View, std::time::Duration)> {
         let compiled = self.compiled.read().await;
         let age = compiled.refreshed_at?.elapsed();
-        (age <= self.max_stale).then(|| {
-            let view = View {
-                matcher: compiled.matcher.clone(),
-                settings: compiled.settings.clone(),
-                ownership: compiled.ownership.clone(),
-            };
-            (view, age)
-        })
+        (age <= self.max_stale).then(|| (compiled.view(), age))
     }
 
     /// Brings the compiled view up to date: one consistent read per batch when nothing
@@ -347,19 +340,13 @@ impl<P: PreferenceSource + Sync, Q: Queue + Sync> MatcherFn<P, Q> {
     async fn refresh(&self) -> anyhow::Result<View> {
         // One read per batch when nothing changed (issue 18).
         let (version, ownership_id) = self.prefs.stamps().await?;
-        let view = |c: &Compiled| View {
-            matcher: c.matcher.clone(),
-            settings: c.settings.clone(),
-            ownership: c.ownership.clone(),
-        };
         let mut compiled = self.compiled.write().await;
-        let same_prefs = compiled.version == Some(version);
+        let same_prefs = compiled.prefs.version == Some(version);
         let same_owners = compiled.ownership_id == ownership_id;
         if same_prefs && same_owners {
             compiled.refreshed_at = Some(std::time::Instant::now());
-            return Ok(view(&compiled));
+            return Ok(compiled.view());
         }
-        let mut matcher = (*compiled.matcher).clone();
         if !same_owners {
             let (id, owners) = match self.prefs.load_ownership().await? {
                 Some((id, owners)) => (Some(id), owners),
@@ -367,70 +354,60 @@ impl<P: PreferenceSource + Sync, Q: Queue + Sync> MatcherFn<P, Q> {
             };
             tracing::info!(snapshot = ?id, artifacts = owners.len(), "maintainer data loaded");
             let owners = Arc::new(owners);
-            matcher.set_ownership(owners.clone());
+            Arc::make_mut(&mut compiled.prefs.matcher).set_ownership(owners.clone());
             compiled.ownership = owners;
             compiled.ownership_id = id;
         }
-        if !same_prefs {
-            let started = now_ms();
-            let changed = match compiled.version {
-                Some(_) => {
-                    self.prefs
-                        .changed_since(
-                            compiled.changes_from_ms.saturating_sub(CHANGE_SKEW_MS),
-                            MAX_INCREMENTAL_USERS,
-                        )
-                        .await?
-                }
-                None => None,
-            };
-            match changed {
-                Some(users) => {
-                    let mut settings = (*compiled.settings).clone();
-                    for user in &users {
-                        match self.prefs.get(user).await? {
-                            Some(prefs) => {
-                                if let Err(e) = matcher.upsert_user(&prefs) {
-                                    tracing::warn!(error = %e, "skipping invalid preferences");
-                                    matcher.remove_user(user);
-                                }
-                                settings.insert(user.clone(), settings_of(&prefs));
-                            }
-                            None => {
-                                matcher.remove_user(user);
-                                settings.remove(user);
-                            }
-                        }
-                    }
-                    let stats = matcher.stats();
-                    if stats.pending > stats.filters / 4 + 10_000 {
-                        matcher = matcher.compacted();
-                    }
-                    tracing::info!(version, changed = users.len(), "preferences updated");
-                    compiled.settings = Arc::new(settings);
-                }
-                None => {
-                    let all = self.prefs.load_all().await?;
-                    let users = all.len();
-                    let settings = all
-                        .iter()
-                        .map(|p| (p.user.clone(), settings_of(p)))
-                        .collect();
-                    let (fresh, skipped) = Matcher::build_lenient(all, compiled.ownership.clone());
-                    for e in &skipped {
-                        tracing::warn!(error = %e, "skipping invalid preferences");
-                    }
-                    matcher = fresh;
-                    tracing::info!(version, users, "preferences compiled");
-                    compiled.settings = Arc::new(settings);
-                }
-            }
-            compiled.version = Some(version);
-            compiled.changes_from_ms = started;
+        if compiled.prefs.version.is_none() {
+            // A cold start: from the saved snapshot when there is a readable one, then only
+            // what changed since it was taken.
+            self.load_snapshot(&mut compiled).await;
         }
-        compiled.matcher = Arc::new(matcher);
+        if !same_prefs {
+            let ownership = compiled.ownership.clone();
+            let update = (compiled.prefs)
+                .update_to(&Reader(&self.prefs), version, &ownership)
+                .await?;
+            match update {
+                Update::Unchanged => {}
+                Update::Changed(changed) => {
+                    tracing::info!(version, changed, "preferences updated");
+                }
+                Update::Reloaded(users) => tracing::info!(version, users, "preferences compiled"),
+            }
+        }
         compiled.refreshed_at = Some(std::time::Instant::now());
-        Ok(view(&compiled))
+        Ok(compiled.view())
+    }
+
+    /// Starts from the saved snapshot, if one can be read; a missing or unreadable one is
+    /// reported and left for the full load.
+    async fn load_snapshot(&self, compiled: &mut Compiled) {
+        let started = std::time::Instant::now();
+        let bytes = match self.prefs.load_snapshot().await {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "preferences snapshot unavailable; loading the table");
+                return;
+            }
+        };
+        let fetched = started.elapsed();
+        match CompiledPrefs::decode(&bytes, compiled.ownership.clone()) {
+            Ok(prefs) => {
+                tracing::info!(
+                    version = prefs.version,
+                    bytes = bytes.len(),
+                    fetch_ms = fetched.as_millis() as u64,
+                    load_ms = (started.elapsed() - fetched).as_millis() as u64,
+                    "preferences snapshot loaded"
+                );
+                compiled.prefs = prefs;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "preferences snapshot unreadable; loading the table");
+            }
+        }
     }
 
     /// Matches one record: its message (for the recent log), its quarantine or its jobs.
@@ -532,6 +509,8 @@ pub fn deployed(aws: &aws_config::SdkConfig, config: &Config) -> DeployedMatcher
             .recent_table
             .as_ref()
             .map(|t| fmn_store::RecentMessages::new(dynamo, t)),
+        snapshot: (config.snapshot_bucket.as_ref())
+            .map(|b| SnapshotStore::new(fmn_calls::client!(aws_sdk_s3, aws), b)),
     };
     let queues = config
         .context_queues

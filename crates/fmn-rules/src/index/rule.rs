@@ -1,5 +1,7 @@
 //! A rule compiled onto interned names, and the index keys a rule set is filed under.
 
+use serde::{Deserialize, Serialize};
+
 use crate::compile::FieldTest;
 use crate::intern::{OWNER, Sym};
 
@@ -10,15 +12,15 @@ use super::keys::{
 use super::view::View;
 
 /// How a topic glob is tested.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) enum TopicTest {
     Exact(Box<str>),
     Prefix(Box<str>),
-    Regex(regex::Regex),
+    Regex(#[serde(with = "crate::snapshot::regex_source")] regex::Regex),
 }
 
 /// One compiled rule, on interned names. User lists may hold [`OWNER`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) enum FastTest {
     Topic(TopicTest),
     App(Box<[Sym]>),
@@ -27,15 +29,18 @@ pub(crate) enum FastTest {
     User(Box<[Sym]>),
     Agent(Box<[Sym]>),
     Artifact(Box<[(u8, Sym)]>),
-    ArtifactRegex(u8, regex::Regex),
+    ArtifactRegex(
+        u8,
+        #[serde(with = "crate::snapshot::regex_source")] regex::Regex,
+    ),
     OwnedBy(Box<[Sym]>),
     Group(Box<[Sym]>),
     Field(Box<str>, FieldTest),
-    Body(regex::Regex),
+    Body(#[serde(with = "crate::snapshot::regex_source")] regex::Regex),
 }
 
 /// A rule: its test and whether it is negated.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct FastRule {
     pub(crate) negate: bool,
     pub(crate) test: FastTest,
@@ -45,7 +50,7 @@ pub(crate) struct FastRule {
 
 /// What identifies a rule for deduplication: its arguments, interned, with the owner as
 /// [`OWNER`] and lists sorted.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub(crate) enum RuleKey {
     Topic(Box<str>),
     TopicRegex(Box<str>),

@@ -1,5 +1,7 @@
 //! The numbered tables: rules, rule sets, contexts, filters and their postings.
 
+use serde::{Deserialize, Serialize};
+
 use crate::intern::{FxMap, FxSet, Interner, Sym};
 use crate::prefs::ContextKind;
 
@@ -8,7 +10,7 @@ use super::patterns::{RegexIndex, compile_alone};
 use super::rule::{FastRule, RuleKey};
 
 /// A distinct rule set (a filter's rules), shared by every filter with the same rules.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct RuleSet {
     /// Ids of the rules that do not read the owner, cheapest first: their conjunction is the
     /// same for every filter with this set, so it is computed once per message.
@@ -20,7 +22,7 @@ pub(crate) struct RuleSet {
 }
 
 /// A delivery context of a user.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Ctx {
     pub(crate) user: Sym,
     pub(crate) kind: ContextKind,
@@ -33,7 +35,7 @@ pub(crate) struct Ctx {
 pub(crate) const ALL_ADDRESSES: u32 = u32::MAX;
 
 /// A compiled filter.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct FilterRec {
     pub(crate) set: u32,
     pub(crate) ctx: u32,
@@ -49,7 +51,7 @@ pub(crate) struct FilterRec {
 }
 
 /// Rules, rule sets, contexts, filters and postings numbered from the `first_*` ids on.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct Tables {
     pub(crate) syms: Interner,
     pub(crate) first_rule: u32,
@@ -80,7 +82,8 @@ pub(crate) struct Tables {
     /// Patterns filed under `REGEX` keys in this layer: (target, pattern symbol, pattern).
     regex_patterns: Vec<(u8, Sym)>,
     regex_seen: FxSet<(u8, Sym)>,
-    /// The patterns compiled together, per target.
+    /// The patterns compiled together, per target (not in snapshots: compiled on load).
+    #[serde(skip)]
     pub(crate) regex_index: Vec<RegexIndex>,
     /// How many of `regex_patterns` `add_regexes` has seen.
     regex_compiled: usize,

@@ -88,7 +88,7 @@ impl Matcher {
         Ok(Self::from_tables(t, ownership, owners, live))
     }
 
-    pub(super) fn from_tables(
+    pub(crate) fn from_tables(
         base: Tables,
         ownership: Arc<Ownership>,
         owners: OwnerIndex,

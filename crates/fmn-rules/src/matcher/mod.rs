@@ -47,11 +47,11 @@ pub struct BuildError {
 /// top, and replaced users' old contexts are tombstoned.
 #[derive(Debug, Clone)]
 pub struct Matcher {
-    base: Arc<Tables>,
+    pub(crate) base: Arc<Tables>,
     top: Tables,
     /// Contexts of replaced or removed users.
     dead: FxSet<u32>,
-    live_filters: usize,
+    pub(crate) live_filters: usize,
     ownership: Arc<Ownership>,
     owners: Arc<OwnerIndex>,
     /// Changes with every change, for per-thread caches.

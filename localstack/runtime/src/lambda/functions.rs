@@ -86,6 +86,7 @@ pub const FUNCTIONS: &[(&str, Constructor)] = &[
     ("FeedWriterFunctionName", feed_writer),
     ("DigestFunctionName", digest),
     ("OwnershipSyncFunctionName", ownership_sync),
+    ("PreferencesSnapshotFunctionName", preferences_snapshot),
 ];
 
 fn matcher(vars: &Vars, aws: &AwsConfigs) -> anyhow::Result<Function> {
@@ -149,6 +150,13 @@ fn ownership_sync(vars: &Vars, aws: &AwsConfigs) -> anyhow::Result<Function> {
     Ok(scheduled(fmn_ownership_sync_fn::deployed(
         &aws.aws, &config,
     )?))
+}
+
+fn preferences_snapshot(vars: &Vars, aws: &AwsConfigs) -> anyhow::Result<Function> {
+    let config = fmn_preferences_snapshot_fn::Config::from_vars(vars)?;
+    Ok(scheduled(fmn_preferences_snapshot_fn::deployed(
+        &aws.aws, &config,
+    )))
 }
 
 /// An SQS function's state as a [`Handler`], shared across invocations as a warm Lambda
