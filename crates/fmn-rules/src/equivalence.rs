@@ -406,10 +406,10 @@ fn a_matcher_read_from_its_snapshot_matches_as_it_did() {
         .collect();
     let mut matcher = Matcher::build_with(all.clone(), o.clone()).unwrap();
     // Pending updates: the snapshot folds them in.
-    for round in 1..=5 {
-        let prefs = user_prefs(&mut rng, &p, &all[round].user.clone(), round);
+    for (round, slot) in all.iter_mut().enumerate().skip(1).take(5) {
+        let prefs = user_prefs(&mut rng, &p, &slot.user.clone(), round);
         matcher.upsert_user(&prefs).unwrap();
-        all[round] = prefs;
+        *slot = prefs;
     }
     matcher.remove_user(&all[0].user.clone());
     all.remove(0);
