@@ -7,9 +7,9 @@
 # again.
 #
 # Usage: infra/check-deploy.sh ENDPOINT_URL LAMBDA_DIR
-#   LAMBDA_DIR holds <binary>/bootstrap.zip for the 12 functions (deploy.sh SKIP_BUILD=1 uploads
+#   LAMBDA_DIR holds <binary>/bootstrap.zip for the 13 functions (deploy.sh SKIP_BUILD=1 uploads
 #   them). tests/run.sh puts the matcher's debug binary there and placeholders for the
-#   other eleven: a cargo-lambda release build of 12 functions takes too long for CI on 2
+#   other twelve: a cargo-lambda release build of 13 functions takes too long for CI on 2
 #   cores, and moto cannot run them anyway (deploy.sh's build step is the only part not
 #   exercised here).
 # Env: KEEP=1 leaves the stack and bucket in place.
@@ -91,8 +91,8 @@ for b in "$lambda_dir"/*/bootstrap.zip; do
   [ "$got" = "$want" ] || fail "$fn runs code $got, uploaded $want"
   n=$((n + 1))
 done
-[ "$n" = 12 ] || fail "$n zips in $lambda_dir, expected 12"
-ok "all 12 functions run the uploaded zips"
+[ "$n" = 13 ] || fail "$n zips in $lambda_dir, expected 13"
+ok "all 13 functions run the uploaded zips"
 
 # --- second run: an update of the same stack (or nothing to update), outputs printed again
 deploy >"$work/out2" 2>"$work/err2" || { cat "$work/err2" >&2; fail "deploy.sh (update) failed"; }

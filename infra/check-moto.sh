@@ -106,7 +106,8 @@ for key in IncomingQueueUrl IncomingDeadLetterQueueUrl EmailQueueUrl EmailDeadLe
   MatrixQueueUrl MatrixDeadLetterQueueUrl MatrixSenderFunctionName \
   PushQueueUrl PushDeadLetterQueueUrl PushSenderFunctionName \
   InboxQueueUrl InboxDeadLetterQueueUrl InboxSenderFunctionName InboxTableName \
-  ConnectionsTableName WebsocketFunctionName WebSocketUrl; do
+  ConnectionsTableName WebsocketFunctionName WebSocketUrl \
+  PreferencesSnapshotFunctionName PreferencesSnapshotBucketName; do
   [ -n "$(out "$key")" ] || fail "output $key missing"
 done
 ok "all 24 outputs present"
@@ -165,10 +166,19 @@ check_function() { # FUNCTION_OUTPUT EXPECTED_SORTED_VARS MEMORY_MB
     || fail "$1: environment is $(jget "$cfg" "sorted(d['Environment']['Variables'])")"
   ok "$1: provided.al2023, 10 s, $3 MB, env $2"
 }
-check_function MatcherFunctionName "FMN_API_TABLE FMN_EMAIL_QUEUE_URL FMN_FEED_QUEUE_URL FMN_INBOX_QUEUE_URL FMN_IRC_QUEUE_URL FMN_MATRIX_QUEUE_URL FMN_OWNERSHIP_TABLE FMN_PREFERENCES_TABLE FMN_PUSH_QUEUE_URL FMN_QUARANTINE_QUEUE_URL FMN_WEBHOOK_QUEUE_URL RUST_LOG" 512
+check_function MatcherFunctionName "FMN_API_TABLE FMN_EMAIL_QUEUE_URL FMN_FEED_QUEUE_URL FMN_INBOX_QUEUE_URL FMN_IRC_QUEUE_URL FMN_MATRIX_QUEUE_URL FMN_OWNERSHIP_TABLE FMN_PREFERENCES_SNAPSHOT_BUCKET FMN_PREFERENCES_TABLE FMN_PUSH_QUEUE_URL FMN_QUARANTINE_QUEUE_URL FMN_WEBHOOK_QUEUE_URL RUST_LOG" 512
 check_function InboxSenderFunctionName "FMN_API_BASE_URL FMN_CONNECTIONS_TABLE FMN_DELIVERIES_TABLE FMN_INBOX_TABLE FMN_SOCKET_ENDPOINT RUST_LOG" 256
 check_function WebsocketFunctionName "FMN_API_BASE_URL FMN_API_TABLE FMN_CONNECTIONS_TABLE RUST_LOG" 128
 check_function EmailSenderFunctionName "FMN_API_BASE_URL FMN_DELIVERIES_TABLE FMN_FLOOD_MAX FMN_FLOOD_WINDOW_SECS FMN_HELD_TABLE FMN_LINK_SECRET_SSM_PARAMETER FMN_PREFERENCES_TABLE FMN_SENDER_ADDRESS RUST_LOG" 256
+
+# The preferences snapshot: a scheduled function with room for a large index, and its bucket.
+cfg="$(aws lambda get-function-configuration --function-name "$(out PreferencesSnapshotFunctionName)")"
+[ "$(jget "$cfg" "(d['Timeout'], d['MemorySize'], ' '.join(sorted(d['Environment']['Variables'])))")" \
+  = "(300, 2048, 'FMN_PREFERENCES_SNAPSHOT_BUCKET FMN_PREFERENCES_TABLE RUST_LOG')" ] \
+  || fail "PreferencesSnapshotFunctionName: timeout/memory/environment $(jget "$cfg" "(d['Timeout'], d['MemorySize'], sorted(d['Environment']['Variables']))")"
+aws s3api head-bucket --bucket "$(out PreferencesSnapshotBucketName)" >/dev/null \
+  || fail "PreferencesSnapshotBucketName: no such bucket"
+ok "PreferencesSnapshotFunctionName: 300 s, 2048 MB, its bucket exists"
 
 # --- event source mappings: present, disabled, batch size 10, partial batch failures
 check_mapping() { # FUNCTION_OUTPUT QUEUE_OUTPUT BATCH WINDOW

@@ -46,13 +46,13 @@ cargo nextest run --workspace --no-run --cargo-quiet
 
 step "infra/deploy.sh end to end on moto server (infra/check-deploy.sh)"
 # The zips deploy.sh uploads, laid out as cargo-lambda writes them: the matcher's is its real
-# debug binary (built above), the other eleven hold a small placeholder bootstrap. moto cannot
+# debug binary (built above), the other twelve hold a small placeholder bootstrap. moto cannot
 # run a function without Docker, so what this step proves is the deploy path (upload, template
-# through S3, every function on its uploaded zip, update in place); building eleven more
+# through S3, every function on its uploaded zip, update in place); building twelve more
 # binaries with their own feature set would add minutes of CI for nothing it checks. The
 # functions' builds are checked by clippy, their handlers by the tests below, and a binary as
 # a real Lambda by the cargo-lambda test.
-fns=(matcher email-sender irc-sender matrix-sender webhook-sender push-sender inbox-sender websocket feed-writer digest ownership-sync api)
+fns=(matcher email-sender irc-sender matrix-sender webhook-sender push-sender inbox-sender websocket feed-writer digest ownership-sync preferences-snapshot api)
 placeholder="$(mktemp)"
 printf '#!/bin/sh\necho "placeholder bootstrap (tests/run.sh)" >&2\nexit 1\n' >"$placeholder"
 for f in "${fns[@]}"; do
