@@ -117,9 +117,10 @@ where
     ///
     /// The batch moves through the steps together (issue 18), so its DynamoDB calls are
     /// per batch, not per notification: parse every record; check every notification's
-    /// addresses in one look-up ([`AddressBook::deliverable_many`]); pass each through the
-    /// gate; then claim every delivery key, send, and mark the sent ones, in
-    /// [`fmn_store::deliver_all`]. A record fails exactly when one of its own steps did.
+    /// addresses in one look-up ([`AddressBook::deliverable_many`]); pass them through the
+    /// gate together ([`Admit::admit_all`]); then claim every delivery key, send, and mark
+    /// the sent ones, in [`fmn_store::deliver_all`]. A record fails exactly when one of its
+    /// own steps did.
     pub async fn handle_until(
         &self,
         event: SqsEvent,
@@ -199,27 +200,32 @@ where
     }
 
     /// Holds notifications for digests and floods (only notifications: a confirmation or a
-    /// notice is wanted now); a held one is done.
+    /// notice is wanted now), the batch's admissions together ([`Admit::admit_all`]); a held
+    /// one is done.
     async fn pass_gate(&self, jobs: &mut [Option<ContextJob>], failures: &mut [Vec<String>]) {
-        let admissions = futures::future::join_all(jobs.iter().map(|job| async move {
-            match job {
-                Some(ContextJob::Notification(n)) => Some(self.gate.admit(n).await),
-                _ => None,
-            }
-        }))
-        .await;
+        let (indices, notifications): (Vec<usize>, Vec<&fmn_queue::NotificationJob>) =
+            (jobs.iter().enumerate())
+                .filter_map(|(i, job)| match job {
+                    Some(ContextJob::Notification(n)) => Some((i, n)),
+                    _ => None,
+                })
+                .unzip();
+        if notifications.is_empty() {
+            return;
+        }
+        let admissions = self.gate.admit_all(&notifications).await;
         let mut held = Vec::new();
-        for (i, admission) in admissions.into_iter().enumerate() {
+        for (i, admission) in indices.into_iter().zip(admissions) {
             match admission {
-                None | Some(Ok(Admission::Send)) => {}
-                Some(Ok(Admission::Held)) => {
+                Ok(Admission::Send) => {}
+                Ok(Admission::Held) => {
                     if let Some(ContextJob::Notification(n)) = &jobs[i] {
                         tracing::info!(user = %n.user, id = %n.message.id, "held for a digest");
                         held.push(history::entry(n, fmn_store::HistoryState::Held, None));
                     }
                     jobs[i] = None;
                 }
-                Some(Err(e)) => {
+                Err(e) => {
                     failures[i].push(e.to_string());
                     jobs[i] = None;
                 }
