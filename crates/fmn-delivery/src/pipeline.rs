@@ -8,6 +8,9 @@ use fmn_store::{Delivered, DeliveryLog, SendResult, deliver_once};
 use crate::history::{self, Outcome};
 use crate::{AddressBook, Channel, History, Item, NoHistory, SendError, Target, Unchecked};
 
+/// Secrets of a record's addresses, by address, as the batch's address check read them.
+type Secrets = std::collections::HashMap<String, crate::Secret>;
+
 /// Reads a job from a context queue's record. A job that cannot be read never will be: the
 /// record fails, and after the queue's receive limit SQS moves it to the DLQ where an
 /// operator sees it.
@@ -143,9 +146,10 @@ where
                 }
             }
         }
-        self.check_addresses(&mut jobs, &mut failures).await;
+        let secrets = self.check_addresses(&mut jobs, &mut failures).await;
         self.pass_gate(&mut jobs, &mut failures).await;
-        self.deliver_batch(&jobs, &mut failures, deadline).await;
+        self.deliver_batch(&jobs, &secrets, &mut failures, deadline)
+            .await;
         fmn_queue::batch_response(ids.into_iter().zip(failures).map(|(id, f)| {
             let result = if f.is_empty() {
                 Ok(())
@@ -157,8 +161,14 @@ where
     }
 
     /// Drops the addresses of notifications that are no longer deliverable (one look-up for
-    /// the batch); a notification left without any is done.
-    async fn check_addresses(&self, jobs: &mut [Option<ContextJob>], failures: &mut [Vec<String>]) {
+    /// the batch); a notification left without any is done. Returns, per record, the
+    /// secrets the look-up read for its addresses (kept here, never in the job).
+    async fn check_addresses(
+        &self,
+        jobs: &mut [Option<ContextJob>],
+        failures: &mut [Vec<String>],
+    ) -> Vec<Secrets> {
+        let mut secrets: Vec<Secrets> = jobs.iter().map(|_| Secrets::new()).collect();
         let wanted: Vec<(usize, (String, fmn_rules::ContextKind))> = jobs
             .iter()
             .enumerate()
@@ -168,7 +178,7 @@ where
             })
             .collect();
         if wanted.is_empty() {
-            return;
+            return secrets;
         }
         let keys: Vec<(String, fmn_rules::ContextKind)> =
             wanted.iter().map(|(_, k)| k.clone()).collect();
@@ -185,7 +195,7 @@ where
                 Ok(None) => {}
                 Ok(Some(now)) => {
                     let before = n.addresses.len();
-                    n.addresses.retain(|a| now.contains(a));
+                    n.addresses.retain(|a| now.iter().any(|d| d.address == *a));
                     if n.addresses.len() < before {
                         tracing::info!(user = %n.user, id = %n.message.id,
                             dropped = before - n.addresses.len(),
@@ -194,9 +204,13 @@ where
                     if n.addresses.is_empty() {
                         jobs[i] = None;
                     }
+                    secrets[i] = (now.into_iter())
+                        .filter_map(|d| Some((d.address, d.secret?)))
+                        .collect();
                 }
             }
         }
+        secrets
     }
 
     /// Holds notifications for digests and floods (only notifications: a confirmation or a
@@ -240,6 +254,7 @@ where
     async fn deliver_batch(
         &self,
         jobs: &[Option<ContextJob>],
+        secrets: &[Secrets],
         failures: &mut [Vec<String>],
         deadline: Option<std::time::Instant>,
     ) {
@@ -290,6 +305,7 @@ where
                 item,
                 address,
                 key: &keys_ref[k],
+                secret: secrets[*i].get(address),
             };
             let send = self.channel.send(&target, message);
             let sent = match deadline {
@@ -384,6 +400,7 @@ where
                 item,
                 address,
                 key: &key,
+                secret: None,
             };
             let one = self.deliver_one(&target, message);
             let outcome = match deadline {
