@@ -26,6 +26,11 @@ pub struct Target<'a> {
     pub address: &'a str,
     /// The delivery's idempotency key ([`Item::delivery_key`]).
     pub key: &'a str,
+    /// The address's secret as the batch's address check read it
+    /// ([`AddressBook::deliverable_many`](crate::AddressBook::deliverable_many)); `None`
+    /// when no check read it (a book that does not read secrets, or an item the check does
+    /// not cover: confirmations, notices, digests the digest function sends).
+    pub secret: Option<&'a crate::Secret>,
 }
 
 /// A delivery context's own part of a sender.

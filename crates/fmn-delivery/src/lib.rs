@@ -47,7 +47,7 @@ mod history;
 mod item;
 mod pipeline;
 
-pub use addresses::{AddressBook, Unchecked};
+pub use addresses::{AddressBook, Deliverable, Secret, Unchecked};
 pub use channel::{Channel, SendError, Target};
 pub use disable::{AddressDisabler, disabled_notices};
 pub use history::{History, MemoryHistory, NoHistory, entry as history_entry};

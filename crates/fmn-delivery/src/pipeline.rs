@@ -8,6 +8,9 @@ use fmn_store::{Delivered, DeliveryLog, SendResult, deliver_once};
 use crate::history::{self, Outcome};
 use crate::{AddressBook, Channel, History, Item, NoHistory, SendError, Target, Unchecked};
 
+/// Secrets of a record's addresses, by address, as the batch's address check read them.
+type Secrets = std::collections::HashMap<String, crate::Secret>;
+
 /// Reads a job from a context queue's record. A job that cannot be read never will be: the
 /// record fails, and after the queue's receive limit SQS moves it to the DLQ where an
 /// operator sees it.
@@ -117,9 +120,10 @@ where
     ///
     /// The batch moves through the steps together (issue 18), so its DynamoDB calls are
     /// per batch, not per notification: parse every record; check every notification's
-    /// addresses in one look-up ([`AddressBook::deliverable_many`]); pass each through the
-    /// gate; then claim every delivery key, send, and mark the sent ones, in
-    /// [`fmn_store::deliver_all`]. A record fails exactly when one of its own steps did.
+    /// addresses in one look-up ([`AddressBook::deliverable_many`]); pass them through the
+    /// gate together ([`Admit::admit_all`]); then claim every delivery key, send, and mark
+    /// the sent ones, in [`fmn_store::deliver_all`]. A record fails exactly when one of its
+    /// own steps did.
     pub async fn handle_until(
         &self,
         event: SqsEvent,
@@ -142,9 +146,10 @@ where
                 }
             }
         }
-        self.check_addresses(&mut jobs, &mut failures).await;
+        let secrets = self.check_addresses(&mut jobs, &mut failures).await;
         self.pass_gate(&mut jobs, &mut failures).await;
-        self.deliver_batch(&jobs, &mut failures, deadline).await;
+        self.deliver_batch(&jobs, &secrets, &mut failures, deadline)
+            .await;
         fmn_queue::batch_response(ids.into_iter().zip(failures).map(|(id, f)| {
             let result = if f.is_empty() {
                 Ok(())
@@ -156,8 +161,14 @@ where
     }
 
     /// Drops the addresses of notifications that are no longer deliverable (one look-up for
-    /// the batch); a notification left without any is done.
-    async fn check_addresses(&self, jobs: &mut [Option<ContextJob>], failures: &mut [Vec<String>]) {
+    /// the batch); a notification left without any is done. Returns, per record, the
+    /// secrets the look-up read for its addresses (kept here, never in the job).
+    async fn check_addresses(
+        &self,
+        jobs: &mut [Option<ContextJob>],
+        failures: &mut [Vec<String>],
+    ) -> Vec<Secrets> {
+        let mut secrets: Vec<Secrets> = jobs.iter().map(|_| Secrets::new()).collect();
         let wanted: Vec<(usize, (String, fmn_rules::ContextKind))> = jobs
             .iter()
             .enumerate()
@@ -167,7 +178,7 @@ where
             })
             .collect();
         if wanted.is_empty() {
-            return;
+            return secrets;
         }
         let keys: Vec<(String, fmn_rules::ContextKind)> =
             wanted.iter().map(|(_, k)| k.clone()).collect();
@@ -184,7 +195,7 @@ where
                 Ok(None) => {}
                 Ok(Some(now)) => {
                     let before = n.addresses.len();
-                    n.addresses.retain(|a| now.contains(a));
+                    n.addresses.retain(|a| now.iter().any(|d| d.address == *a));
                     if n.addresses.len() < before {
                         tracing::info!(user = %n.user, id = %n.message.id,
                             dropped = before - n.addresses.len(),
@@ -193,33 +204,42 @@ where
                     if n.addresses.is_empty() {
                         jobs[i] = None;
                     }
+                    secrets[i] = (now.into_iter())
+                        .filter_map(|d| Some((d.address, d.secret?)))
+                        .collect();
                 }
             }
         }
+        secrets
     }
 
     /// Holds notifications for digests and floods (only notifications: a confirmation or a
-    /// notice is wanted now); a held one is done.
+    /// notice is wanted now), the batch's admissions together ([`Admit::admit_all`]); a held
+    /// one is done.
     async fn pass_gate(&self, jobs: &mut [Option<ContextJob>], failures: &mut [Vec<String>]) {
-        let admissions = futures::future::join_all(jobs.iter().map(|job| async move {
-            match job {
-                Some(ContextJob::Notification(n)) => Some(self.gate.admit(n).await),
-                _ => None,
-            }
-        }))
-        .await;
+        let (indices, notifications): (Vec<usize>, Vec<&fmn_queue::NotificationJob>) =
+            (jobs.iter().enumerate())
+                .filter_map(|(i, job)| match job {
+                    Some(ContextJob::Notification(n)) => Some((i, n)),
+                    _ => None,
+                })
+                .unzip();
+        if notifications.is_empty() {
+            return;
+        }
+        let admissions = self.gate.admit_all(&notifications).await;
         let mut held = Vec::new();
-        for (i, admission) in admissions.into_iter().enumerate() {
+        for (i, admission) in indices.into_iter().zip(admissions) {
             match admission {
-                None | Some(Ok(Admission::Send)) => {}
-                Some(Ok(Admission::Held)) => {
+                Ok(Admission::Send) => {}
+                Ok(Admission::Held) => {
                     if let Some(ContextJob::Notification(n)) = &jobs[i] {
                         tracing::info!(user = %n.user, id = %n.message.id, "held for a digest");
                         held.push(history::entry(n, fmn_store::HistoryState::Held, None));
                     }
                     jobs[i] = None;
                 }
-                Some(Err(e)) => {
+                Err(e) => {
                     failures[i].push(e.to_string());
                     jobs[i] = None;
                 }
@@ -234,6 +254,7 @@ where
     async fn deliver_batch(
         &self,
         jobs: &[Option<ContextJob>],
+        secrets: &[Secrets],
         failures: &mut [Vec<String>],
         deadline: Option<std::time::Instant>,
     ) {
@@ -284,6 +305,7 @@ where
                 item,
                 address,
                 key: &keys_ref[k],
+                secret: secrets[*i].get(address),
             };
             let send = self.channel.send(&target, message);
             let sent = match deadline {
@@ -378,6 +400,7 @@ where
                 item,
                 address,
                 key: &key,
+                secret: None,
             };
             let one = self.deliver_one(&target, message);
             let outcome = match deadline {

@@ -1,9 +1,10 @@
 //! Deciding, per notification, between sending now and holding for a digest.
 
 use fmn_queue::NotificationJob;
+use futures::future::join_all;
 
 use crate::store::now_ms;
-use crate::{DIGEST_TOPIC, DigestError, HeldStore};
+use crate::{DIGEST_TOPIC, DigestError, FloodAdmission, HeldStore};
 
 /// At most `max` notifications per (user, context) in each window of `window_secs`; the rest
 /// of a window is held and sent as one summary when it ends.
@@ -60,6 +61,19 @@ pub trait Admit {
         &self,
         job: &NotificationJob,
     ) -> impl Future<Output = Result<Admission, DigestError>> + Send;
+
+    /// [`Admit::admit`] for every notification of a batch, answered in order. By default one
+    /// admission each, concurrently; the deployed [`Gate`] writes the batch's flood
+    /// admissions in one transaction ([`HeldStore::admit_all`](crate::HeldStore::admit_all)).
+    fn admit_all(
+        &self,
+        jobs: &[&NotificationJob],
+    ) -> impl Future<Output = Vec<Result<Admission, DigestError>>> + Send
+    where
+        Self: Sync,
+    {
+        futures::future::join_all(jobs.iter().map(|job| self.admit(job)))
+    }
 }
 
 /// The deployed gate: digests and the flood limit over a [`HeldStore`].
@@ -129,7 +143,72 @@ impl Admit for Gate {
         if admitted {
             return Ok(Admission::Send);
         }
-        if self.store.hold(job, Some(start + window)).await? {
+        self.hold_flooded(job, start + window).await
+    }
+
+    /// The flood admissions of the batch in one transaction ([`HeldStore::admit_all`]);
+    /// digest holds and what is over the limit are held as [`Gate::admit`] holds them.
+    async fn admit_all(&self, jobs: &[&NotificationJob]) -> Vec<Result<Admission, DigestError>> {
+        let window = self.limit.window_secs.max(1);
+        let mut out: Vec<Option<Result<Admission, DigestError>>> =
+            jobs.iter().map(|_| None).collect();
+        let (mut digests, mut flood) = (Vec::new(), Vec::new());
+        for (i, job) in jobs.iter().enumerate() {
+            if job.message.topic == DIGEST_TOPIC {
+                out[i] = Some(Ok(Admission::Send));
+            } else if job.settings.is_digest() {
+                digests.push(i);
+            } else {
+                let now = (self.clock)();
+                flood.push((i, now - now % window));
+            }
+        }
+        let held = join_all(digests.iter().map(|i| self.store.hold(jobs[*i], None))).await;
+        for (i, held) in digests.into_iter().zip(held) {
+            out[i] = Some(held.map(|_| Admission::Held));
+        }
+        let wanted: Vec<FloodAdmission<'_>> = (flood.iter())
+            .map(|(i, start)| FloodAdmission {
+                user: &jobs[*i].user,
+                context: jobs[*i].context,
+                window_start: *start,
+                message_id: &jobs[*i].message.id,
+            })
+            .collect();
+        let admitted = (self.store)
+            .admit_all(&wanted, window, self.limit.max)
+            .await;
+        let mut over = Vec::new();
+        for ((i, start), admitted) in flood.into_iter().zip(admitted) {
+            match admitted {
+                Ok(true) => out[i] = Some(Ok(Admission::Send)),
+                Ok(false) => over.push((i, start + window)),
+                Err(e) => out[i] = Some(Err(e)),
+            }
+        }
+        let held = join_all(
+            over.iter()
+                .map(|(i, until)| self.hold_flooded(jobs[*i], *until)),
+        )
+        .await;
+        for ((i, _), held) in over.into_iter().zip(held) {
+            out[i] = Some(held);
+        }
+        out.into_iter()
+            // Every notification is answered above; none is sent unanswered.
+            .map(|a| a.unwrap_or_else(|| Err(DigestError::Dynamo("not admitted".into()))))
+            .collect()
+    }
+}
+
+impl Gate {
+    /// Holds `job`, over the flood limit, for its window's summary (due at `until`).
+    async fn hold_flooded(
+        &self,
+        job: &NotificationJob,
+        until: u64,
+    ) -> Result<Admission, DigestError> {
+        if self.store.hold(job, Some(until)).await? {
             tracing::info!(user = %job.user, context = job.context.as_str(),
                 "flood limit reached; held for this window's summary");
         }
@@ -153,6 +232,13 @@ impl<G: Admit + Sync> Admit for Option<G> {
         match self {
             Some(gate) => gate.admit(job).await,
             None => Ok(Admission::Send),
+        }
+    }
+
+    async fn admit_all(&self, jobs: &[&NotificationJob]) -> Vec<Result<Admission, DigestError>> {
+        match self {
+            Some(gate) => gate.admit_all(jobs).await,
+            None => jobs.iter().map(|_| Ok(Admission::Send)).collect(),
         }
     }
 }

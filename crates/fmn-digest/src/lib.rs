@@ -20,7 +20,7 @@ mod gate;
 mod store;
 
 pub use gate::{Admission, Admit, FloodLimit, Gate, NoGate};
-pub use store::{Batch, DIGEST_TOPIC, DueGroup, Held, HeldStore, MAX_BATCH};
+pub use store::{Batch, DIGEST_TOPIC, DueGroup, FloodAdmission, Held, HeldStore, MAX_BATCH};
 
 /// A held-table operation failed.
 #[derive(Debug, thiserror::Error)]

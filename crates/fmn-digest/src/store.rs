@@ -20,6 +20,10 @@ use fmn_rules::{ContextKind, ContextSettings, FilterRef};
 
 use crate::DigestError;
 
+mod flood;
+
+pub use flood::FloodAdmission;
+
 /// Topic of the summary job a digest puts on a context's queue; the [`Gate`](crate::Gate)
 /// lets it through.
 pub const DIGEST_TOPIC: &str = "fmn.digest";

@@ -17,6 +17,8 @@ use crate::Config;
 pub trait Accounts {
     /// The secret of `user`'s webhook `address` (empty if it has none); `None` when the
     /// address is gone, or not deliverable (unless `unconfirmed_ok`, for confirmations).
+    /// Only for sends the batch's address check did not cover (a notification's secret
+    /// comes with the check, [`fmn_delivery::Target::secret`]).
     fn secret(
         &self,
         user: &str,

@@ -142,12 +142,21 @@ impl<A: Accounts + Sync, P: Poster + Sync> Channel for WebhookChannel<A, P> {
         let user = target.item.user();
         let address = target.address;
         let confirmation = matches!(target.item, Item::Confirmation(_));
-        let secret = match self.accounts.secret(user, address, confirmation).await {
-            Ok(Some(secret)) => secret,
-            // A confirmation goes to an address being added, secret or not.
-            Ok(None) if confirmation => String::new(),
-            Ok(None) => return Err(SendError::Gone("address gone or disabled".into())),
-            Err(e) => return Err(temporary(e)),
+        // A notification's secret came with the batch's address check (issue 18); what the
+        // check did not cover (a confirmation) is read here.
+        let read;
+        let secret = match target.secret {
+            Some(secret) => secret.expose(),
+            None => {
+                read = match self.accounts.secret(user, address, confirmation).await {
+                    Ok(Some(secret)) => secret,
+                    // A confirmation goes to an address being added, secret or not.
+                    Ok(None) if confirmation => String::new(),
+                    Ok(None) => return Err(SendError::Gone("address gone or disabled".into())),
+                    Err(e) => return Err(temporary(e)),
+                };
+                read.as_str()
+            }
         };
         let e = match self.poster.post(address, secret.as_bytes(), payload).await {
             Ok(()) => {
@@ -189,9 +198,16 @@ impl<A: Accounts + Sync, P: Poster + Sync> Channel for WebhookChannel<A, P> {
     }
 }
 
-/// The webhook sender over delivery records `D`, accounts `A`, poster `P` and gate `G`.
-pub type WebhookSender<D, A, P, G = fmn_digest::NoGate, H = fmn_delivery::NoHistory> =
-    Pipeline<WebhookChannel<A, P>, D, G, fmn_delivery::Unchecked, H>;
+/// The webhook sender over delivery records `D`, accounts `A`, poster `P`, gate `G`,
+/// history `H` and address book `B` (whose check supplies the secrets).
+pub type WebhookSender<
+    D,
+    A,
+    P,
+    G = fmn_digest::NoGate,
+    H = fmn_delivery::NoHistory,
+    B = fmn_delivery::Unchecked,
+> = Pipeline<WebhookChannel<A, P>, D, G, B, H>;
 
 /// The sender as deployed.
 pub type DeployedSender = WebhookSender<
@@ -200,6 +216,7 @@ pub type DeployedSender = WebhookSender<
     fmn_webhook::WebhookClient,
     Option<fmn_digest::Gate>,
     fmn_store::HistoryLog,
+    fmn_store::PreferenceTable,
 >;
 
 /// Builds the deployed sender.
@@ -216,11 +233,15 @@ pub fn deployed(aws: &aws_config::SdkConfig, config: &Config) -> anyhow::Result<
         config.max_failures,
     );
     let history = fmn_store::HistoryLog::new(dynamo.clone(), &config.deliveries_table);
+    // The batch's address check reads each address's secret with it: one `BatchGetItem`
+    // for the batch instead of a `GetItem` per send.
+    let book = fmn_store::PreferenceTable::new(dynamo.clone(), &config.preferences_table);
     Ok(Pipeline::new(
         channel,
         fmn_store::DeliveryTable::new(dynamo, &config.deliveries_table),
     )
     .with_gate(gate)
+    .with_addresses(book)
     .with_history(history))
 }
 

@@ -9,10 +9,12 @@ use super::*;
 struct Memory {
     failures: Mutex<u64>,
     disabled: Mutex<Vec<String>>,
+    secret_reads: Mutex<usize>,
 }
 
 impl Accounts for Memory {
     async fn secret(&self, _: &str, _: &str, _: bool) -> anyhow::Result<Option<String>> {
+        *self.secret_reads.lock().unwrap() += 1;
         Ok((self.disabled.lock().unwrap().is_empty()).then(|| "s3cret".into()))
     }
     async fn record_failure(&self, _: &str, _: &str) -> anyhow::Result<u64> {
@@ -54,13 +56,20 @@ impl Poster for Receiver {
     }
 }
 
+const HOOK: &str = "https://hooks.example.org/alice";
+
 fn job() -> String {
+    job_of("a-message")
+}
+
+fn job_of(id: &str) -> String {
     let mut job: NotificationJob = serde_json::from_str(include_str!(
         "../../../crates/fmn-queue/tests/fixtures/email-job.json"
     ))
     .unwrap();
     job.context = ContextKind::Webhook;
-    job.addresses = vec!["https://hooks.example.org/alice".into()];
+    job.message.id = id.into();
+    job.addresses = vec![HOOK.into()];
     serde_json::to_string(&job).unwrap()
 }
 
@@ -75,11 +84,13 @@ fn sender(results: Vec<Result<(), PostError>>) -> TestSender {
     )
 }
 
-fn received(s: &TestSender) -> Vec<Payload> {
+fn received<D, G, A, H>(
+    s: &Pipeline<WebhookChannel<Memory, Receiver>, D, G, A, H>,
+) -> Vec<Payload> {
     s.channel().poster.received.lock().unwrap().clone()
 }
 
-fn accounts(s: &TestSender) -> &Memory {
+fn accounts<D, G, A, H>(s: &Pipeline<WebhookChannel<Memory, Receiver>, D, G, A, H>) -> &Memory {
     &s.channel().accounts
 }
 
@@ -140,6 +151,46 @@ async fn refused_targets_are_disabled_at_once() {
             .is_empty()
     );
     assert_eq!(accounts(&s).disabled.lock().unwrap().len(), 1);
+}
+
+/// An address book answering as the preferences table does: the address with its secret.
+struct Book;
+
+impl fmn_delivery::AddressBook for Book {
+    async fn deliverable(&self, _: &str, _: ContextKind) -> Result<Option<Vec<String>>, String> {
+        Ok(Some(vec![HOOK.into()]))
+    }
+
+    async fn deliverable_many(
+        &self,
+        wanted: &[(String, ContextKind)],
+    ) -> Vec<Result<Option<Vec<fmn_delivery::Deliverable>>, String>> {
+        let hook = fmn_delivery::Deliverable {
+            address: HOOK.into(),
+            secret: Some(fmn_delivery::Secret::new("s3cret")),
+        };
+        wanted
+            .iter()
+            .map(|_| Ok(Some(vec![hook.clone()])))
+            .collect()
+    }
+}
+
+/// Issue 18: before, every send read its address's secret (a `GetItem` of the owner's
+/// preferences); now it comes with the batch's address check.
+#[tokio::test]
+async fn a_notification_is_signed_with_the_secret_of_the_batch_check() {
+    let s = sender(Vec::new()).with_addresses(Book);
+    let response = s.handle(event(&[job_of("one"), job_of("two")])).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    // The receiver checks the secret it was signed with.
+    assert_eq!(received(&s).len(), 2);
+    assert_eq!(*accounts(&s).secret_reads.lock().unwrap(), 0);
+    // A confirmation is not covered by the check: its secret is read.
+    let body = r#"{"confirmation": {"user": "alice", "context": "webhook",
+        "address": "https://hooks.example.org/alice", "code": "482913", "expires_at": 1764000000}}"#;
+    s.handle(event(&[body])).await;
+    assert_eq!(*accounts(&s).secret_reads.lock().unwrap(), 1);
 }
 
 #[tokio::test]
