@@ -39,7 +39,7 @@ use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 pub struct Call {
     /// The component ([`scope`]), `-` when none was set.
     pub component: String,
-    /// The service, as the SDK names it (`sqs`, `dynamodb`, `sesv2`, …).
+    /// The service, as the SDK names it (`SQS`, `DynamoDB`, `SESv2`, …).
     pub service: String,
     /// The operation (`SendMessageBatch`, `PutItem`, …).
     pub operation: String,
