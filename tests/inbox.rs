@@ -15,6 +15,7 @@
 use std::time::Duration;
 
 use fmn_e2e::Harness;
+use fmn_e2e::inbox::InboxSystem;
 use fmn_inbox::store::{ConnectionStore, InboxStore};
 use fmn_inbox::{Frame, InboxPage};
 use fmn_local::gateway;
@@ -25,25 +26,8 @@ use tokio_tungstenite::tungstenite::Message;
 type Client =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-fn koji_build(id: &str, owner: &str) -> String {
-    json!({
-        "topic": "org.fedoraproject.prod.buildsys.build.state.change",
-        "msg_id": id,
-        "timestamp": 1_700_000_000,
-        "msg": {"owner": owner, "name": format!("{owner}-pkg"), "version": "1", "release": "1.fc40",
-                "build_id": 7, "new": 1, "old": 0, "instance": "primary"},
-    })
-    .to_string()
-}
-
 async fn publish(h: &Harness, id: &str, owner: &str) {
-    aws_sdk_sqs::Client::new(&h.aws)
-        .send_message()
-        .queue_url(h.stack.output("IncomingQueueUrl").unwrap())
-        .message_body(koji_build(id, owner))
-        .send()
-        .await
-        .unwrap();
+    h.publish_build(id, owner).await.unwrap();
 }
 
 /// The next frame on `ws` (text frames only), or `None` after `wait`.
@@ -74,28 +58,14 @@ async fn inbox_items_arrive_live_once_and_reconnecting_clients_catch_up() {
         .iter()
         .map(|u| serde_json::from_value(json!({"user": u, "contexts": mine})).unwrap())
         .collect();
-    let mut h = Harness::deploy(&prefs)
+    let InboxSystem {
+        h,
+        gateway: gw,
+        api,
+        state,
+    } = InboxSystem::start(&prefs, &[("FMN_API_BASE_URL", "http://fmn.test")])
         .await
         .expect("emulator and stack (run localstack/bootstrap.sh)");
-    let configs = fmn_local::lambda::functions::AwsConfigs::same(&h.aws);
-    let gw = gateway::start(&configs, &h.stack, 0, h.stop.clone())
-        .await
-        .unwrap();
-    h.set_function_env(
-        "InboxSenderFunctionName",
-        &[
-            ("FMN_SOCKET_ENDPOINT", gw.endpoint.as_str()),
-            ("FMN_API_BASE_URL", "http://fmn.test"),
-        ],
-    )
-    .await
-    .unwrap();
-    h.start_functions().await.unwrap();
-    let mut config = fmn_local::api::config(&h.stack).unwrap();
-    config.inbox_socket_url = Some(gw.url.clone());
-    let (api, state) = fmn_e2e::start_api(&h.aws, config, h.stop.clone())
-        .await
-        .unwrap();
     let alice = fmn_local::api::mint(&state, "alice", false, None)
         .await
         .unwrap();

@@ -92,15 +92,17 @@ async fn pushes_once_retries_after_429_and_disables_a_gone_endpoint() {
         .expect("emulator and stack (run localstack/bootstrap.sh)");
     let out = |name: &str| h.stack.output(name).unwrap().to_owned();
     let config = fmn_push_sender_fn::Config {
-        deliveries_table: out("DeliveriesTableName"),
-        preferences_table: out("PreferencesTableName"),
-        held_table: Some(out("HeldTableName")),
-        email_queue_url: Some(out("EmailQueueUrl")),
-        feed_queue_url: Some(out("FeedQueueUrl")),
-        // The receiver is on loopback.
-        allow_private: true,
-        allow_ports: Vec::new(),
-        flood: fmn_digest::FloodLimit::default(),
+        common: fmn_push_sender_fn::HttpSenderConfig {
+            deliveries_table: out("DeliveriesTableName"),
+            preferences_table: out("PreferencesTableName"),
+            held_table: Some(out("HeldTableName")),
+            email_queue_url: Some(out("EmailQueueUrl")),
+            feed_queue_url: Some(out("FeedQueueUrl")),
+            // The receiver is on loopback.
+            allow_private: true,
+            allow_ports: Vec::new(),
+            flood: fmn_digest::FloodLimit::default(),
+        },
     };
     let sender = fmn_push_sender_fn::deployed(&h.aws, &config).unwrap();
     let handle = |body: String| {

@@ -1,9 +1,10 @@
 //! Test harness: a real moto server on 127.0.0.1, the template deployed to it, and the
 //! functions running in the local runtime. A missing emulator fails the test, never skips it.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub mod faults;
+pub mod inbox;
 
 use fmn_local::emulator::deploy;
 use fmn_local::{Stack, lambda::runtime};
@@ -129,6 +130,27 @@ impl Harness {
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
+    }
+
+    /// Puts a Koji build of `owner`'s (message `id`, package `<owner>-pkg-<id>`) on the
+    /// incoming queue, as the bridge does; returns when.
+    pub async fn publish_build(&self, id: &str, owner: &str) -> anyhow::Result<Instant> {
+        let body = serde_json::json!({
+            "topic": "org.fedoraproject.prod.buildsys.build.state.change",
+            "msg_id": id,
+            "timestamp": 1_700_000_000,
+            "msg": {"owner": owner, "name": format!("{owner}-pkg-{id}"), "version": "1",
+                    "release": "1.fc40", "build_id": 7, "new": 1, "old": 0,
+                    "instance": "primary"},
+        });
+        let at = Instant::now();
+        aws_sdk_sqs::Client::new(&self.aws)
+            .send_message()
+            .queue_url(self.stack.output("IncomingQueueUrl")?)
+            .message_body(body.to_string())
+            .send()
+            .await?;
+        Ok(at)
     }
 
     /// Messages on a queue, visible or in flight.

@@ -20,35 +20,16 @@ use std::time::{Duration, Instant};
 
 use fmn_e2e::Harness;
 use fmn_e2e::faults::Relay;
+use fmn_e2e::inbox::InboxSystem;
 use fmn_inbox::InboxPage;
-use fmn_local::gateway;
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 const USER: &str = "dora";
 
-fn koji_build(id: &str) -> String {
-    json!({
-        "topic": "org.fedoraproject.prod.buildsys.build.state.change",
-        "msg_id": id,
-        "timestamp": 1_700_000_000,
-        "msg": {"owner": USER, "name": format!("{USER}-pkg-{id}"), "version": "1",
-                "release": "1.fc40", "build_id": 7, "new": 1, "old": 0, "instance": "primary"},
-    })
-    .to_string()
-}
-
 /// Puts one bus message on the incoming queue, as the bridge does; returns when.
 async fn publish(h: &Harness, id: &str) -> Instant {
-    let at = Instant::now();
-    aws_sdk_sqs::Client::new(&h.aws)
-        .send_message()
-        .queue_url(h.stack.output("IncomingQueueUrl").unwrap())
-        .message_body(koji_build(id))
-        .send()
-        .await
-        .unwrap();
-    at
+    h.publish_build(id, USER).await.unwrap()
 }
 
 /// The client: `fmn-desktop run` on `bus`, its log lines on a channel.
@@ -108,25 +89,14 @@ async fn bus_messages_become_one_popup_each_across_a_killed_socket_and_a_restart
     let prefs: fmn_rules::Preferences = serde_json::from_value(json!({"user": USER, "contexts":
         {"inbox": {"filters": [{"id": "mine", "name": "About me", "rules": [{"kind": "user"}]}]}}}))
     .unwrap();
-    let mut h = Harness::deploy(&[prefs])
+    let InboxSystem {
+        h,
+        gateway: gw,
+        api,
+        state,
+    } = InboxSystem::start(&[prefs], &[])
         .await
         .expect("emulator and stack (run localstack/bootstrap.sh)");
-    let configs = fmn_local::lambda::functions::AwsConfigs::same(&h.aws);
-    let gw = gateway::start(&configs, &h.stack, 0, h.stop.clone())
-        .await
-        .unwrap();
-    h.set_function_env(
-        "InboxSenderFunctionName",
-        &[("FMN_SOCKET_ENDPOINT", gw.endpoint.as_str())],
-    )
-    .await
-    .unwrap();
-    h.start_functions().await.unwrap();
-    let mut config = fmn_local::api::config(&h.stack).unwrap();
-    config.inbox_socket_url = Some(gw.url.clone());
-    let (api, state) = fmn_e2e::start_api(&h.aws, config, h.stop.clone())
-        .await
-        .unwrap();
     let token = fmn_local::api::mint(&state, USER, false, None)
         .await
         .unwrap();

@@ -4,7 +4,7 @@
 //! registers the SDK interceptor [`CountCalls`] on the client's configuration. It counts one
 //! request per attempt (a retried call counts each attempt, as AWS bills them) in a
 //! process-wide table, under the component of the running task ([`scope`]; `-` outside any)
-//! and the operation's service and name. [`snapshot`] reads the table; [`Counts::since`]
+//! and the operation's service and name. [`snapshot`] reads the table; [`Tally::since`]
 //! gives what happened between two snapshots (one Lambda invocation, one benchmark run).
 //! [`waits`] is the time spent in those requests, the same way (where a component's time
 //! goes: waiting on AWS or its own work).
@@ -20,7 +20,10 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
+use std::iter::Sum;
+use std::ops::AddAssign;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
@@ -36,148 +39,147 @@ use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 pub struct Call {
     /// The component ([`scope`]), `-` when none was set.
     pub component: String,
-    /// The service, as the SDK names it (`sqs`, `dynamodb`, `sesv2`, …).
+    /// The service, as the SDK names it (`SQS`, `DynamoDB`, `SESv2`, …).
     pub service: String,
     /// The operation (`SendMessageBatch`, `PutItem`, …).
     pub operation: String,
 }
 
-/// Request counts by [`Call`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Counts(pub BTreeMap<Call, u64>);
+/// A value a [`Tally`] adds up per [`Call`]: a request count (`u64`) or time (`Duration`).
+pub trait Amount: Copy + Default + PartialEq + AddAssign + Sum {
+    /// `self - earlier`, or nothing (the default) when `earlier` is larger.
+    fn saturating_sub(self, earlier: Self) -> Self;
+}
 
-impl Counts {
-    /// Every request counted.
-    pub fn total(&self) -> u64 {
-        self.0.values().sum()
+impl Amount for u64 {
+    fn saturating_sub(self, earlier: Self) -> Self {
+        u64::saturating_sub(self, earlier)
+    }
+}
+
+impl Amount for Duration {
+    fn saturating_sub(self, earlier: Self) -> Self {
+        Duration::saturating_sub(self, earlier)
+    }
+}
+
+/// A table of `V` by [`Call`]: [`Counts`] and [`Waits`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tally<V>(pub BTreeMap<Call, V>);
+
+/// Request counts by [`Call`].
+pub type Counts = Tally<u64>;
+
+/// Time spent in requests (attempt start to attempt end: signing, the round trip, the
+/// service's own time, reading the answer), by [`Call`].
+pub type Waits = Tally<Duration>;
+
+impl<V: Amount> Tally<V> {
+    /// Every call's value together.
+    pub fn total(&self) -> V {
+        self.0.values().copied().sum()
     }
 
-    /// What was counted since `earlier` (a snapshot of the same table).
-    pub fn since(&self, earlier: &Counts) -> Counts {
-        Counts(
+    /// What was added since `earlier` (a snapshot of the same table).
+    pub fn since(&self, earlier: &Tally<V>) -> Tally<V> {
+        Tally(
             self.0
                 .iter()
-                .filter_map(|(call, n)| {
-                    let d = n.saturating_sub(earlier.0.get(call).copied().unwrap_or(0));
-                    (d > 0).then(|| (call.clone(), d))
+                .filter_map(|(call, v)| {
+                    let d = v.saturating_sub(earlier.0.get(call).copied().unwrap_or_default());
+                    (d != V::default()).then(|| (call.clone(), d))
                 })
                 .collect(),
         )
     }
 
-    /// The requests of components for which `keep` is true.
-    pub fn of(&self, keep: impl Fn(&str) -> bool) -> Counts {
-        Counts(
+    /// The calls of components for which `keep` is true.
+    pub fn of(&self, keep: impl Fn(&str) -> bool) -> Tally<V> {
+        Tally(
             self.0
                 .iter()
                 .filter(|(call, _)| keep(&call.component))
-                .map(|(c, n)| (c.clone(), *n))
+                .map(|(c, v)| (c.clone(), *v))
                 .collect(),
         )
     }
 
-    /// Totals by `service.operation`, every component together.
-    pub fn by_operation(&self) -> BTreeMap<String, u64> {
+    /// Totals by `key` of the call, every other part together.
+    fn by(&self, key: impl Fn(&Call) -> String) -> BTreeMap<String, V> {
         let mut out = BTreeMap::new();
-        for (call, n) in &self.0 {
-            *out.entry(format!("{}.{}", call.service, call.operation))
-                .or_default() += n;
+        for (call, v) in &self.0 {
+            *out.entry(key(call)).or_default() += *v;
         }
         out
     }
 
-    /// Totals by component.
-    pub fn by_component(&self) -> BTreeMap<String, u64> {
-        let mut out = BTreeMap::new();
-        for (call, n) in &self.0 {
-            *out.entry(call.component.clone()).or_default() += n;
-        }
-        out
+    /// Totals by `service.operation`, every component together.
+    pub fn by_operation(&self) -> BTreeMap<String, V> {
+        self.by(|call| format!("{}.{}", call.service, call.operation))
     }
+
+    /// Totals by component.
+    pub fn by_component(&self) -> BTreeMap<String, V> {
+        self.by(|call| call.component.clone())
+    }
+
+    /// Totals by service, every component together.
+    pub fn by_service(&self) -> BTreeMap<String, V> {
+        self.by(|call| call.service.clone())
+    }
+}
+
+/// `key=value` for each of `totals`, space-separated, each written by `item`.
+fn write_spaced<V>(
+    f: &mut fmt::Formatter<'_>,
+    totals: BTreeMap<String, V>,
+    item: impl Fn(&mut fmt::Formatter<'_>, &str, V) -> fmt::Result,
+) -> fmt::Result {
+    for (i, (key, v)) in totals.into_iter().enumerate() {
+        if i > 0 {
+            f.write_str(" ")?;
+        }
+        item(f, &key, v)?;
+    }
+    Ok(())
 }
 
 /// `service.Operation=n` for each operation, every component together, space-separated.
 impl fmt::Display for Counts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut first = true;
-        for (op, n) in self.by_operation() {
-            if !first {
-                f.write_str(" ")?;
-            }
-            first = false;
-            write!(f, "{op}={n}")?;
-        }
-        Ok(())
-    }
-}
-
-static COUNTS: Mutex<BTreeMap<Call, u64>> = Mutex::new(BTreeMap::new());
-
-/// Time spent in requests (attempt start to attempt end: signing, the round trip, the
-/// service's own time, reading the answer), by [`Call`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Waits(pub BTreeMap<Call, std::time::Duration>);
-
-impl Waits {
-    /// Every request's time together.
-    pub fn total(&self) -> std::time::Duration {
-        self.0.values().sum()
-    }
-
-    /// The time since `earlier` (a snapshot of the same table).
-    pub fn since(&self, earlier: &Waits) -> Waits {
-        Waits(
-            self.0
-                .iter()
-                .filter_map(|(call, t)| {
-                    let d = t.saturating_sub(earlier.0.get(call).copied().unwrap_or_default());
-                    (!d.is_zero()).then(|| (call.clone(), d))
-                })
-                .collect(),
-        )
-    }
-
-    /// The time of components for which `keep` is true.
-    pub fn of(&self, keep: impl Fn(&str) -> bool) -> Waits {
-        Waits(
-            self.0
-                .iter()
-                .filter(|(call, _)| keep(&call.component))
-                .map(|(c, t)| (c.clone(), *t))
-                .collect(),
-        )
-    }
-
-    /// Totals by service, every component together.
-    pub fn by_service(&self) -> BTreeMap<String, std::time::Duration> {
-        let mut out = BTreeMap::new();
-        for (call, t) in &self.0 {
-            *out.entry(call.service.clone()).or_default() += *t;
-        }
-        out
+        write_spaced(f, self.by_operation(), |f, op, n| write!(f, "{op}={n}"))
     }
 }
 
 /// `service=seconds` for each service, every component together, space-separated.
 impl fmt::Display for Waits {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut first = true;
-        for (service, t) in self.by_service() {
-            if !first {
-                f.write_str(" ")?;
-            }
-            first = false;
-            write!(f, "{service}={:.2}s", t.as_secs_f64())?;
-        }
-        Ok(())
+        write_spaced(f, self.by_service(), |f, service, t| {
+            write!(f, "{service}={:.2}s", t.as_secs_f64())
+        })
     }
 }
 
-static WAITS: Mutex<BTreeMap<Call, std::time::Duration>> = Mutex::new(BTreeMap::new());
+static COUNTS: Mutex<BTreeMap<Call, u64>> = Mutex::new(BTreeMap::new());
+static WAITS: Mutex<BTreeMap<Call, Duration>> = Mutex::new(BTreeMap::new());
+
+/// Adds `v` to `call`'s value in `table`.
+fn add<V: Amount>(table: &Mutex<BTreeMap<Call, V>>, call: Call, v: V) {
+    *table
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(call)
+        .or_default() += v;
+}
+
+/// A copy of `table` as it is now.
+fn read<V: Clone>(table: &Mutex<BTreeMap<Call, V>>) -> Tally<V> {
+    Tally(table.lock().unwrap_or_else(|p| p.into_inner()).clone())
+}
 
 /// The request times so far, of every client built with [`client!`] in this process.
 pub fn waits() -> Waits {
-    Waits(WAITS.lock().unwrap_or_else(|p| p.into_inner()).clone())
+    read(&WAITS)
 }
 
 /// When the current attempt started (kept in the request's config bag).
@@ -194,7 +196,13 @@ fn current_component() -> String {
         .unwrap_or_else(|_| "-".to_owned())
 }
 
-fn started(cfg: &mut ConfigBag) {
+/// Counts an attempt under `component`, by the operation's metadata, and notes when it
+/// started (for [`finished`]).
+fn started(component: &str, cfg: &mut ConfigBag) {
+    match cfg.load::<Metadata>() {
+        Some(m) => record_as(component, m.service(), m.name()),
+        None => record_as(component, "unknown", "unknown"),
+    }
     cfg.interceptor_state()
         .store_put(AttemptStarted(std::time::Instant::now()));
 }
@@ -208,8 +216,7 @@ fn finished(component: &str, cfg: &ConfigBag) {
         service: m.service().to_owned(),
         operation: m.name().to_owned(),
     };
-    let mut waits = WAITS.lock().unwrap_or_else(|p| p.into_inner());
-    *waits.entry(call).or_default() += start.0.elapsed();
+    add(&WAITS, call, start.0.elapsed());
 }
 
 tokio::task_local! {
@@ -235,13 +242,12 @@ pub fn record_as(component: &str, service: &str, operation: &str) {
         service: service.to_owned(),
         operation: operation.to_owned(),
     };
-    let mut counts = COUNTS.lock().unwrap_or_else(|p| p.into_inner());
-    *counts.entry(call).or_default() += 1;
+    add(&COUNTS, call, 1);
 }
 
 /// The counts so far, of every client built with [`client!`] in this process.
 pub fn snapshot() -> Counts {
-    Counts(COUNTS.lock().unwrap_or_else(|p| p.into_inner()).clone())
+    read(&COUNTS)
 }
 
 /// The SDK interceptor counting requests: one per attempt, by the operation's metadata.
@@ -259,11 +265,7 @@ impl Intercept for CountCalls {
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        match cfg.load::<Metadata>() {
-            Some(m) => record(m.service(), m.name()),
-            None => record("unknown", "unknown"),
-        }
-        started(cfg);
+        started(&current_component(), cfg);
         Ok(())
     }
 
@@ -295,11 +297,7 @@ impl Intercept for CountCallsAs {
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        match cfg.load::<Metadata>() {
-            Some(m) => record_as(self.0, m.service(), m.name()),
-            None => record_as(self.0, "unknown", "unknown"),
-        }
-        started(cfg);
+        started(self.0, cfg);
         Ok(())
     }
 
@@ -366,5 +364,37 @@ mod tests {
             diff.to_string(),
             "dynamodb.GetItem=1 sqs.SendMessageBatch=2"
         );
+    }
+
+    #[test]
+    fn waits_add_up_by_service() {
+        let call = |component: &str, service: &str, operation: &str| Call {
+            component: component.to_owned(),
+            service: service.to_owned(),
+            operation: operation.to_owned(),
+        };
+        let ms = Duration::from_millis;
+        let before: Waits = Tally(
+            [(call("matcher", "sqs", "SendMessageBatch"), ms(100))]
+                .into_iter()
+                .collect(),
+        );
+        let now: Waits = Tally(
+            [
+                (call("matcher", "sqs", "SendMessageBatch"), ms(350)),
+                (call("matcher", "sqs", "DeleteMessage"), ms(0)),
+                (call("digest", "sqs", "SendMessage"), ms(500)),
+                (call("digest", "dynamodb", "Query"), ms(1250)),
+            ]
+            .into_iter()
+            .collect(),
+        );
+        let diff = now.since(&before);
+        // Nothing spent since: no entry.
+        assert_eq!(diff.0.len(), 3);
+        assert_eq!(diff.total(), ms(2000));
+        assert_eq!(diff.to_string(), "dynamodb=1.25s sqs=0.75s");
+        assert_eq!(diff.of(|c| c == "matcher").total(), ms(250));
+        assert_eq!(diff.by_component()["digest"], ms(1750));
     }
 }

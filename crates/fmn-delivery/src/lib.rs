@@ -42,6 +42,7 @@
 
 mod addresses;
 mod channel;
+mod config;
 mod disable;
 mod history;
 mod item;
@@ -49,6 +50,7 @@ mod pipeline;
 
 pub use addresses::{AddressBook, Deliverable, Secret, Unchecked};
 pub use channel::{Channel, SendError, Target};
+pub use config::HttpSenderConfig;
 pub use disable::{AddressDisabler, disabled_notices};
 pub use history::{History, MemoryHistory, NoHistory, entry as history_entry};
 pub use item::{Content, Item};

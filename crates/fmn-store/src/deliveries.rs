@@ -321,44 +321,17 @@ impl DeliveryTable {
     pub async fn mark_all_sent(&self, keys: &[String]) -> Result<(), StoreError> {
         use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
         let expires = (now() + self.retention).to_string();
-        for chunk in keys.chunks(25) {
-            let mut pending = Vec::with_capacity(chunk.len());
-            for key in chunk {
-                let put = PutRequest::builder()
-                    .item("pk", AttributeValue::S(key.clone()))
-                    .item("state", AttributeValue::S("sent".into()))
-                    .item("expires_at", AttributeValue::N(expires.clone()))
-                    .build()
-                    .map_err(StoreError::dynamo)?;
-                pending.push(WriteRequest::builder().put_request(put).build());
-            }
-            for attempt in 0..4 {
-                if pending.is_empty() {
-                    break;
-                }
-                if attempt > 0 {
-                    tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
-                }
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, pending)
-                    .send()
-                    .await
-                    .map_err(StoreError::dynamo)?;
-                pending = out
-                    .unprocessed_items
-                    .and_then(|mut u| u.remove(&self.table))
-                    .unwrap_or_default();
-            }
-            if !pending.is_empty() {
-                return Err(StoreError::Dynamo(format!(
-                    "{} sent marks left unprocessed",
-                    pending.len()
-                )));
-            }
+        let mut puts = Vec::with_capacity(keys.len());
+        for key in keys {
+            let put = PutRequest::builder()
+                .item("pk", AttributeValue::S(key.clone()))
+                .item("state", AttributeValue::S("sent".into()))
+                .item("expires_at", AttributeValue::N(expires.clone()))
+                .build()
+                .map_err(StoreError::dynamo)?;
+            puts.push(WriteRequest::builder().put_request(put).build());
         }
-        Ok(())
+        crate::dynamo::write_batches(&self.client, &self.table, puts, 4, "sent marks").await
     }
 
     /// Records that the delivery `key` was sent.

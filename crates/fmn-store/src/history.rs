@@ -119,33 +119,7 @@ impl HistoryLog {
 
     /// Appends `entry` to its user's day; `false` when that day is full (not recorded).
     pub async fn record(&self, entry: &HistoryEntry) -> Result<bool, StoreError> {
-        let doc = serde_json::to_string(entry).map_err(|e| StoreError::Corrupt {
-            key: entry.message_id.clone(),
-            problem: e.to_string(),
-        })?;
-        let day = entry.at.div_euclid(DAY);
-        let expires = (day + 1 + Self::RETENTION_DAYS) * DAY;
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(Self::pk(&entry.user, day)))
-            .update_expression(
-                "SET entries = list_append(if_not_exists(entries, :empty), :new), \
-                 expires_at = :exp",
-            )
-            .condition_expression("attribute_not_exists(entries) OR size(entries) < :max")
-            .expression_attribute_values(":empty", AttributeValue::L(Vec::new()))
-            .expression_attribute_values(":new", AttributeValue::L(vec![AttributeValue::S(doc)]))
-            .expression_attribute_values(":exp", AttributeValue::N(expires.to_string()))
-            .expression_attribute_values(":max", AttributeValue::N(Self::MAX_PER_DAY.to_string()))
-            .send()
-            .await;
-        match out {
-            Ok(_) => Ok(true),
-            Err(e) if crate::is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(StoreError::dynamo(e)),
-        }
+        self.append(&[entry]).await
     }
 
     /// Appends `entries` (in order) to their users' days, one `UpdateItem` per user and day
@@ -198,6 +172,7 @@ impl HistoryLog {
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        // Fits when `size + len <= MAX_PER_DAY`, i.e. `size < MAX_PER_DAY - len + 1`.
         let room = Self::MAX_PER_DAY.saturating_sub(group.len()) + 1;
         let day = first.at.div_euclid(DAY);
         let expires = (day + 1 + Self::RETENTION_DAYS) * DAY;

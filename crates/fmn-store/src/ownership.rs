@@ -19,8 +19,6 @@ use crate::StoreError;
 
 /// The largest chunk of snapshot text in one item (bytes).
 const CHUNK_BYTES: usize = 300_000;
-/// `BatchWriteItem` takes at most 25 requests.
-const BATCH: usize = 25;
 /// How often unprocessed batch items are retried before giving up.
 const BATCH_ATTEMPTS: usize = 8;
 
@@ -241,36 +239,14 @@ impl OwnershipTable {
     }
 
     async fn write_all(&self, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
-        for batch in requests.chunks(BATCH) {
-            let mut pending = batch.to_vec();
-            for attempt in 0..BATCH_ATTEMPTS {
-                if pending.is_empty() {
-                    break;
-                }
-                if attempt > 0 {
-                    let backoff = 50u64 << attempt.min(6);
-                    tokio::time::sleep(std::time::Duration::from_millis(backoff)).await;
-                }
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, pending)
-                    .send()
-                    .await
-                    .map_err(StoreError::dynamo)?;
-                pending = out
-                    .unprocessed_items
-                    .and_then(|mut u| u.remove(&self.table))
-                    .unwrap_or_default();
-            }
-            if !pending.is_empty() {
-                return Err(StoreError::Dynamo(format!(
-                    "{} writes still unprocessed after {BATCH_ATTEMPTS} attempts",
-                    pending.len()
-                )));
-            }
-        }
-        Ok(())
+        crate::dynamo::write_batches(
+            &self.client,
+            &self.table,
+            requests,
+            BATCH_ATTEMPTS,
+            "writes",
+        )
+        .await
     }
 }
 

@@ -96,34 +96,8 @@ impl RecentMessages {
             writes.push(WriteRequest::builder().put_request(put).build());
         }
         let kept = writes.len();
-        for chunk in writes.chunks(25) {
-            let mut pending = chunk.to_vec();
-            for attempt in 0..3 {
-                if attempt > 0 {
-                    tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
-                }
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, pending)
-                    .send()
-                    .await
-                    .map_err(StoreError::dynamo)?;
-                pending = out
-                    .unprocessed_items
-                    .and_then(|mut u| u.remove(&self.table))
-                    .unwrap_or_default();
-                if pending.is_empty() {
-                    break;
-                }
-            }
-            if !pending.is_empty() {
-                return Err(StoreError::Dynamo(format!(
-                    "{} recent messages left unprocessed",
-                    pending.len()
-                )));
-            }
-        }
+        crate::dynamo::write_batches(&self.client, &self.table, writes, 3, "recent messages")
+            .await?;
         Ok(kept)
     }
 

@@ -13,6 +13,7 @@
 //!
 //! A confirmation job pushes its code to the (unconfirmed) endpoint and nothing else.
 
+pub use fmn_delivery::HttpSenderConfig;
 use fmn_delivery::{AddressDisabler, Channel, Content, Item, Pipeline, SendError, Target};
 use fmn_lambda::{ConfigError, Vars};
 use fmn_push::{Push, PushClient, PushError};
@@ -21,26 +22,9 @@ use fmn_rules::ContextKind;
 /// Configuration from the environment the template sets.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `FMN_DELIVERIES_TABLE`: idempotency records.
-    pub deliveries_table: String,
-    /// `FMN_PREFERENCES_TABLE`: which addresses are deliverable, and where a gone endpoint
-    /// is disabled.
-    pub preferences_table: String,
-    /// `FMN_HELD_TABLE` (optional): digests and the flood limit.
-    pub held_table: Option<String>,
-    /// `FMN_EMAIL_QUEUE_URL` (optional): where an owner with a confirmed email address is
-    /// told that their endpoint was disabled.
-    pub email_queue_url: Option<String>,
-    /// `FMN_FEED_QUEUE_URL` (optional): where other owners are told.
-    pub feed_queue_url: Option<String>,
-    /// `FMN_PUSH_ALLOW_PRIVATE` (`1`, `true` or `yes`; never in AWS): push to private and
-    /// loopback targets too (tests, the local run).
-    pub allow_private: bool,
-    /// `FMN_PUSH_ALLOW_PORTS` (comma-separated, optional): ports endpoints may use besides
-    /// 80 and 443.
-    pub allow_ports: Vec<u16>,
-    /// `FMN_FLOOD_MAX` and `FMN_FLOOD_WINDOW_SECS`: the flood limit.
-    pub flood: fmn_digest::FloodLimit,
+    /// The settings shared with the webhook sender ([`HttpSenderConfig`]); the switches
+    /// are `FMN_PUSH_ALLOW_PRIVATE` and `FMN_PUSH_ALLOW_PORTS`.
+    pub common: HttpSenderConfig,
 }
 
 impl Config {
@@ -48,23 +32,7 @@ impl Config {
     /// function's environment locally).
     pub fn from_vars(vars: &Vars) -> Result<Config, ConfigError> {
         Ok(Config {
-            deliveries_table: vars.required("FMN_DELIVERIES_TABLE")?,
-            preferences_table: vars.required("FMN_PREFERENCES_TABLE")?,
-            held_table: vars.get("FMN_HELD_TABLE"),
-            email_queue_url: vars.get("FMN_EMAIL_QUEUE_URL"),
-            feed_queue_url: vars.get("FMN_FEED_QUEUE_URL"),
-            allow_private: vars.flag("FMN_PUSH_ALLOW_PRIVATE"),
-            allow_ports: match vars.get("FMN_PUSH_ALLOW_PORTS") {
-                None => Vec::new(),
-                Some(list) => list
-                    .split(',')
-                    .map(|p| p.trim().parse::<u16>())
-                    .collect::<Result<_, _>>()
-                    .map_err(|e| {
-                        ConfigError::invalid("FMN_PUSH_ALLOW_PORTS", format!("{list:?}: {e}"))
-                    })?,
-            },
-            flood: fmn_digest::FloodLimit::from_vars(vars)?,
+            common: HttpSenderConfig::from_vars(vars, "PUSH")?,
         })
     }
 }
@@ -194,6 +162,7 @@ pub type DeployedSender = PushSender<
 
 /// Builds the deployed sender.
 pub fn deployed(aws: &aws_config::SdkConfig, config: &Config) -> anyhow::Result<DeployedSender> {
+    let config = &config.common;
     let client = PushClient::new(config.allow_private, config.allow_ports.clone())?;
     let dynamo = fmn_calls::client!(aws_sdk_dynamodb, aws);
     let sqs = fmn_calls::client!(aws_sdk_sqs, aws);

@@ -78,13 +78,13 @@ impl DeployedAccounts {
         let dynamo = fmn_calls::client!(aws_sdk_dynamodb, aws);
         let sqs = fmn_calls::client!(aws_sdk_sqs, aws);
         let queue = |url: &Option<String>| url.as_ref().map(|u| SqsQueue::new(sqs.clone(), u));
-        let prefs = PreferenceTable::new(dynamo.clone(), &config.preferences_table);
+        let prefs = PreferenceTable::new(dynamo.clone(), &config.common.preferences_table);
         DeployedAccounts {
-            deliveries_table: config.deliveries_table.clone(),
+            deliveries_table: config.common.deliveries_table.clone(),
             disabler: AddressDisabler::new(
                 prefs.clone(),
-                queue(&config.email_queue_url),
-                queue(&config.feed_queue_url),
+                queue(&config.common.email_queue_url),
+                queue(&config.common.feed_queue_url),
             ),
             prefs,
             dynamo,

@@ -8,6 +8,7 @@
 //! confirmed address), else feed queue, delivered there like any other notification. A
 //! confirmation job POSTs its code to the (unconfirmed) URL and nothing else.
 
+pub use fmn_delivery::HttpSenderConfig;
 use fmn_delivery::{Channel, Content, Item, Pipeline, SendError, Target};
 use fmn_lambda::{ConfigError, Vars};
 use fmn_rules::ContextKind;
@@ -20,28 +21,12 @@ pub use accounts::{Accounts, DeployedAccounts, notices};
 /// Configuration from the environment the template sets.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `FMN_DELIVERIES_TABLE`: idempotency records and failure counters.
-    pub deliveries_table: String,
-    /// `FMN_PREFERENCES_TABLE`: secrets, and where a failing webhook is disabled.
-    pub preferences_table: String,
-    /// `FMN_HELD_TABLE` (optional): digests and the flood limit.
-    pub held_table: Option<String>,
-    /// `FMN_EMAIL_QUEUE_URL` (optional): where an owner with a confirmed email address is
-    /// told that their webhook was disabled.
-    pub email_queue_url: Option<String>,
-    /// `FMN_FEED_QUEUE_URL` (optional): where other owners are told.
-    pub feed_queue_url: Option<String>,
+    /// The settings shared with the push sender ([`HttpSenderConfig`]); the switches are
+    /// `FMN_WEBHOOK_ALLOW_PRIVATE` and `FMN_WEBHOOK_ALLOW_PORTS`.
+    pub common: HttpSenderConfig,
     /// `FMN_WEBHOOK_MAX_FAILURES` (default 5): consecutive failed deliveries before the
     /// address is disabled.
     pub max_failures: u64,
-    /// `FMN_WEBHOOK_ALLOW_PRIVATE` (`1`, `true` or `yes`; never in AWS): POST to private and
-    /// loopback targets too (tests, the local demo).
-    pub allow_private: bool,
-    /// `FMN_WEBHOOK_ALLOW_PORTS` (comma-separated, optional): ports webhooks may target
-    /// besides 80 and 443.
-    pub allow_ports: Vec<u16>,
-    /// `FMN_FLOOD_MAX` and `FMN_FLOOD_WINDOW_SECS`: the flood limit.
-    pub flood: fmn_digest::FloodLimit,
 }
 
 impl Config {
@@ -49,24 +34,8 @@ impl Config {
     /// function's environment locally).
     pub fn from_vars(vars: &Vars) -> Result<Config, ConfigError> {
         Ok(Config {
-            deliveries_table: vars.required("FMN_DELIVERIES_TABLE")?,
-            preferences_table: vars.required("FMN_PREFERENCES_TABLE")?,
-            held_table: vars.get("FMN_HELD_TABLE"),
-            email_queue_url: vars.get("FMN_EMAIL_QUEUE_URL"),
-            feed_queue_url: vars.get("FMN_FEED_QUEUE_URL"),
+            common: HttpSenderConfig::from_vars(vars, "WEBHOOK")?,
             max_failures: vars.parse_or("FMN_WEBHOOK_MAX_FAILURES", 5)?,
-            allow_private: vars.flag("FMN_WEBHOOK_ALLOW_PRIVATE"),
-            allow_ports: match vars.get("FMN_WEBHOOK_ALLOW_PORTS") {
-                None => Vec::new(),
-                Some(list) => list
-                    .split(',')
-                    .map(|p| p.trim().parse::<u16>())
-                    .collect::<Result<_, _>>()
-                    .map_err(|e| {
-                        ConfigError::invalid("FMN_WEBHOOK_ALLOW_PORTS", format!("{list:?}: {e}"))
-                    })?,
-            },
-            flood: fmn_digest::FloodLimit::from_vars(vars)?,
         })
     }
 
@@ -221,24 +190,29 @@ pub type DeployedSender = WebhookSender<
 
 /// Builds the deployed sender.
 pub fn deployed(aws: &aws_config::SdkConfig, config: &Config) -> anyhow::Result<DeployedSender> {
-    let client =
-        fmn_webhook::WebhookClient::new(config.allow_private, fmn_webhook::RetryPolicy::default())?
-            .with_ports(config.allow_ports.clone());
+    let client = fmn_webhook::WebhookClient::new(
+        config.common.allow_private,
+        fmn_webhook::RetryPolicy::default(),
+    )?
+    .with_ports(config.common.allow_ports.clone());
     let dynamo = fmn_calls::client!(aws_sdk_dynamodb, aws);
-    let gate =
-        fmn_digest::Gate::from_table(dynamo.clone(), config.held_table.as_deref(), config.flood);
+    let gate = fmn_digest::Gate::from_table(
+        dynamo.clone(),
+        config.common.held_table.as_deref(),
+        config.common.flood,
+    );
     let channel = WebhookChannel::new(
         DeployedAccounts::new(aws, config),
         client,
         config.max_failures,
     );
-    let history = fmn_store::HistoryLog::new(dynamo.clone(), &config.deliveries_table);
+    let history = fmn_store::HistoryLog::new(dynamo.clone(), &config.common.deliveries_table);
     // The batch's address check reads each address's secret with it: one `BatchGetItem`
     // for the batch instead of a `GetItem` per send.
-    let book = fmn_store::PreferenceTable::new(dynamo.clone(), &config.preferences_table);
+    let book = fmn_store::PreferenceTable::new(dynamo.clone(), &config.common.preferences_table);
     Ok(Pipeline::new(
         channel,
-        fmn_store::DeliveryTable::new(dynamo, &config.deliveries_table),
+        fmn_store::DeliveryTable::new(dynamo, &config.common.deliveries_table),
     )
     .with_gate(gate)
     .with_addresses(book)
