@@ -215,6 +215,32 @@ async fn inbox_items_arrive_live_once_and_reconnecting_clients_catch_up() {
     let r = get("/api/v1/users/alice/inbox".into(), &bob).await.unwrap();
     assert_eq!(r.status(), 403);
 
+    // A busy inbox is trimmed to its newest items without a write to count additions.
+    let max = fmn_inbox::store::MAX_ITEMS;
+    for k in 0..max + 60 {
+        let message = format!("2026-inbox-busy-{k}");
+        let item = fmn_inbox::InboxItem {
+            id: fmn_inbox::item_id(fmn_inbox::now_ms(), &message, Some("f")),
+            message_id: message,
+            topic: "org.fedoraproject.prod.buildsys.build.state.change".into(),
+            summary: "a build".into(),
+            link: None,
+            filter: Some("f".into()),
+            filter_url: None,
+            severity: "info".into(),
+            created: fmn_inbox::rfc3339(fmn_inbox::now_ms()),
+            read: false,
+        };
+        inbox.add("carol", &item).await.unwrap();
+    }
+    let kept = inbox.page("carol", None, 200).await.unwrap();
+    assert_eq!(
+        kept.items[0].message_id,
+        format!("2026-inbox-busy-{}", max + 59)
+    );
+    let unread = inbox.unread("carol").await.unwrap() as usize;
+    assert!((max..max + 60).contains(&unread), "{unread} items kept");
+
     println!("bus message to WebSocket frame: {latency:?}");
     // The README's latency figures: FMN_INBOX_LATENCY=N more messages, one at a time, from
     // the incoming queue to the frame on alice's socket.

@@ -10,6 +10,11 @@
 //!    push to its last batch.
 //! 3. The requests every component made ([`fmn_calls`], the event-source mappings' own
 //!    receive and delete not included), per bus message and per notification.
+//! 4. The matcher fed at the emulator's own rate: N more messages pushed straight onto
+//!    `incoming` with the loop of step 1 (so while the functions run, as in issue 18's first
+//!    experiment), and the time until `incoming` is empty. The bridge sends one batch at a
+//!    time, so in step 2 the matcher can only be as fast as it; here it is fed as fast as the
+//!    emulator takes messages.
 //!
 //! `up` deploys the stack with the flood limit out of the way (`FloodMax`) and loads the
 //! preferences without digest settings when it runs the bench, and the report says so.
@@ -59,6 +64,10 @@ pub struct Report {
     pub bridge_calls: fmn_calls::Counts,
     /// Seconds from the first push until every queue was empty.
     pub drained_seconds: f64,
+    /// Step 4: seconds to push the messages straight onto `incoming` with the raw loop.
+    pub direct_push_seconds: f64,
+    /// Step 4: seconds from the first push until `incoming` was empty.
+    pub direct_drained_seconds: f64,
 }
 
 impl Report {
@@ -108,6 +117,16 @@ impl fmt::Display for Report {
             self.push_seconds,
             self.matcher_seconds,
             n as f64 / self.matcher_seconds.max(1e-9)
+        )?;
+        let (push, drained) = (self.direct_push_seconds, self.direct_drained_seconds);
+        writeln!(
+            f,
+            "matcher fed at the emulator's rate: {n} more pushed straight onto incoming by the \
+             raw loop in {push:.1} s ({:.0} messages/s, while the functions run); incoming \
+             empty after {drained:.1} s: {:.0} bus messages/s ({:.2} of the push rate)",
+            n as f64 / push.max(1e-9),
+            n as f64 / drained.max(1e-9),
+            push / drained.max(1e-9)
         )?;
         writeln!(
             f,
@@ -213,35 +232,40 @@ async fn raw_rate(
         .await?
         .queue_url
         .context("no queue URL")?;
-    let started = Instant::now();
-    let sent: anyhow::Result<()> = async {
-        for chunk in messages.chunks(10) {
-            let mut request = sqs.send_message_batch().queue_url(&url);
-            for (i, m) in chunk.iter().enumerate() {
-                request = request.entries(
-                    SendMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .message_body(&m.body)
-                        .message_attributes(
-                            fmn_queue::TOPIC_ATTRIBUTE,
-                            MessageAttributeValue::builder()
-                                .data_type("String")
-                                .string_value(&m.topic)
-                                .build()?,
-                        )
-                        .build()?,
-                );
-            }
-            let out = request.send().await?;
-            anyhow::ensure!(out.failed.is_empty(), "SQS refused part of a batch");
-        }
-        Ok(())
-    }
-    .await;
-    let seconds = started.elapsed().as_secs_f64();
+    let sent = send_raw(sqs, &url, messages).await;
     let _ = sqs.delete_queue().queue_url(&url).send().await;
-    sent?;
-    Ok(messages.len() as f64 / seconds.max(1e-9))
+    Ok(messages.len() as f64 / sent?.max(1e-9))
+}
+
+/// Sends `messages` to `url`, one `SendMessageBatch` of ten at a time, as the bridge sends
+/// them; returns the seconds it took.
+async fn send_raw(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    messages: &[fmn_bridge::BusMessage],
+) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    for chunk in messages.chunks(10) {
+        let mut request = sqs.send_message_batch().queue_url(url);
+        for (i, m) in chunk.iter().enumerate() {
+            request = request.entries(
+                SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(&m.body)
+                    .message_attributes(
+                        fmn_queue::TOPIC_ATTRIBUTE,
+                        MessageAttributeValue::builder()
+                            .data_type("String")
+                            .string_value(&m.topic)
+                            .build()?,
+                    )
+                    .build()?,
+            );
+        }
+        let out = request.send().await?;
+        anyhow::ensure!(out.failed.is_empty(), "SQS refused part of a batch");
+    }
+    Ok(started.elapsed().as_secs_f64())
 }
 
 /// Messages in `url`, visible or in flight.
@@ -374,6 +398,13 @@ pub async fn run(
     let matcher_seconds = (functions.iter())
         .find(|f| f.role == "Matcher")
         .map_or(0.0, |f| f.seconds);
+
+    println!("bench: {n} more messages straight onto incoming at the emulator's rate…");
+    let fresh = self::messages(sample, n);
+    let started = Instant::now();
+    let direct_push_seconds = send_raw(&sqs, &queues[0], &fresh).await?;
+    drained(&sqs, &queues[..1], Duration::from_secs(120 + n as u64 / 5)).await?;
+    let direct_drained_seconds = started.elapsed().as_secs_f64();
     Ok(Report {
         messages: n,
         raw_per_second,
@@ -382,5 +413,7 @@ pub async fn run(
         functions,
         bridge_calls: calls.of(|c| c == "bridge"),
         drained_seconds,
+        direct_push_seconds,
+        direct_drained_seconds,
     })
 }
