@@ -97,6 +97,23 @@ pub async fn run(aws: &aws_config::SdkConfig, queue_url: &str, n: usize) -> anyh
     anyhow::ensure!(sent as usize == n, "the bridge sent {sent} of {n}");
 
     let sqs = aws_sdk_sqs::Client::new(aws);
+    let plain_seconds = send_plain(&sqs, queue_url, &messages).await?;
+    Ok(Report {
+        messages: n,
+        bridge_per_second: n as f64 / bridge_seconds,
+        plain_per_second: n as f64 / plain_seconds,
+        peak_rss_kib: peak_rss_kib(),
+    })
+}
+
+/// Sends `messages` to `queue_url` with a plain `SendMessageBatch` loop, ten a call, one call
+/// at a time (as the bridge sends): the queue's own rate to compare with. Returns the seconds
+/// it took.
+pub async fn send_plain(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    messages: &[BusMessage],
+) -> anyhow::Result<f64> {
     let started = Instant::now();
     for chunk in messages.chunks(10) {
         let mut request = sqs.send_message_batch().queue_url(queue_url);
@@ -118,11 +135,5 @@ pub async fn run(aws: &aws_config::SdkConfig, queue_url: &str, n: usize) -> anyh
         let out = request.send().await?;
         anyhow::ensure!(out.failed.is_empty(), "SQS refused part of a batch");
     }
-    let plain_seconds = started.elapsed().as_secs_f64();
-    Ok(Report {
-        messages: n,
-        bridge_per_second: n as f64 / bridge_seconds,
-        plain_per_second: n as f64 / plain_seconds,
-        peak_rss_kib: peak_rss_kib(),
-    })
+    Ok(started.elapsed().as_secs_f64())
 }

@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use fmn_rules::{ContextKind, ContextSettings, Matcher, Ownership, Preferences};
+use fmn_rules::{BuildError, ContextKind, ContextSettings, Matcher, Ownership, Preferences};
 
 pub mod snapshot;
 
@@ -86,6 +86,25 @@ pub fn now_ms() -> u128 {
 }
 
 impl CompiledPrefs {
+    /// Every user of `all` compiled, with `ownership` for the `owned_by` rules, and why each
+    /// user left out was (their preferences do not compile). Its version is not set.
+    pub fn compile(
+        all: Vec<Preferences>,
+        ownership: &Arc<Ownership>,
+    ) -> (CompiledPrefs, Vec<BuildError>) {
+        let settings = all
+            .iter()
+            .map(|p| (p.user.clone(), settings_of(p)))
+            .collect();
+        let (matcher, skipped) = Matcher::build_lenient(all, ownership.clone());
+        let compiled = CompiledPrefs {
+            matcher: Arc::new(matcher),
+            settings: Arc::new(settings),
+            ..CompiledPrefs::default()
+        };
+        (compiled, skipped)
+    }
+
     /// Brings these preferences to `version` (read just before, so that nothing written
     /// after it is missed): from the change log when it can tell what changed, else by
     /// reading and compiling everyone, with `ownership` for the `owned_by` rules. A user
@@ -144,16 +163,12 @@ impl CompiledPrefs {
             None => {
                 let all = reader.load_all().await?;
                 let users = all.len();
-                let settings = all
-                    .iter()
-                    .map(|p| (p.user.clone(), settings_of(p)))
-                    .collect();
-                let (fresh, skipped) = Matcher::build_lenient(all, ownership.clone());
+                let (fresh, skipped) = CompiledPrefs::compile(all, ownership);
                 for e in &skipped {
                     tracing::warn!(error = %e, "skipping invalid preferences");
                 }
-                self.matcher = Arc::new(fresh);
-                self.settings = Arc::new(settings);
+                self.matcher = fresh.matcher;
+                self.settings = fresh.settings;
                 Update::Reloaded(users)
             }
         };

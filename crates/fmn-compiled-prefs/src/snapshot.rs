@@ -126,11 +126,15 @@ impl CompiledPrefs {
         for (user, settings) in self.settings.iter() {
             let set: Vec<(ContextKind, Packed)> =
                 settings.iter().map(|(k, s)| (*k, s.into())).collect();
-            let next = u32::try_from(index.len()).unwrap_or(u32::MAX);
-            let at = *index.entry(set.clone()).or_insert_with(|| {
-                packed.distinct.push(set);
-                next
-            });
+            let at = match index.get(&set) {
+                Some(&at) => at,
+                None => {
+                    let at = u32::try_from(index.len()).unwrap_or(u32::MAX);
+                    index.insert(set.clone(), at);
+                    packed.distinct.push(set);
+                    at
+                }
+            };
             packed.users.push((user.clone(), at));
         }
         postcard::to_extend(&packed, out).map_err(SnapshotError::from)

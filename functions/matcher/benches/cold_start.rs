@@ -100,32 +100,15 @@ async fn main() -> anyhow::Result<()> {
         let pages = bytes.div_ceil(1 << 20);
 
         // The whole first batch of a fresh matcher (scan, parse, build, match, send).
-        let queue = sqs
-            .create_queue()
-            .queue_name(format!("cold-start-email-{users}"))
-            .send()
-            .await?
-            .queue_url
-            .unwrap_or_default();
-        let tables = fmn_matcher_fn::Tables {
-            preferences: fmn_store::PreferenceTable::new(dynamo.clone(), &table),
-            ownership: None,
-            recent: None,
-            snapshot: None,
-        };
-        let queues = BTreeMap::from([(
-            ContextKind::Email,
-            fmn_queue::SqsQueue::new(sqs.clone(), &queue),
-        )]);
-        let function = fmn_matcher_fn::MatcherFn::new(
-            tables,
-            fmn_queue::SqsQueue::new(sqs.clone(), &queue),
-            queues,
-        );
-        let started = Instant::now();
-        let response = function.handle(event(&batch)).await;
-        let first = started.elapsed();
-        anyhow::ensure!(response.batch_item_failures.is_empty(), "records failed");
+        let first = first_batch(
+            &dynamo,
+            &sqs,
+            &table,
+            None,
+            &format!("email-{users}"),
+            &batch,
+        )
+        .await?;
         let work = parse + settings_time + build;
         println!(
             "{users} | {} in {:.2} s | {:.1} MB | {pages} | {:.3} s | {:.3} s | {:.3} s | {:.3} s | \
@@ -194,16 +177,9 @@ async fn snapshot_start(
     let mut rng = common::Rng(0x18c0_1d57);
     let all: Vec<fmn_rules::Preferences> = (0..users).map(|u| pop.prefs(u, &mut rng)).collect();
     let started = Instant::now();
-    let compiled = fmn_compiled_prefs::CompiledPrefs {
-        version: Some(1),
-        changes_from_ms: fmn_compiled_prefs::now_ms(),
-        settings: std::sync::Arc::new(
-            all.iter()
-                .map(|p| (p.user.clone(), fmn_compiled_prefs::settings_of(p)))
-                .collect(),
-        ),
-        matcher: std::sync::Arc::new(fmn_rules::Matcher::build_lenient(all, Default::default()).0),
-    };
+    let (mut compiled, _) = fmn_compiled_prefs::CompiledPrefs::compile(all, &Default::default());
+    compiled.version = Some(1);
+    compiled.changes_from_ms = fmn_compiled_prefs::now_ms();
     let filters = compiled.matcher.stats().filters;
     let store = SnapshotStore::new(s3.clone(), bucket);
     let bytes = store.put(&compiled).await?;
@@ -221,9 +197,32 @@ async fn snapshot_start(
     drop((read, fetched));
 
     // The whole first batch of a fresh matcher reading the snapshot.
+    let name = format!("snapshot-{users}");
+    let first = first_batch(dynamo, sqs, table, Some(store), &name, batch).await?;
+    Ok(format!(
+        "{users} | {filters} | {:.1} MB | {:.2} s | {:.2} s | {:.3} s | {:.2} s | {:.2} s",
+        bytes as f64 / 1e6,
+        save.as_secs_f64(),
+        fetch.as_secs_f64(),
+        work.as_secs_f64(),
+        first.as_secs_f64(),
+        first.saturating_sub(fetch).as_secs_f64(),
+    ))
+}
+
+/// The first batch of a fresh matcher on `table` (reading `snapshot` first when given),
+/// its jobs sent to a new queue named after `name`: how long it took.
+async fn first_batch(
+    dynamo: &aws_sdk_dynamodb::Client,
+    sqs: &aws_sdk_sqs::Client,
+    table: &str,
+    snapshot: Option<SnapshotStore>,
+    name: &str,
+    batch: &[String],
+) -> anyhow::Result<std::time::Duration> {
     let queue = sqs
         .create_queue()
-        .queue_name(format!("cold-start-snapshot-{users}"))
+        .queue_name(format!("cold-start-{name}"))
         .send()
         .await?
         .queue_url
@@ -232,7 +231,7 @@ async fn snapshot_start(
         preferences: fmn_store::PreferenceTable::new(dynamo.clone(), table),
         ownership: None,
         recent: None,
-        snapshot: Some(store),
+        snapshot,
     };
     let queues = BTreeMap::from([(
         ContextKind::Email,
@@ -247,15 +246,7 @@ async fn snapshot_start(
     let response = function.handle(event(batch)).await;
     let first = started.elapsed();
     anyhow::ensure!(response.batch_item_failures.is_empty(), "records failed");
-    Ok(format!(
-        "{users} | {filters} | {:.1} MB | {:.2} s | {:.2} s | {:.3} s | {:.2} s | {:.2} s",
-        bytes as f64 / 1e6,
-        save.as_secs_f64(),
-        fetch.as_secs_f64(),
-        work.as_secs_f64(),
-        first.as_secs_f64(),
-        first.saturating_sub(fetch).as_secs_f64(),
-    ))
+    Ok(first)
 }
 
 /// `users` seeded users' preferences, as `PreferenceTable::put` stores them, written with

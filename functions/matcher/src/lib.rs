@@ -15,12 +15,11 @@ use fmn_queue::{NotificationJob, Outgoing, QUARANTINE_REASON_ATTRIBUTE, Queue, R
 use fmn_rules::{ContextKind, Matcher, Ownership, Preferences};
 use tokio::sync::RwLock;
 
-/// Where the matcher reads its state from: preferences and maintainer data.
-pub trait PreferenceSource {
+/// Where the matcher reads its state from: preferences (what [`PreferenceReader`] reads,
+/// and more) and maintainer data.
+pub trait PreferenceSource: PreferenceReader {
     /// A stamp that changes whenever any preference changes.
     fn version(&self) -> impl Future<Output = anyhow::Result<u64>> + Send;
-    /// Every user's preferences.
-    fn load_all(&self) -> impl Future<Output = anyhow::Result<Vec<Preferences>>> + Send;
     /// [`PreferenceSource::version`] and [`PreferenceSource::ownership_id`] together (the
     /// deployed source reads both in one call).
     fn stamps(&self) -> impl Future<Output = anyhow::Result<(u64, Option<String>)>> + Send
@@ -29,15 +28,6 @@ pub trait PreferenceSource {
     {
         async move { Ok((self.version().await?, self.ownership_id().await?)) }
     }
-    /// One user's preferences.
-    fn get(&self, user: &str) -> impl Future<Output = anyhow::Result<Option<Preferences>>> + Send;
-    /// Users whose preferences changed at or after `since_ms` (epoch ms); `None` when more
-    /// than `limit` did.
-    fn changed_since(
-        &self,
-        since_ms: u128,
-        limit: usize,
-    ) -> impl Future<Output = anyhow::Result<Option<Vec<String>>>> + Send;
     /// Records a batch's normalised messages in the recent-messages log the API previews
     /// against.
     fn record_recent(
@@ -85,24 +75,9 @@ pub struct Tables {
     pub snapshot: Option<SnapshotStore>,
 }
 
-impl PreferenceSource for Tables {
-    async fn version(&self) -> anyhow::Result<u64> {
-        Ok(self.preferences.version().await?)
-    }
-    async fn stamps(&self) -> anyhow::Result<(u64, Option<String>)> {
-        let (version, snapshot) = self.preferences.stamps(self.ownership.as_ref()).await?;
-        Ok((version, snapshot.map(|s| s.id)))
-    }
+impl PreferenceReader for Tables {
     async fn load_all(&self) -> anyhow::Result<Vec<Preferences>> {
         PreferenceReader::load_all(&self.preferences).await
-    }
-    async fn record_recent(&self, messages: &[fmn_messages::Message]) -> anyhow::Result<()> {
-        if let Some(recent) = &self.recent
-            && !messages.is_empty()
-        {
-            recent.record_all(messages).await?;
-        }
-        Ok(())
     }
     async fn get(&self, user: &str) -> anyhow::Result<Option<Preferences>> {
         PreferenceReader::get(&self.preferences, user).await
@@ -113,6 +88,24 @@ impl PreferenceSource for Tables {
         limit: usize,
     ) -> anyhow::Result<Option<Vec<String>>> {
         PreferenceReader::changed_since(&self.preferences, since_ms, limit).await
+    }
+}
+
+impl PreferenceSource for Tables {
+    async fn version(&self) -> anyhow::Result<u64> {
+        Ok(self.preferences.version().await?)
+    }
+    async fn stamps(&self) -> anyhow::Result<(u64, Option<String>)> {
+        let (version, snapshot) = self.preferences.stamps(self.ownership.as_ref()).await?;
+        Ok((version, snapshot.map(|s| s.id)))
+    }
+    async fn record_recent(&self, messages: &[fmn_messages::Message]) -> anyhow::Result<()> {
+        if let Some(recent) = &self.recent
+            && !messages.is_empty()
+        {
+            recent.record_all(messages).await?;
+        }
+        Ok(())
     }
     async fn load_snapshot(&self) -> anyhow::Result<Option<Vec<u8>>> {
         match &self.snapshot {
@@ -243,25 +236,6 @@ impl Compiled {
 /// How long the last good view is used while the preferences cannot be read, by default.
 pub const DEFAULT_MAX_STALE_SECONDS: u64 = 900;
 
-/// The preference source as [`CompiledPrefs::update_to`] reads it.
-struct Reader<'a, P>(&'a P);
-
-impl<P: PreferenceSource + Sync> PreferenceReader for Reader<'_, P> {
-    async fn load_all(&self) -> anyhow::Result<Vec<Preferences>> {
-        self.0.load_all().await
-    }
-    async fn get(&self, user: &str) -> anyhow::Result<Option<Preferences>> {
-        self.0.get(user).await
-    }
-    async fn changed_since(
-        &self,
-        since_ms: u128,
-        limit: usize,
-    ) -> anyhow::Result<Option<Vec<String>>> {
-        self.0.changed_since(since_ms, limit).await
-    }
-}
-
 /// The matcher function's state: clients, and the compiled preferences kept warm across
 /// invocations.
 #[derive(Debug)]
@@ -366,7 +340,7 @@ impl<P: PreferenceSource + Sync, Q: Queue + Sync> MatcherFn<P, Q> {
         if !same_prefs {
             let ownership = compiled.ownership.clone();
             let update = (compiled.prefs)
-                .update_to(&Reader(&self.prefs), version, &ownership)
+                .update_to(&self.prefs, version, &ownership)
                 .await?;
             match update {
                 Update::Unchanged => {}

@@ -32,13 +32,7 @@ impl MemoryPrefs {
     }
 }
 
-impl PreferenceSource for MemoryPrefs {
-    async fn version(&self) -> anyhow::Result<u64> {
-        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
-            anyhow::bail!("dynamodb: connection refused");
-        }
-        Ok(*self.version.lock().unwrap())
-    }
+impl PreferenceReader for MemoryPrefs {
     async fn load_all(&self) -> anyhow::Result<Vec<Preferences>> {
         Ok(self.users.lock().unwrap().clone())
     }
@@ -53,6 +47,15 @@ impl PreferenceSource for MemoryPrefs {
     }
     async fn changed_since(&self, _: u128, _: usize) -> anyhow::Result<Option<Vec<String>>> {
         Ok(Some(std::mem::take(&mut *self.changed.lock().unwrap())))
+    }
+}
+
+impl PreferenceSource for MemoryPrefs {
+    async fn version(&self) -> anyhow::Result<u64> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            anyhow::bail!("dynamodb: connection refused");
+        }
+        Ok(*self.version.lock().unwrap())
     }
     async fn record_recent(&self, _: &[fmn_messages::Message]) -> anyhow::Result<()> {
         Ok(())

@@ -23,7 +23,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use aws_sdk_sqs::types::{MessageAttributeValue, QueueAttributeName, SendMessageBatchRequestEntry};
+use aws_sdk_sqs::types::QueueAttributeName;
 
 use crate::Stack;
 use crate::lambda::functions::FUNCTIONS;
@@ -232,40 +232,9 @@ async fn raw_rate(
         .await?
         .queue_url
         .context("no queue URL")?;
-    let sent = send_raw(sqs, &url, messages).await;
+    let sent = fmn_bridge::bench::send_plain(sqs, &url, messages).await;
     let _ = sqs.delete_queue().queue_url(&url).send().await;
     Ok(messages.len() as f64 / sent?.max(1e-9))
-}
-
-/// Sends `messages` to `url`, one `SendMessageBatch` of ten at a time, as the bridge sends
-/// them; returns the seconds it took.
-async fn send_raw(
-    sqs: &aws_sdk_sqs::Client,
-    url: &str,
-    messages: &[fmn_bridge::BusMessage],
-) -> anyhow::Result<f64> {
-    let started = Instant::now();
-    for chunk in messages.chunks(10) {
-        let mut request = sqs.send_message_batch().queue_url(url);
-        for (i, m) in chunk.iter().enumerate() {
-            request = request.entries(
-                SendMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .message_body(&m.body)
-                    .message_attributes(
-                        fmn_queue::TOPIC_ATTRIBUTE,
-                        MessageAttributeValue::builder()
-                            .data_type("String")
-                            .string_value(&m.topic)
-                            .build()?,
-                    )
-                    .build()?,
-            );
-        }
-        let out = request.send().await?;
-        anyhow::ensure!(out.failed.is_empty(), "SQS refused part of a batch");
-    }
-    Ok(started.elapsed().as_secs_f64())
 }
 
 /// Messages in `url`, visible or in flight.
@@ -402,7 +371,7 @@ pub async fn run(
     println!("bench: {n} more messages straight onto incoming at the emulator's rate…");
     let fresh = self::messages(sample, n);
     let started = Instant::now();
-    let direct_push_seconds = send_raw(&sqs, &queues[0], &fresh).await?;
+    let direct_push_seconds = fmn_bridge::bench::send_plain(&sqs, &queues[0], &fresh).await?;
     drained(&sqs, &queues[..1], Duration::from_secs(120 + n as u64 / 5)).await?;
     let direct_drained_seconds = started.elapsed().as_secs_f64();
     Ok(Report {

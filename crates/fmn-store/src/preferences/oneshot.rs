@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use aws_sdk_dynamodb::types::Put;
 
-use super::{PREFS_SK, PreferenceTable, conflict_pause, expires_in, parse, user_key};
+use super::{PreferenceTable, conflict_pause, expires_in};
 use crate::StoreError;
 
 /// How long a oneshot filter's win is remembered: SQS's longest retention (a retry of the
@@ -44,26 +44,9 @@ impl PreferenceTable {
         const ATTEMPTS: usize = 5;
         let (win_pk, win_sk) = win_key_of(message_id, user, context, filter_id);
         for attempt in 0..ATTEMPTS {
-            let out = self
-                .client
-                .get_item()
-                .table_name(&self.table)
-                .key("pk", AttributeValue::S(user_key(user)))
-                .key("sk", AttributeValue::S(PREFS_SK.into()))
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(StoreError::dynamo)?;
-            let Some(item) = out.item else {
+            let Some((mut prefs, old_doc)) = self.get_versioned(user).await? else {
                 return Ok(false);
             };
-            let Some(AttributeValue::S(old_doc)) = item.get("doc").cloned() else {
-                return Err(StoreError::Corrupt {
-                    key: user_key(user),
-                    problem: "no doc attribute".into(),
-                });
-            };
-            let mut prefs = parse(&item)?;
             let Some(filter) = prefs
                 .contexts
                 .get_mut(&context)
